@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh machine:
+#   make run   - create .venv, install, execute notebooks 01 -> 08 (runs/notebooks/)
+#   make test  - create .venv, install, unit tests + every notebook under nbval (smoke)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install run test unit notebooks clean-runs
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[notebooks,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m helpers run-notebooks
+
+# Unit tests and the notebooks (nbval, smoke sizes) in one pytest session.
+test: install
+	SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax \
+		--nbval-cell-timeout=900 $(PYTEST_ARGS)
+
+unit: install
+	MPLBACKEND=Agg $(PY) -m pytest tests $(PYTEST_ARGS)
+
+notebooks: install
+	SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest notebooks --nbval-lax --nbval-cell-timeout=900
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,55 @@
+"""``python -m helpers <command> …``: one entry point for everything a notebook does.
+
+Each command lives in the module that does the work, as a ``main(argv) -> int``
+function with its own argparse parser; this file only dispatches, so adding a
+command never touches another's code and ``--help`` stays fast (modules load lazily).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command -> (module exposing main(argv), one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("helpers.synth.cli", "generate the offline stand-in dataset (hmdb51 or kinetics layout)"),
+    "download": ("helpers.download", "download a URL resumably with checksum verification"),
+    "extract": ("helpers.archives", "extract a RAR/zip/tar archive safely (nested RARs too)"),
+    "fetch-hmdb51": ("helpers.hmdb51", "download and extract HMDB51 (or the generated stand-in)"),
+    "serve": ("helpers.http_server", "serve a folder over HTTP on 127.0.0.1 (Range requests supported)"),
+    "probe": ("helpers.video.probe", "print a video's metadata and decode a few frames"),
+    "run-notebooks": ("helpers.notebook_runner", "execute the notebooks 01→08 top to bottom"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m helpers <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += ["", "Run `python -m helpers <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to the command's module; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"helpers: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, _ = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            print(f"helpers: command {name!r} is not built yet ({module_name} missing)", file=sys.stderr)
+            return 2
+        raise
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Where things live and how big they are: one place for paths, Kaggle detection,
+the device, the seed and the smoke switch.
+
+Nothing here runs at import time: call :func:`get_settings` (cheap, re-reads the
+environment each call) so a notebook's ``parameters`` cell or a test's
+``monkeypatch.setenv`` takes effect immediately.
+
+Environment variables read:
+
+``SMOKE``            ``1``/``true`` shrinks every size (on by default when ``CI`` is set;
+                     ``SMOKE=0`` forces it off even in CI).
+``CI``               set by CI services; turns the smoke switch on.
+``HELPERS_DATA_DIR`` overrides the data folder (default ``<repo>/data``, or
+                     ``/kaggle/working/data`` on Kaggle).
+``HELPERS_MODELS_DIR`` overrides the models folder.
+``HELPERS_DEVICE``   ``cpu``/``cuda``/``cuda:1``… instead of auto-detection.
+``HELPERS_SEED``     global seed (default 0).
+``KAGGLE_KERNEL_RUN_TYPE`` set by Kaggle kernels; switches outputs to ``/kaggle/working``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KAGGLE_INPUT = Path("/kaggle/input")
+KAGGLE_WORKING = Path("/kaggle/working")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(value: str | None) -> bool | None:
+    """Parse an environment flag: True, False, or None when unset/empty."""
+    if value is None or value.strip() == "":
+        return None
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError(f"cannot read {value!r} as a flag; use 1/0, true/false, yes/no or on/off")
+
+
+def repo_root() -> Path:
+    """The repository root: the folder holding ``helpers/`` (works pip-installed in
+    editable mode and from a plain clone)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def on_kaggle() -> bool:
+    """True inside a Kaggle kernel (interactive or batch)."""
+    return bool(os.environ.get("KAGGLE_KERNEL_RUN_TYPE"))
+
+
+def is_smoke() -> bool:
+    """The one smoke switch: ``SMOKE`` wins when set, else on whenever ``CI`` is set."""
+    smoke = _flag(os.environ.get("SMOKE"))
+    if smoke is not None:
+        return smoke
+    ci = os.environ.get("CI", "").strip().lower()
+    return ci not in ("", *_FALSE)
+
+
+def pick_device(preferred: str | None = None) -> str:
+    """``HELPERS_DEVICE`` or ``preferred`` if given, else ``cuda`` when available, else ``cpu``."""
+    choice = preferred or os.environ.get("HELPERS_DEVICE")
+    if choice:
+        return choice
+    import torch  # deferred: settings must import without torch's start-up cost
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def find_kaggle_hmdb51(input_root: Path = KAGGLE_INPUT) -> Path | None:
+    """Search an attached Kaggle dataset for HMDB51: either the official archives
+    (``hmdb51_org.rar``) or an already extracted tree (a folder holding class folders
+    of ``.avi`` clips such as ``brush_hair``). Returns the folder or None."""
+    if not input_root.is_dir():
+        return None
+    for archive in sorted(input_root.rglob("hmdb51_org.rar")):
+        return archive.parent
+    for marker in sorted(input_root.rglob("brush_hair")):
+        if marker.is_dir() and any(marker.glob("*.avi")):
+            return marker.parent
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved paths and switches for one run. Build with :func:`get_settings`."""
+
+    root: Path
+    data_dir: Path
+    models_dir: Path
+    runs_dir: Path
+    kaggle: bool
+    smoke: bool
+    seed: int
+    device: str = field(default="cpu")
+
+    @property
+    def synth_dir(self) -> Path:
+        """The generated stand-in dataset (both layouts live below it). Real HMDB51
+        lives in ``data/hmdb51``; see :func:`helpers.hmdb51.paths_for`."""
+        return self.data_dir / "synth"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Decoded-clip and index caches."""
+        return self.data_dir / "cache"
+
+
+def get_settings(device: str | None = None) -> Settings:
+    """Read the environment now and return the paths and switches to use."""
+    kaggle = on_kaggle()
+    root = repo_root()
+    base = KAGGLE_WORKING if kaggle else root
+    data_dir = Path(os.environ.get("HELPERS_DATA_DIR") or base / "data")
+    models_dir = Path(os.environ.get("HELPERS_MODELS_DIR") or base / "models")
+    runs_dir = Path(os.environ.get("HELPERS_RUNS_DIR") or base / "runs")
+    seed = int(os.environ.get("HELPERS_SEED", "0"))
+    return Settings(
+        root=root,
+        data_dir=data_dir,
+        models_dir=models_dir,
+        runs_dir=runs_dir,
+        kaggle=kaggle,
+        smoke=is_smoke(),
+        seed=seed,
+        device=pick_device(device),
+    )

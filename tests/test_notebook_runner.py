@@ -1,0 +1,44 @@
+"""`make run`'s runner: executes notebooks in order, skips unbuilt ones, stops at a failure."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import notebook_runner
+
+
+def _write_notebook(path: Path, code: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# test"),
+        nbformat.v4.new_code_cell("import helpers"),
+        nbformat.v4.new_code_cell("VALUE = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(code),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.mark.timeout(180)
+def test_runs_in_order_skips_missing_and_stops_on_failure(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    names = notebook_runner.NOTEBOOKS
+    _write_notebook(nbdir / f"{names[0]}.ipynb", "print(VALUE + 41)")
+    _write_notebook(nbdir / f"{names[2]}.ipynb", "raise RuntimeError('boom')")
+    _write_notebook(nbdir / f"{names[3]}.ipynb", "print('never runs')")
+    monkeypatch.setattr(notebook_runner, "notebook_dir", lambda: nbdir)
+
+    out = tmp_path / "runs"
+    results = notebook_runner.run_notebooks(out_dir=out, progress=False)
+
+    assert [(r.name, r.status) for r in results] == [
+        (names[0], "ok"), (names[1], "skipped"), (names[2], "failed"),
+    ]
+    executed = nbformat.read(out / f"{names[0]}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in executed.cells[3].outputs)
+    assert printed.strip() == "42"
+    assert "boom" in results[2].detail
+    assert not (out / f"{names[3]}.ipynb").exists()

@@ -1,0 +1,85 @@
+"""The settings module: smoke switch, Kaggle detection, paths, device."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import settings as S
+
+
+@pytest.mark.parametrize(
+    ("smoke", "ci", "expected"),
+    [
+        (None, None, False),
+        ("1", None, True),
+        ("0", "true", False),  # SMOKE=0 wins over CI
+        (None, "true", True),
+        (None, "github-actions", True),
+        (None, "false", False),
+        ("yes", "0", True),
+    ],
+)
+def test_smoke_switch(monkeypatch, smoke, ci, expected):
+    for name, value in (("SMOKE", smoke), ("CI", ci)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert S.is_smoke() is expected
+    assert S.get_settings(device="cpu").smoke is expected
+
+
+def test_bad_smoke_value_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("SMOKE", "maybe")
+    with pytest.raises(ValueError, match="SMOKE|maybe"):
+        S.is_smoke()
+
+
+def test_paths_default_to_repo_and_follow_overrides(monkeypatch, tmp_path):
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    monkeypatch.delenv("HELPERS_DATA_DIR", raising=False)
+    monkeypatch.delenv("HELPERS_MODELS_DIR", raising=False)
+    s = S.get_settings(device="cpu")
+    root = Path(__file__).resolve().parent.parent
+    assert s.root == root and (root / "helpers" / "settings.py").exists()
+    assert s.data_dir == root / "data" and s.models_dir == root / "models"
+    assert not s.kaggle
+    monkeypatch.setenv("HELPERS_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("HELPERS_SEED", "7")
+    s = S.get_settings(device="cpu")
+    assert s.data_dir == tmp_path / "d"
+    assert s.synth_dir == tmp_path / "d" / "synth"
+    assert s.cache_dir == tmp_path / "d" / "cache"
+    assert s.seed == 7
+
+
+def test_kaggle_outputs_go_to_kaggle_working(monkeypatch):
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    monkeypatch.delenv("HELPERS_DATA_DIR", raising=False)
+    monkeypatch.delenv("HELPERS_MODELS_DIR", raising=False)
+    s = S.get_settings(device="cpu")
+    assert s.kaggle
+    assert s.data_dir == Path("/kaggle/working/data")
+    assert s.models_dir == Path("/kaggle/working/models")
+
+
+def test_find_kaggle_hmdb51_archives_and_extracted(tmp_path):
+    assert S.find_kaggle_hmdb51(tmp_path / "absent") is None
+    assert S.find_kaggle_hmdb51(tmp_path) is None
+    archives = tmp_path / "hmdb51-archives" / "raw"
+    archives.mkdir(parents=True)
+    (archives / "hmdb51_org.rar").write_bytes(b"Rar!")
+    assert S.find_kaggle_hmdb51(tmp_path) == archives
+
+    other = tmp_path / "other"
+    clips = other / "some-user-hmdb51" / "HMDB51" / "brush_hair"
+    clips.mkdir(parents=True)
+    (clips / "a.avi").write_bytes(b"x")
+    assert S.find_kaggle_hmdb51(other) == clips.parent
+
+
+def test_device_override(monkeypatch):
+    monkeypatch.setenv("HELPERS_DEVICE", "cpu")
+    assert S.pick_device() == "cpu"
+    assert S.pick_device("cuda:1") == "cuda:1"
