@@ -1,0 +1,120 @@
+"""The audio track of a clip: 16 kHz mono waveform of a time window, and its log-mel.
+
+Times are seconds on the video's timeline (0 = the first video frame), so a clip's
+window is ``(first_index / fps, (last_index + 1) / fps)`` (``sampling.clip_window``)
+whatever the container's start timestamps are. A file without an audio track
+(every HMDB51 clip) gives zeros and ``has_audio=False``: not an error. A file that
+cannot be opened at all raises ``VideoDecodeError`` like the video readers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from helpers.video.reader import VideoDecodeError, _av_errors, _check_file
+
+
+def read_audio(
+    path: str | Path, start_s: float, end_s: float, sample_rate: int = 16000
+) -> tuple[np.ndarray, bool]:
+    """float32 mono waveform of ``[start_s, end_s)`` at ``sample_rate``, exactly
+    ``round((end_s - start_s) * sample_rate)`` samples (zero-padded where the track
+    is shorter), and whether the file has an audio track."""
+    import av
+
+    path = Path(path)
+    if end_s < start_s:
+        raise ValueError(f"end_s {end_s} < start_s {start_s}")
+    n = int(round((end_s - start_s) * sample_rate))
+    out = np.zeros(n, np.float32)
+    _check_file(path)
+    errors = _av_errors()
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return out, False
+            stream = container.streams.audio[0]
+            origin = _timeline_origin(container, stream)
+            if start_s > 0.5 and stream.time_base:
+                # audio packets are all keyframes: seek a bit before, trim below
+                target = int((origin + start_s - 0.25) / stream.time_base)
+                try:
+                    container.seek(max(target, 0), stream=stream, backward=True)
+                except errors:
+                    container.seek(0)
+            _decode_window(container, stream, origin, start_s, sample_rate, out)
+    except VideoDecodeError:
+        raise
+    except errors as exc:
+        raise VideoDecodeError(path, f"audio: {type(exc).__name__}: {exc}") from exc
+    return out, True
+
+
+def _timeline_origin(container, stream) -> float:
+    """Seconds of the first video frame (or of the audio when there is no video)."""
+    ref = container.streams.video[0] if container.streams.video else stream
+    if ref.start_time is not None and ref.time_base:
+        return float(ref.start_time * ref.time_base)
+    return 0.0
+
+
+def _decode_window(container, stream, origin: float, start_s: float, sample_rate: int, out: np.ndarray) -> None:
+    """Decode, resample to mono float and copy the samples that fall in the window."""
+    import av
+
+    errors = _av_errors()
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    n = len(out)
+    cursor: int | None = None  # window position of the next resampled sample
+
+    def place(frames) -> bool:
+        nonlocal cursor
+        for frame in frames:
+            data = frame.to_ndarray().reshape(-1)
+            if frame.pts is not None:  # the resampler keeps timestamps (delay included)
+                cursor = int(round((frame.pts * frame.time_base - origin - start_s) * sample_rate))
+            elif cursor is None:
+                cursor = 0
+            lo, hi = max(cursor, 0), min(cursor + len(data), n)
+            if hi > lo:
+                out[lo:hi] = data[lo - cursor : hi - cursor]
+            cursor += len(data)
+            if cursor >= n:
+                return True
+        return False
+
+    done = False
+    for packet in container.demux(stream):
+        try:
+            decoded = packet.decode()
+        except errors:
+            continue  # a damaged audio packet leaves silence, not a failed clip
+        for frame in decoded:
+            if place(resampler.resample(frame)):
+                done = True
+                break
+        if done:
+            break
+    if not done:
+        place(resampler.resample(None))
+
+
+def log_mel(
+    waveform: np.ndarray, sample_rate: int = 16000, n_mels: int = 64, hop_length: int = 160, n_fft: int = 400
+) -> np.ndarray:
+    """float32 (n_mels, 1 + len // hop_length) log-mel spectrogram in dB relative to
+    full scale (power 1.0 = 0 dB, floor -100 dB), so silence and sound compare across
+    clips. Defaults are 25 ms windows, 10 ms hop at 16 kHz (AudioSet/VGGish style)."""
+    import librosa
+
+    y = np.asarray(waveform, np.float32).reshape(-1)
+    frames = 1 + len(y) // hop_length
+    if len(y) < 2:
+        return np.full((n_mels, frames), -100.0, np.float32)
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0, center=True,
+        pad_mode="constant",
+    )
+    db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+    return db[:, :frames].astype(np.float32)
