@@ -1,0 +1,149 @@
+"""What the generated dataset looks like: its classes and the knobs of one run.
+
+The class list has a fixed order so that ``classes=K`` always means the first K
+names, and a class keeps its label (and its clips keep their bytes) whatever K is.
+The order is chosen so that small K is already a fair benchmark: the first 4 are two
+direction pairs (translation, rotation), the first 6 add a scale pair.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Fixed order: label = position in this tuple.
+SYNTH_CLASSES: tuple[str, ...] = (
+    "move_left",
+    "move_right",
+    "rotate_cw",
+    "rotate_ccw",
+    "grow",
+    "shrink",
+    "move_up",
+    "move_down",
+    "orbit_cw",
+    "orbit_ccw",
+    "shake_horizontal",
+    "shake_vertical",
+)
+
+# The motion family of each class. The audio cue's pitch depends on the family only,
+# so sound tells "something moved sideways" but not "left" or "right".
+CLASS_FAMILY: dict[str, str] = {
+    "move_left": "horizontal",
+    "move_right": "horizontal",
+    "shake_horizontal": "horizontal",
+    "move_up": "vertical",
+    "move_down": "vertical",
+    "shake_vertical": "vertical",
+    "rotate_cw": "rotation",
+    "rotate_ccw": "rotation",
+    "grow": "scale",
+    "shrink": "scale",
+    "orbit_cw": "orbit",
+    "orbit_ccw": "orbit",
+}
+
+MAX_CLASSES = len(SYNTH_CLASSES)
+
+
+class SynthConfigError(ValueError):
+    """A configuration that cannot produce a sensible dataset (says which field and why)."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """One generation run. Every clip is a pure function of (this config, its class, its
+    index), so the same config writes the same bytes.
+
+    ``size`` is (width, height) like the real datasets' 320×240. ``event_fraction`` is
+    the (min, max) share of the clip the informative motion fills; it is placed at a
+    random time, and outside it the scene does only class-independent things.
+    """
+
+    classes: int = 6
+    clips_per_class: int = 11
+    seconds: float = 3.0
+    fps: int = 15
+    size: tuple[int, int] = (160, 120)
+    seed: int = 0
+    event_fraction: tuple[float, float] = (0.25, 0.40)
+    sample_rate: int = 16000
+    distractor: bool = True
+    # x264 speed/quality trade-off for the kinetics layout (veryfast keeps `make run` short).
+    x264_preset: str = "veryfast"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, list):  # tolerate JSON round trips
+            object.__setattr__(self, "size", tuple(self.size))
+        if isinstance(self.event_fraction, list):
+            object.__setattr__(self, "event_fraction", tuple(self.event_fraction))
+        _validate(self)
+
+    # ---- presets -------------------------------------------------------------------
+    @classmethod
+    def smoke(cls, **overrides) -> "SynthConfig":
+        """Tiny: 6 classes × 11 clips × 3 s at 15 fps, 160×120 (a few seconds to make).
+        11 clips per class give exactly 7 train / 3 test / 1 unused in the HMDB51 splits."""
+        return cls(**overrides)
+
+    @classmethod
+    def demo(cls, **overrides) -> "SynthConfig":
+        """For ``make run``: 10 classes × 33 clips × 6 s at 25 fps, 320×240 (HMDB51's size).
+        33 clips per class give exactly 21 train / 9 test / 3 unused per split."""
+        values = dict(classes=10, clips_per_class=33, seconds=6.0, fps=25, size=(320, 240))
+        values.update(overrides)
+        return cls(**values)
+
+    # ---- derived ---------------------------------------------------------------------
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The first ``classes`` names of :data:`SYNTH_CLASSES` (label = index)."""
+        return SYNTH_CLASSES[: self.classes]
+
+    @property
+    def num_frames(self) -> int:
+        """Frames per clip."""
+        return int(round(self.seconds * self.fps))
+
+    @property
+    def num_samples(self) -> int:
+        """Audio samples per clip (kinetics layout)."""
+        return int(round(self.seconds * self.sample_rate))
+
+    @property
+    def width(self) -> int:
+        return int(self.size[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.size[1])
+
+
+def _validate(c: SynthConfig) -> None:
+    def fail(msg: str) -> None:
+        raise SynthConfigError(msg)
+
+    if not isinstance(c.classes, int) or c.classes < 2:
+        fail(f"classes must be an integer ≥ 2, got {c.classes!r}")
+    if c.classes > MAX_CLASSES:
+        fail(f"classes={c.classes} exceeds the {MAX_CLASSES} synthetic classes "
+             f"({', '.join(SYNTH_CLASSES)})")
+    if not isinstance(c.clips_per_class, int) or c.clips_per_class < 3:
+        fail(f"clips_per_class must be an integer ≥ 3 (train/test/unused need one each), "
+             f"got {c.clips_per_class!r}")
+    if not c.fps or c.fps <= 0 or c.fps > 120:
+        fail(f"fps must be in (0, 120], got {c.fps!r}")
+    if len(c.size) != 2 or any(int(v) != v for v in c.size):
+        fail(f"size must be (width, height) integers, got {c.size!r}")
+    w, h = c.size
+    if w < 32 or h < 32 or w % 2 or h % 2:
+        fail(f"size must be even and at least 32×32 (yuv420p), got {w}x{h}")
+    lo, hi = c.event_fraction
+    if not 0.05 <= lo <= hi <= 0.9:
+        fail(f"event_fraction must satisfy 0.05 ≤ min ≤ max ≤ 0.9, got {c.event_fraction!r}")
+    if c.num_frames < 16:
+        fail(f"a clip needs at least 16 frames, got seconds×fps = {c.seconds}×{c.fps}")
+    if int(round(c.num_frames * lo)) < 4:
+        fail(f"the event would last fewer than 4 frames ({c.num_frames} frames × {lo}); "
+             "use a longer clip or a larger event_fraction")
+    if c.sample_rate < 8000:
+        fail(f"sample_rate must be ≥ 8000 Hz, got {c.sample_rate}")
