@@ -1,0 +1,246 @@
+"""Caption decoders conditioned on the fused audio-visual sequence, a word-level
+tokenizer for offline use, and greedy / beam-search generation.
+
+Two decoders share one interface (``forward(input_ids, memory, memory_mask) -> logits``
+plus ``bos_id``/``eos_id``/``pad_id``), so generation is written once:
+
+* :class:`SmallCaptionDecoder` — a PyTorch Transformer decoder (causal self-attention +
+  cross-attention to the memory) with a :class:`WordTokenizer` built from the training
+  captions. Works offline; the default.
+* :class:`GPT2CaptionDecoder` — ``transformers`` GPT-2 with ``add_cross_attention=True``
+  (pretrained ``gpt2`` weights and tokenizer when reachable; the cross-attention layers
+  are new and learned during training). Offline it can be built from a small config
+  with the word tokenizer, which keeps this code path testable here.
+
+Generation recomputes the prefix each step (no KV cache): captions are ~10-20 tokens,
+so that costs little and keeps one code path for both decoders.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .pretrained import hf_from_pretrained
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+_WORD = re.compile(r"[a-z0-9']+(?:-[a-z0-9']+)*|[^\sa-z0-9'-]|-")
+
+
+class WordTokenizer:
+    """Lower-cased words (hyphenated ones kept whole: "l-shape") and punctuation marks;
+    ids 0-3 are ``<pad> <bos> <eos> <unk>``.
+    Built from the training captions (``min_count`` drops rare words to ``<unk>``)."""
+
+    def __init__(self, vocab: Sequence[str]) -> None:
+        if list(vocab[:4]) != [PAD, BOS, EOS, UNK]:
+            raise ValueError("vocab must start with <pad>, <bos>, <eos>, <unk>")
+        self.itos = list(vocab)
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.pad_id, self.bos_id, self.eos_id, self.unk_id = 0, 1, 2, 3
+
+    @classmethod
+    def from_captions(cls, captions: Iterable[str], min_count: int = 1, max_size: int | None = None) -> "WordTokenizer":
+        counts = Counter(w for c in captions for w in cls.split(c))
+        words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+        return cls([PAD, BOS, EOS, UNK] + words[: max_size and max_size - 4])
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        return _WORD.findall(text.lower())
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str, max_len: int | None = None) -> list[int]:
+        """``[bos] words… [eos]``, cut to ``max_len`` (keeping the final ``eos``)."""
+        ids = [self.bos_id] + [self.stoi.get(w, self.unk_id) for w in self.split(text)] + [self.eos_id]
+        if max_len is not None and len(ids) > max_len:
+            ids = ids[: max_len - 1] + [self.eos_id]
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Words up to the first ``eos`` (``bos``/``pad`` skipped), joined with spaces."""
+        words = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if i not in (self.pad_id, self.bos_id):
+                words.append(self.itos[i] if i < len(self.itos) else UNK)
+        return re.sub(r" ([.,!?;:])", r"\1", " ".join(words))
+
+    def batch_encode(self, texts: Sequence[str], max_len: int = 32) -> Tensor:
+        """(B, L) int64 padded with ``pad_id`` to the longest sequence (≤ max_len)."""
+        seqs = [self.encode(t, max_len) for t in texts]
+        out = torch.full((len(seqs), max(map(len, seqs))), self.pad_id, dtype=torch.long)
+        for row, s in enumerate(seqs):
+            out[row, : len(s)] = torch.tensor(s)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps({"vocab": self.itos})
+
+    @classmethod
+    def from_json(cls, text: str) -> "WordTokenizer":
+        return cls(json.loads(text)["vocab"])
+
+
+class SmallCaptionDecoder(nn.Module):
+    """Token + learned position embeddings → ``nn.TransformerDecoder`` (causal
+    self-attention, cross-attention to ``memory``) → tied output projection."""
+
+    def __init__(self, vocab_size: int, dim: int, layers: int = 2, heads: int = 4, max_len: int = 32,
+                 dropout: float = 0.1, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2) -> None:
+        super().__init__()
+        self.pad_id, self.bos_id, self.eos_id, self.max_len = pad_id, bos_id, eos_id, max_len
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.pos = nn.Embedding(max_len, dim)
+        layer = nn.TransformerDecoderLayer(dim, heads, 4 * dim, dropout, batch_first=True, norm_first=True)
+        self.body = nn.TransformerDecoder(layer, layers)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, vocab_size)
+        self.head.weight = self.embed.weight
+
+    def forward(self, input_ids: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
+        """input_ids (B, L) → logits (B, L, V); memory_mask (B, S) True = valid."""
+        length = input_ids.shape[1]
+        if length > self.max_len:
+            raise ValueError(f"caption of {length} tokens is longer than max_len={self.max_len}")
+        pos = torch.arange(length, device=input_ids.device)
+        x = self.embed(input_ids) + self.pos(pos)
+        causal = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).triu(1)  # True = blocked
+        x = self.body(x, memory, tgt_mask=causal, tgt_is_causal=True,
+                      tgt_key_padding_mask=input_ids == self.pad_id,
+                      memory_key_padding_mask=None if memory_mask is None else ~memory_mask)
+        return self.head(self.norm(x))
+
+
+class GPT2CaptionDecoder(nn.Module):
+    """GPT-2 with cross-attention to the fused sequence (projected to ``n_embd``).
+
+    ``pretrained=True``: ``gpt2`` weights + ``GPT2TokenizerFast`` when cached/reachable
+    (``self.tokenizer`` is then the HF tokenizer; bos = eos = pad = ``<|endoftext|>``);
+    when they are not, ``self.tokenizer`` stays None and the caller picks a fallback
+    (:class:`MultiModalVideoModel` uses the small decoder). ``pretrained=False``: a small
+    random GPT-2 over the given ``vocab_size`` and special ids."""
+
+    def __init__(self, memory_dim: int, vocab_size: int, pretrained: bool = False, n_embd: int = 256,
+                 n_layer: int = 2, n_head: int = 4, max_len: int = 32,
+                 pad_id: int = 0, bos_id: int = 1, eos_id: int = 2) -> None:
+        super().__init__()
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        self.max_len = max_len
+        self.tokenizer = None
+        self.weights_source = "random init"
+        net = None
+        if pretrained:
+            net = hf_from_pretrained(GPT2LMHeadModel.from_pretrained, "gpt2", add_cross_attention=True,
+                                     fallback="the small caption decoder with a word tokenizer")
+            if net is not None:
+                from transformers import GPT2TokenizerFast
+
+                self.tokenizer = hf_from_pretrained(GPT2TokenizerFast.from_pretrained, "gpt2")
+                if self.tokenizer is None:
+                    net = None
+                else:
+                    self.tokenizer.pad_token = self.tokenizer.eos_token
+        if net is not None:
+            self.weights_source = "gpt2"
+            eos = net.config.eos_token_id
+            pad_id = bos_id = eos_id = eos
+        else:
+            cfg = GPT2Config(vocab_size=vocab_size, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+                             n_positions=max(max_len, 8), add_cross_attention=True,
+                             bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
+            net = GPT2LMHeadModel(cfg)
+        self.net = net
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        self.memory_proj = nn.Linear(memory_dim, net.config.n_embd)
+
+    def forward(self, input_ids: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
+        attn = (input_ids != self.pad_id).long()
+        if self.pad_id == self.bos_id:  # GPT-2: the same token starts and pads
+            attn[:, 0] = 1
+        enc_mask = None if memory_mask is None else memory_mask.long()
+        out = self.net(input_ids=input_ids, attention_mask=attn, encoder_hidden_states=self.memory_proj(memory),
+                       encoder_attention_mask=enc_mask, use_cache=False)
+        return out.logits
+
+
+@torch.no_grad()
+def greedy_decode(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None = None,
+                  max_len: int | None = None) -> list[list[int]]:
+    """Most likely token each step; a sequence stops at its first ``eos`` (included),
+    the loop stops when every sequence has. Returns ids without the leading ``bos``."""
+    max_len = max_len or decoder.max_len
+    b = memory.shape[0]
+    ids = torch.full((b, 1), decoder.bos_id, dtype=torch.long, device=memory.device)
+    done = torch.zeros(b, dtype=torch.bool, device=memory.device)
+    for _ in range(max_len - 1):
+        nxt = decoder(ids, memory, memory_mask)[:, -1].argmax(-1)
+        nxt = nxt.masked_fill(done, decoder.pad_id)
+        ids = torch.cat([ids, nxt[:, None]], dim=1)
+        done |= nxt == decoder.eos_id
+        if bool(done.all()):
+            break
+    return [_strip(row.tolist(), decoder) for row in ids[:, 1:]]
+
+
+def _strip(seq: list[int], decoder: nn.Module) -> list[int]:
+    if decoder.eos_id in seq:
+        return seq[: seq.index(decoder.eos_id) + 1]
+    return seq
+
+
+@torch.no_grad()
+def beam_search(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None = None, beam_size: int = 3,
+                max_len: int | None = None, length_penalty: float = 1.0) -> list[list[int]]:
+    """Beam search per sample, keeping ``beam_size`` open prefixes by summed
+    log-probability. A candidate ``eos`` among the top ``beam_size`` finishes its
+    hypothesis, scored ``logp / len**length_penalty``. The search stops when no open
+    beam can still beat the best finished one (its bound is ``logp / (max_len-1)**lp``,
+    since log-probabilities only fall) or at ``max_len``. Returns ids without ``bos``."""
+    max_len = max_len or decoder.max_len
+    results = []
+    for i in range(memory.shape[0]):
+        mem = memory[i : i + 1]
+        mask = None if memory_mask is None else memory_mask[i : i + 1]
+        beams: list[tuple[list[int], float]] = [([decoder.bos_id], 0.0)]
+        finished: list[tuple[list[int], float]] = []  # (sequence, normalised score)
+        for _ in range(max_len - 1):
+            ids = torch.tensor([s for s, _ in beams], device=memory.device)
+            logp = decoder(ids, mem.expand(len(beams), -1, -1),
+                           None if mask is None else mask.expand(len(beams), -1))[:, -1].log_softmax(-1)
+            total = logp.double() + torch.tensor([sc for _, sc in beams], dtype=torch.float64,
+                                                 device=memory.device)[:, None]
+            top = total.flatten().topk(min(beam_size * 2, total.numel()))
+            new_beams = []
+            for rank, (score, flat) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
+                row, tok = divmod(flat, total.shape[1])
+                seq = beams[row][0] + [tok]
+                if tok == decoder.eos_id:
+                    if rank < beam_size:
+                        finished.append((seq, score / (len(seq) - 1) ** length_penalty))
+                    continue
+                new_beams.append((seq, score))
+                if len(new_beams) == beam_size:
+                    break
+            beams = new_beams
+            if finished and beams:
+                bound = max(sc for _, sc in beams) / (max_len - 1) ** length_penalty
+                if max(sc for _, sc in finished) >= bound:
+                    break
+            if not beams:
+                break
+        if finished:
+            best = max(finished, key=lambda s: s[1])[0]
+        else:
+            best = max(beams, key=lambda s: s[1])[0]
+        results.append(best[1:])
+    return results

@@ -1,0 +1,260 @@
+"""Model B, ``MultiModalVideoModel``: per-frame 2D vision encoder → temporal model over
+frame times → bidirectional cross-attention with an audio encoder → heads for action
+classification, captioning and audio-visual synchronisation.
+
+    video (B,3,T,H,W) ─ FrameEncoder ─ (B,T,F) ─ TemporalEncoder(+ time enc.) ─ v (B,T,D) ─┐
+    audio (B,N) | audio_mel (B,64,F) ─ audio encoder (+ time enc.) ─ a (B,S,D) ────────────┤
+                      BidirectionalCrossAttention(v, a; masks) ─ v', a', attention weights ┘
+    pooled = [masked_mean(v'), masked_mean(a') or a learned "no audio" vector]
+    logits = MLP(pooled); sync_logits = MLP([v̄, ā, v̄*ā]); caption decoder attends to [v'; a']
+
+Missing audio (``audio_mask`` False, or no audio input at all) is masked out of every
+attention and pooling, so those clips are classified from video alone.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .audio import WAV2VEC2_SMALL, WAV2VEC2_TINY, LogMelCNNEncoder, Wav2Vec2AudioEncoder
+from .backbones import MOBILEVIT_TINY, FrameEncoder, FrameEncoderName
+from .captioning import GPT2CaptionDecoder, SmallCaptionDecoder, WordTokenizer, beam_search, greedy_decode
+from .fusion import BidirectionalCrossAttention
+from .temporal import ContinuousTimeEncoding, TemporalEncoder, default_frame_times, masked_mean
+
+
+@dataclass
+class MultiModalConfig:
+    """Everything that shapes model B. ``caption_vocab`` (from
+    :meth:`with_captions`) makes the word tokenizer part of the config, so a checkpoint's
+    config rebuilds the same decoder."""
+
+    num_classes: int = 51
+    vision: FrameEncoderName = "efficientnet_b0"
+    vision_pretrained: bool = True
+    freeze_vision: bool = False
+    mobilevit_config: dict | None = None  # offline MobileViT config overrides
+    dim: int = 256
+    temporal: Literal["transformer", "lstm"] = "transformer"
+    temporal_layers: int = 2
+    heads: int = 4
+    audio: Literal["wav2vec2", "logmel", "none"] = "wav2vec2"
+    audio_pretrained: bool = True
+    wav2vec2_offline: dict = field(default_factory=lambda: dict(WAV2VEC2_SMALL))
+    n_mels: int = 64
+    fusion_layers: int = 1
+    caption_decoder: Literal["small", "gpt2", "none"] = "small"
+    caption_pretrained: bool = True  # GPT-2 weights/tokenizer (decoder "gpt2" only)
+    caption_vocab: list[str] | None = None
+    caption_layers: int = 2
+    caption_max_len: int = 24
+    dropout: float = 0.1
+    default_fps: float = 25.0  # frame times when a batch has no ``frame_times``
+
+    @classmethod
+    def full(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
+        """Pretrained EfficientNet-B0, wav2vec2-base and GPT-2 when reachable (offline:
+        random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
+        base = dict(caption_decoder="gpt2")
+        base.update(overrides)
+        return cls(num_classes=num_classes, **base)
+
+    @classmethod
+    def smoke(cls, num_classes: int = 5, **overrides) -> "MultiModalConfig":
+        base = dict(vision="mobilenet_v3_small", vision_pretrained=False, mobilevit_config=dict(MOBILEVIT_TINY),
+                    dim=32, temporal_layers=1, heads=2, audio_pretrained=False,
+                    wav2vec2_offline=dict(WAV2VEC2_TINY), caption_decoder="small", caption_pretrained=False,
+                    caption_layers=1,
+                    caption_max_len=16, dropout=0.0)
+        base.update(overrides)
+        return cls(num_classes=num_classes, **base)
+
+    def with_captions(self, captions, min_count: int = 1) -> "MultiModalConfig":
+        """A copy whose caption vocabulary is built from ``captions`` (training split)."""
+        return replace(self, caption_vocab=WordTokenizer.from_captions(captions, min_count).itos)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class MultiModalVideoModel(nn.Module):
+    """Vision + audio + text model (see the module docstring). ``forward`` returns a
+    dict: ``logits`` (B, classes), ``sync_logits`` (B,), ``caption_logits`` (B, L, V)
+    or None, ``attention_weights`` ({"video_to_audio": (B,T,S), "audio_to_video":
+    (B,S,T)} or None without audio input), ``video_features`` (B,T,D),
+    ``audio_features`` (B,S,D) or None, ``pooled`` (B,2D), ``memory``/``memory_mask``
+    (the sequence the caption decoder reads), ``audio_mask`` (B,)."""
+
+    def __init__(self, config: MultiModalConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or MultiModalConfig.full()
+        d = cfg.dim
+        self.vision = FrameEncoder(cfg.vision, cfg.vision_pretrained, cfg.mobilevit_config)
+        if cfg.freeze_vision:
+            self.vision.requires_grad_(False)
+        self.temporal = TemporalEncoder(self.vision.out_dim, d, cfg.temporal, cfg.temporal_layers, cfg.heads,
+                                        cfg.dropout)
+        self.audio_encoder: nn.Module | None = None
+        if cfg.audio == "wav2vec2":
+            self.audio_encoder = Wav2Vec2AudioEncoder(d, cfg.audio_pretrained, cfg.wav2vec2_offline)
+        elif cfg.audio == "logmel":
+            self.audio_encoder = LogMelCNNEncoder(d, cfg.n_mels)
+        elif cfg.audio != "none":
+            raise ValueError(f"audio must be 'wav2vec2', 'logmel' or 'none', got {cfg.audio!r}")
+        self.audio_time = ContinuousTimeEncoding(d)
+        self.fusion = BidirectionalCrossAttention(d, cfg.heads, cfg.fusion_layers, cfg.dropout)
+        self.no_audio = nn.Parameter(torch.zeros(d))
+        self.classifier = nn.Sequential(nn.LayerNorm(2 * d), nn.Dropout(cfg.dropout), nn.Linear(2 * d, cfg.num_classes))
+        self.sync_head = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 1))
+        self.tokenizer = None
+        self.caption: nn.Module | None = None
+        self._build_caption_decoder(cfg)
+        self.weights_sources = {
+            "vision": self.vision.weights_source,
+            "audio": getattr(self.audio_encoder, "weights_source", "none"),
+            "caption": getattr(self.caption, "weights_source", "random init" if self.caption else "none"),
+        }
+
+    def _build_caption_decoder(self, cfg: MultiModalConfig) -> None:
+        if cfg.caption_decoder == "none":
+            return
+        if cfg.caption_decoder not in ("small", "gpt2"):
+            raise ValueError(f"caption_decoder must be 'small', 'gpt2' or 'none', got {cfg.caption_decoder!r}")
+        words = WordTokenizer(cfg.caption_vocab) if cfg.caption_vocab else None
+        gpt2_fallback = False
+        if cfg.caption_decoder == "gpt2" and cfg.caption_pretrained:
+            dec = GPT2CaptionDecoder(cfg.dim, len(words) if words else 4, pretrained=True, max_len=cfg.caption_max_len)
+            if dec.tokenizer is not None:
+                self.caption, self.tokenizer = dec, dec.tokenizer
+                return
+            gpt2_fallback = True  # offline: the small decoder with the word tokenizer
+        if words is None:
+            raise ValueError("the caption decoder needs a vocabulary: build the config with "
+                             "config.with_captions(train_captions), or set caption_decoder='none'")
+        self.tokenizer = words
+        if cfg.caption_decoder == "gpt2" and not gpt2_fallback:
+            self.caption = GPT2CaptionDecoder(cfg.dim, len(words), pretrained=False, n_embd=cfg.dim,
+                                              n_layer=cfg.caption_layers, n_head=cfg.heads, max_len=cfg.caption_max_len)
+        else:
+            self.caption = SmallCaptionDecoder(len(words), cfg.dim, cfg.caption_layers, cfg.heads,
+                                               cfg.caption_max_len, cfg.dropout)
+
+    def train(self, mode: bool = True) -> "MultiModalVideoModel":
+        super().train(mode)
+        if self.config.freeze_vision:
+            self.vision.eval()  # frozen BatchNorm statistics too
+        return self
+
+    # ----------------------------------------------------------------- encoding
+    def encode_audio(self, audio: Tensor | None, audio_mel: Tensor | None) -> Tensor | None:
+        """(B, S, D) audio tokens with time encodings, or None when the configured
+        encoder's input is missing."""
+        if self.audio_encoder is None:
+            return None
+        x = audio if self.config.audio == "wav2vec2" else audio_mel
+        if x is None:
+            return None
+        tokens = self.audio_encoder(x)
+        b, s = tokens.shape[:2]
+        times = (torch.arange(s, device=tokens.device, dtype=torch.float32) + 0.5) * self.audio_encoder.token_seconds
+        return tokens + self.audio_time(times.expand(b, s))
+
+    def forward(self, video: Tensor | None = None, frame_times: Tensor | None = None, audio: Tensor | None = None,
+                audio_mel: Tensor | None = None, audio_mask: Tensor | None = None,
+                frame_mask: Tensor | None = None, caption_ids: Tensor | None = None,
+                frame_features: Tensor | None = None) -> dict:
+        """``video`` (B,3,T,H,W) or precomputed ``frame_features`` (B,T,F) (the RL
+        sampler caches those); ``frame_times`` (B,T) seconds, any subset/order of frames;
+        ``frame_mask`` (B,T) True = real frame; ``audio_mask`` (B,) True = has audio."""
+        feats = self.vision(video) if frame_features is None else frame_features
+        b, t = feats.shape[:2]
+        if frame_times is None:
+            frame_times = default_frame_times(b, t, self.config.default_fps, feats.device)
+        v = self.temporal(feats, frame_times, frame_mask)
+        a = self.encode_audio(audio, audio_mel)
+        attention = None
+        if a is None:
+            audio_mask = torch.zeros(b, dtype=torch.bool, device=v.device)
+        else:
+            if audio_mask is None:
+                audio_mask = torch.ones(b, dtype=torch.bool, device=v.device)
+            audio_mask = audio_mask.to(device=v.device, dtype=torch.bool)
+            v, a, attention = self.fusion(v, a, frame_mask, audio_mask)
+        v_pool = masked_mean(v, frame_mask)
+        a_pool = self.no_audio.expand(b, -1) if a is None else torch.where(
+            audio_mask[:, None], masked_mean(a, None), self.no_audio.expand(b, -1))
+        pooled = torch.cat([v_pool, a_pool], dim=-1)
+        video_valid = torch.ones(b, t, dtype=torch.bool, device=v.device) if frame_mask is None else frame_mask
+        if a is None:
+            memory, memory_mask = v, video_valid
+        else:
+            memory = torch.cat([v, a], dim=1)
+            memory_mask = torch.cat([video_valid, audio_mask[:, None].expand(b, a.shape[1])], dim=1)
+        caption_logits = None
+        if caption_ids is not None:
+            if self.caption is None:
+                raise ValueError("this model was built with caption_decoder='none'")
+            caption_logits = self.caption(caption_ids, memory, memory_mask)
+        return {
+            "logits": self.classifier(pooled),
+            "sync_logits": self.sync_head(torch.cat([v_pool, a_pool, v_pool * a_pool], dim=-1)).squeeze(-1),
+            "caption_logits": caption_logits,
+            "attention_weights": attention,
+            "video_features": v,
+            "audio_features": a,
+            "pooled": pooled,
+            "memory": memory,
+            "memory_mask": memory_mask,
+            "audio_mask": audio_mask,
+        }
+
+    def forward_batch(self, batch: dict, caption_ids: Tensor | None = None) -> dict:
+        """``forward`` on a Batches-contract dict (keys it does not use are ignored)."""
+        keys = ("video", "frame_times", "audio", "audio_mel", "audio_mask", "frame_mask", "frame_features")
+        return self(caption_ids=caption_ids, **{k: batch[k] for k in keys if k in batch})
+
+    def encode_captions(self, captions: list[str]) -> tuple[Tensor, Tensor]:
+        """``(ids, valid)``, both (B, L): ``bos words… eos`` then padding, and True at
+        real tokens (the final ``eos`` included). GPT-2 uses one token for bos, eos and
+        padding, so padding must be told apart by ``valid``, not by id."""
+        if self.tokenizer is None:
+            raise ValueError("this model has no caption decoder")
+        if isinstance(self.tokenizer, WordTokenizer):
+            ids = self.tokenizer.batch_encode(captions, self.config.caption_max_len)
+            return ids, ids != self.tokenizer.pad_id
+        eos = self.tokenizer.eos_token
+        enc = self.tokenizer([eos + c + eos for c in captions], padding=True, truncation=True,
+                             max_length=self.config.caption_max_len, return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"].bool()
+
+    def caption_targets(self, captions: list[str]) -> Tensor:
+        """Token ids (B, L) for teacher forcing: ``caption_logits[:, :-1]`` predict ``ids[:, 1:]``."""
+        return self.encode_captions(captions)[0]
+
+    @staticmethod
+    def caption_loss(caption_logits: Tensor, ids: Tensor, valid: Tensor) -> Tensor:
+        """Mean cross-entropy of each next token (positions 1…) over the valid targets."""
+        mask = valid[:, 1:].to(caption_logits.device)
+        return F.cross_entropy(caption_logits[:, :-1][mask], ids[:, 1:].to(caption_logits.device)[mask])
+
+    @torch.no_grad()
+    def generate_captions(self, batch: dict, method: Literal["greedy", "beam"] = "greedy", beam_size: int = 3,
+                          max_len: int | None = None) -> list[str]:
+        """Captions for a batch (call ``eval()`` first for deterministic output)."""
+        if self.caption is None:
+            raise ValueError("this model was built with caption_decoder='none'")
+        out = self.forward_batch(batch)
+        if method == "greedy":
+            ids = greedy_decode(self.caption, out["memory"], out["memory_mask"], max_len)
+        elif method == "beam":
+            ids = beam_search(self.caption, out["memory"], out["memory_mask"], beam_size, max_len)
+        else:
+            raise ValueError(f"method must be 'greedy' or 'beam', got {method!r}")
+        if isinstance(self.tokenizer, WordTokenizer):
+            return [self.tokenizer.decode(s) for s in ids]
+        eos = self.caption.eos_id
+        return [self.tokenizer.decode([i for i in s if i != eos]).strip() for s in ids]

@@ -1,0 +1,100 @@
+"""Word tokenizer round trips, and greedy / beam generation that stops at end-of-sequence."""
+import pytest
+import torch
+from torch import nn
+
+from helpers.models.captioning import SmallCaptionDecoder, WordTokenizer, beam_search, greedy_decode
+
+CAPTIONS = ["A white square moves to the left.", "a white square moves to the right.", "a red ball spins"]
+
+
+def test_tokenizer_builds_vocab_and_round_trips():
+    tok = WordTokenizer.from_captions(CAPTIONS)
+    assert tok.itos[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    assert tok.itos[4] == "a"  # the most frequent word first
+    assert len(tok) == 4 + len({"a", "white", "square", "moves", "to", "the", "left", "right", ".", "red", "ball",
+                                "spins"})
+    ids = tok.encode(CAPTIONS[0])
+    assert ids[0] == tok.bos_id and ids[-1] == tok.eos_id and len(ids) == 2 + 8
+    assert tok.decode(ids) == "a white square moves to the left."
+    assert tok.encode("a green square")[1:-1] == [tok.stoi["a"], tok.unk_id, tok.stoi["square"]]
+    assert tok.decode([tok.stoi["ball"], tok.eos_id, tok.stoi["red"]]) == "ball"  # stops at eos
+    assert tok.encode(CAPTIONS[0], max_len=4)[-1] == tok.eos_id and len(tok.encode(CAPTIONS[0], max_len=4)) == 4
+    twin = WordTokenizer.from_json(tok.to_json())
+    assert twin.itos == tok.itos
+    batch = tok.batch_encode(CAPTIONS[1:], max_len=32)
+    assert batch.shape == (2, 10) and batch[1, 6:].tolist() == [tok.pad_id] * 4
+    assert WordTokenizer.split("An L-shape, spinning!") == ["an", "l-shape", ",", "spinning", "!"]
+    hyphen = WordTokenizer.from_captions(["an L-shape, spinning!"])
+    assert hyphen.decode(hyphen.encode("an L-shape, spinning!")) == "an l-shape, spinning!"
+    with pytest.raises(ValueError, match="vocab must start"):
+        WordTokenizer(["a", "b"])
+
+
+class ScriptedDecoder(nn.Module):
+    """Emits a fixed token script per sample (position p → script[p]); counts calls."""
+
+    pad_id, bos_id, eos_id, max_len = 0, 1, 2, 10
+
+    def __init__(self, scripts: list[list[int]], vocab: int = 8) -> None:
+        super().__init__()
+        self.scripts, self.vocab, self.calls = scripts, vocab, 0
+
+    def forward(self, ids, memory, memory_mask=None):
+        self.calls += 1
+        b, length = ids.shape
+        logits = torch.full((b, length, self.vocab), -10.0)
+        for row in range(b):
+            script = self.scripts[row] if b == len(self.scripts) else self.scripts[0]
+            for p in range(length):
+                logits[row, p, script[min(p, len(script) - 1)]] = 10.0
+        return logits
+
+
+def test_greedy_stops_at_eos_per_sample_and_overall():
+    dec = ScriptedDecoder([[5, 6, 2, 7, 7, 7], [4, 2, 7, 7, 7, 7]])
+    out = greedy_decode(dec, torch.zeros(2, 3, 4))
+    assert out == [[5, 6, 2], [4, 2]]
+    assert dec.calls == 3  # the loop ended when the last sequence emitted eos
+
+
+def test_greedy_without_eos_runs_to_max_len():
+    dec = ScriptedDecoder([[5, 6, 7]])
+    out = greedy_decode(dec, torch.zeros(1, 3, 4), max_len=6)
+    assert out == [[5, 6, 7, 7, 7]] and dec.calls == 5
+
+
+def test_beam_search_follows_the_scripted_best_path_and_stops():
+    dec = ScriptedDecoder([[5, 6, 2, 7]])
+    assert beam_search(dec, torch.zeros(1, 3, 4), beam_size=3) == [[5, 6, 2]]
+    assert dec.calls == 3  # no open beam could beat the finished one: stop
+
+
+def test_small_decoder_eos_bias_stops_immediately_and_suppressed_eos_runs_to_max_len():
+    torch.manual_seed(0)
+    dec = SmallCaptionDecoder(vocab_size=12, dim=16, layers=1, heads=2, max_len=8).eval()
+    memory, mask = torch.randn(2, 5, 16), torch.tensor([[True] * 5, [True, True, False, False, False]])
+    logits = dec(torch.tensor([[1, 5, 6], [1, 7, 0]]), memory, mask)
+    assert logits.shape == (2, 3, 12)
+    with torch.no_grad():
+        dec.head.bias.zero_()
+        dec.head.bias[dec.eos_id] = 1e4
+    assert greedy_decode(dec, memory, mask) == [[2], [2]]
+    assert beam_search(dec, memory, mask, beam_size=2) == [[2], [2]]
+    with torch.no_grad():
+        dec.head.bias[dec.eos_id] = -1e4
+        dec.head.bias[9] = 1e4
+    assert greedy_decode(dec, memory, mask) == [[9] * 7, [9] * 7]
+
+
+def test_small_decoder_is_causal_and_reads_the_memory():
+    torch.manual_seed(0)
+    dec = SmallCaptionDecoder(vocab_size=12, dim=16, layers=1, heads=2, max_len=8).eval()
+    memory = torch.randn(1, 5, 16)
+    a = dec(torch.tensor([[1, 5, 6, 7]]), memory)
+    b = dec(torch.tensor([[1, 5, 9, 9]]), memory)
+    torch.testing.assert_close(a[:, :2], b[:, :2])  # the future does not leak into the past
+    c = dec(torch.tensor([[1, 5, 6, 7]]), torch.randn(1, 5, 16))
+    assert (a - c).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="max_len"):
+        dec(torch.ones(1, 9, dtype=torch.long), memory)

@@ -1,0 +1,222 @@
+"""MultiModalVideoModel (model B): audio present / masked / absent, any subset of frames
+at any times, the sync pairs and head, captions, encoders, state_dict round trip."""
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers.models import MultiModalConfig, MultiModalVideoModel, make_demo_batch, make_sync_pairs, shift_audio
+from helpers.models.backbones import MOBILEVIT_TINY, FrameEncoder
+
+
+@pytest.fixture(scope="module")
+def batch() -> dict:
+    return make_demo_batch(batch_size=2, num_frames=4, size=32, audio_mask=[True, False])
+
+
+def build(batch, **overrides) -> MultiModalVideoModel:
+    torch.manual_seed(0)
+    return MultiModalVideoModel(MultiModalConfig.smoke(**overrides).with_captions(batch["caption"])).eval()
+
+
+@pytest.fixture(scope="module")
+def model(batch) -> MultiModalVideoModel:
+    return build(batch)
+
+
+def test_demo_batch_follows_the_batches_contract(batch):
+    assert batch["video"].shape == (2, 3, 4, 32, 32) and batch["video"].dtype == torch.float32
+    assert batch["frame_indices"].dtype == torch.int64 and batch["frame_indices"].shape == (2, 4)
+    assert batch["frame_times"].dtype == torch.float32
+    torch.testing.assert_close(batch["frame_times"][0], torch.tensor([0.0, 0.125, 0.25, 0.375]))
+    assert batch["audio"].shape == (2, 8000)  # 4 frames / 8 fps = 0.5 s at 16 kHz
+    assert batch["audio_mel"].shape == (2, 64, 51) and batch["audio_mel"].dtype == torch.float32
+    assert batch["audio_mask"].tolist() == [True, False] and batch["audio"][1].abs().sum() == 0
+    assert batch["label"].tolist() == [0, 1] and len(batch["caption"]) == len(batch["path"]) == 2
+
+
+@pytest.mark.parametrize("audio", ["wav2vec2", "logmel"])
+def test_forward_with_audio_returns_every_output(batch, audio):
+    m = build(batch, audio=audio)
+    ids = m.caption_targets(batch["caption"])
+    with torch.no_grad():
+        out = m.forward_batch(batch, caption_ids=ids)
+    s = out["audio_features"].shape[1]
+    # 8000 samples through convs (k10 s5, 3x k8 s4) -> 23 tokens; 51 mel frames / 4 (ceil) -> 13
+    assert s == (23 if audio == "wav2vec2" else 13)
+    assert out["logits"].shape == (2, 5) and out["sync_logits"].shape == (2,)
+    assert out["caption_logits"].shape == (2, ids.shape[1], len(m.tokenizer))
+    assert out["video_features"].shape == (2, 4, 32) and out["pooled"].shape == (2, 64)
+    w = out["attention_weights"]
+    assert w["video_to_audio"].shape == (2, 4, s) and w["audio_to_video"].shape == (2, s, 4)
+    torch.testing.assert_close(w["video_to_audio"][0].sum(-1), torch.ones(4))  # clip with audio
+    assert w["video_to_audio"][1].abs().sum() == 0  # clip without audio: nothing attended
+    assert out["memory"].shape == (2, 4 + s, 32)
+    assert out["memory_mask"][0].all() and out["memory_mask"][1].tolist() == [True] * 4 + [False] * s
+    for v in (out["logits"], out["sync_logits"], out["caption_logits"]):
+        assert torch.isfinite(v).all()
+
+
+def test_missing_audio_is_masked_not_zero_filled(model, batch):
+    """The clip without audio gets exactly the video-only result, whatever its waveform holds."""
+    noisy = dict(batch, audio=batch["audio"].clone())
+    noisy["audio"][1] = torch.randn(8000)
+    no_audio = {k: v for k, v in batch.items() if k not in ("audio", "audio_mel", "audio_mask")}
+    with torch.no_grad():
+        a = model.forward_batch(batch)
+        b = model.forward_batch(noisy)
+        video_only = model.forward_batch(no_audio)
+    torch.testing.assert_close(a["logits"][1], b["logits"][1], rtol=0, atol=1e-6)
+    torch.testing.assert_close(a["logits"][1], video_only["logits"][1], rtol=0, atol=1e-5)
+    assert video_only["attention_weights"] is None and video_only["audio_features"] is None
+    assert (a["logits"][0] - video_only["logits"][0]).abs().max() > 1e-4  # audio does matter when present
+
+
+def test_all_clips_without_audio_train_without_nan(batch):
+    m = build(batch).train()
+    silent = dict(batch, audio_mask=torch.tensor([False, False]))
+    out = m.forward_batch(silent, caption_ids=m.caption_targets(batch["caption"]))
+    loss = F.cross_entropy(out["logits"], batch["label"]) + out["caption_logits"].logsumexp(-1).mean()
+    loss.backward()
+    grads = [p.grad for p in m.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_gradients_reach_vision_temporal_audio_fusion_and_heads(batch):
+    m = build(batch).train()
+    two_seconds = make_demo_batch(batch_size=2, num_frames=8, size=32, fps=4.0)
+    pairs = make_sync_pairs(two_seconds, generator=torch.Generator().manual_seed(0))
+    ids, valid = m.encode_captions(pairs["caption"])
+    out = m.forward_batch(pairs, caption_ids=ids)
+    caption_loss = m.caption_loss(out["caption_logits"], ids, valid)
+    expected = F.cross_entropy(out["caption_logits"][:, :-1].transpose(1, 2), ids[:, 1:], ignore_index=0)
+    torch.testing.assert_close(caption_loss, expected)
+    loss = (F.cross_entropy(out["logits"], pairs["label"])
+            + F.binary_cross_entropy_with_logits(out["sync_logits"], pairs["sync_label"]) + caption_loss)
+    loss.backward()
+    parts = {"vision": m.vision, "temporal": m.temporal, "audio": m.audio_encoder.proj, "fusion": m.fusion,
+             "classifier": m.classifier, "sync": m.sync_head, "caption": m.caption}
+    for name, part in parts.items():
+        total = sum(p.grad.abs().sum() for p in part.parameters() if p.grad is not None)
+        assert total > 0, f"no gradient reached {name}"
+
+
+@pytest.mark.parametrize("temporal", ["transformer", "lstm"])
+def test_any_subset_of_frames_at_any_times(batch, temporal):
+    m = build(batch, temporal=temporal)
+    long = make_demo_batch(batch_size=2, num_frames=8, size=32, audio_mask=[True, False])
+    picks = torch.tensor([6, 0, 3])  # three frames, out of order, irregular spacing
+    sub = dict(long, video=long["video"][:, :, picks], frame_times=long["frame_times"][:, picks])
+    with torch.no_grad():
+        out = m.forward_batch(sub)
+        sorted_pick = torch.tensor([0, 3, 6])
+        ordered = m.forward_batch(dict(long, video=long["video"][:, :, sorted_pick],
+                                       frame_times=long["frame_times"][:, sorted_pick]))
+        single = m.forward_batch(dict(long, video=long["video"][:, :, :1], frame_times=long["frame_times"][:, :1]))
+        moved = m.forward_batch(dict(sub, frame_times=sub["frame_times"] + 0.5))
+    assert out["logits"].shape == (2, 5) and out["video_features"].shape == (2, 3, 32)
+    assert single["logits"].shape == (2, 5)
+    # frames come with their times, so their order in the batch does not matter
+    torch.testing.assert_close(out["logits"], ordered["logits"], rtol=0, atol=1e-5)
+    # ... and the times do: the same frames later in the clip give another result
+    assert (out["logits"] - moved["logits"]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("temporal", ["transformer", "lstm"])
+def test_frame_mask_equals_running_the_short_clip_alone(batch, temporal):
+    m = build(batch, temporal=temporal, audio="none")
+    video, times = batch["video"], batch["frame_times"]
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    with torch.no_grad():
+        padded = m(video=video, frame_times=times, frame_mask=mask)
+        alone = m(video=video[1:, :, :2], frame_times=times[1:, :2])
+    torch.testing.assert_close(padded["logits"][1], alone["logits"][0], rtol=0, atol=1e-5)
+
+
+def test_precomputed_frame_features_match_video_input(model, batch):
+    with torch.no_grad():
+        feats = model.vision(batch["video"])
+        a = model.forward_batch(batch)
+        b = model(frame_features=feats, frame_times=batch["frame_times"], audio=batch["audio"],
+                  audio_mask=batch["audio_mask"])
+    assert feats.shape == (2, 4, 576)
+    torch.testing.assert_close(a["logits"], b["logits"], rtol=0, atol=1e-6)
+
+
+def test_sync_pairs_shift_audio_by_whole_seconds_and_run_the_head(model):
+    wave = torch.arange(10.0).expand(2, 10)
+    assert shift_audio(wave, torch.tensor([2, -3]))[0].tolist() == [8, 9, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert shift_audio(wave, torch.tensor([2, -3]))[1].tolist() == [3, 4, 5, 6, 7, 8, 9, 0, 1, 2]
+    batch = make_demo_batch(batch_size=3, num_frames=16, size=32)  # 2 s window
+    pairs = make_sync_pairs(batch, min_shift_s=0.5, generator=torch.Generator().manual_seed(0))
+    assert pairs["video"].shape[0] == 6 and pairs["sync_label"].tolist() == [1, 1, 1, 0, 0, 0]
+    assert pairs["caption"] == batch["caption"] * 2 and torch.equal(pairs["audio"][:3], batch["audio"])
+    shifts = pairs["sync_shift_s"][3:]
+    assert ((shifts.abs() >= 0.5) & (shifts.abs() <= 1.0)).all()
+    for i in range(3):
+        steps = int(round(shifts[i].item() * 16000))
+        assert torch.equal(pairs["audio"][3 + i], torch.roll(batch["audio"][i], steps))
+        mel_steps = int(round(shifts[i].item() * 100))
+        assert torch.equal(pairs["audio_mel"][3 + i], torch.roll(batch["audio_mel"][i], mel_steps, dims=-1))
+    with torch.no_grad():
+        out = model.forward_batch(pairs)
+    assert out["sync_logits"].shape == (6,) and torch.isfinite(out["sync_logits"]).all()
+    with pytest.raises(ValueError, match="too short"):
+        make_sync_pairs(make_demo_batch(1, 4, 32), min_shift_s=0.5)  # 0.5 s window
+
+
+@pytest.mark.parametrize("decoder", ["small", "gpt2"])
+def test_caption_generation_runs_and_stops(batch, decoder):
+    m = build(batch, caption_decoder=decoder)
+    for method in ("greedy", "beam"):
+        texts = m.generate_captions(batch, method=method, beam_size=2, max_len=6)
+        assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+        assert all(len(t.split()) <= 5 for t in texts)  # at most max_len - 1 words
+
+
+def test_state_dict_round_trip_gives_identical_outputs(model, batch):
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "config": model.config.to_dict()}, buf)
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    torch.manual_seed(99)
+    twin = MultiModalVideoModel(MultiModalConfig(**ckpt["config"])).eval()
+    twin.load_state_dict(ckpt["model"])
+    ids = model.caption_targets(batch["caption"])
+    with torch.no_grad():
+        a, b = model.forward_batch(batch, ids), twin.forward_batch(batch, ids)
+    for key in ("logits", "sync_logits", "caption_logits"):
+        assert torch.equal(a[key], b[key]), key
+    assert twin.tokenizer.itos == model.tokenizer.itos
+    assert model.generate_captions(batch) == twin.generate_captions(batch)
+
+
+@pytest.mark.parametrize("name,dim", [("mobilenet_v3_small", 576), ("efficientnet_b0", 1280), ("mobilevit", 64)])
+def test_frame_encoders_give_one_feature_per_frame(name, dim):
+    torch.manual_seed(0)
+    enc = FrameEncoder(name, pretrained=False, mobilevit_config=MOBILEVIT_TINY)
+    x = torch.randn(2, 3, 3, 32, 32)
+    for bn in enc.modules():  # calibrate BatchNorm on x once: random-init eval outputs are ~0
+        if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
+            bn.momentum = 1.0
+    with torch.no_grad():
+        enc.train()(x)
+    enc.eval()
+    with torch.no_grad():
+        out = enc(x)
+        alone = enc(x[:, :, 2:])  # frames are encoded independently
+    assert out.shape == (2, 3, dim) and enc.out_dim == dim
+    torch.testing.assert_close(alone[:, 0], out[:, 2], rtol=1e-3, atol=1e-4)
+    assert (out[:, 0] - out[:, 1]).abs().max() > 1e-5
+
+
+def test_config_errors_are_clear(batch):
+    with pytest.raises(ValueError, match="with_captions"):
+        MultiModalVideoModel(MultiModalConfig.smoke())
+    with pytest.raises(ValueError, match="audio must be"):
+        build(batch, audio="mfcc")
+    m = MultiModalVideoModel(MultiModalConfig.smoke(caption_decoder="none", audio="none"))
+    assert m.caption is None and m.forward_batch(batch)["caption_logits"] is None
+    with pytest.raises(ValueError, match="caption_decoder='none'"):
+        m.generate_captions(batch)

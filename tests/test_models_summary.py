@@ -1,0 +1,79 @@
+"""Summary numbers checked against hand counts, and the two plots."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from helpers.models.moe import DynamicTopKMoE  # noqa: E402
+from helpers.models.summary import (  # noqa: E402
+    count_flops, count_parameters, forward_kwargs, model_size_mb, plot_cross_attention, plot_expert_routing,
+    routing_totals, summarize, summary_table)
+
+
+class TwoLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(64, 32)
+        self.b = nn.Linear(32, 64, bias=False)
+        self.b.weight = nn.Parameter(self.a.weight.t().contiguous())
+        self.register_buffer("scale", torch.ones(10))
+
+    def forward(self, x, unused=None):
+        return self.b(self.a(x)) * self.scale[0]
+
+
+def test_parameter_counts_size_and_flops_by_hand():
+    m = TwoLayer()
+    assert count_parameters(m) == (64 * 32 + 32 + 32 * 64, 64 * 32 + 32 + 32 * 64)
+    m.a.requires_grad_(False)
+    assert count_parameters(m) == (64 * 32 + 32 + 32 * 64, 32 * 64)
+    assert model_size_mb(m) == pytest.approx((64 * 32 + 32 + 32 * 64 + 10) * 4 / 2**20)
+    # two matmuls: 2*64*32 + 2*32*64 FLOPs per row; divided by the batch size of 5
+    assert count_flops(m, {"x": torch.randn(5, 64)}) == 2 * 64 * 32 * 2
+    tied = nn.Linear(8, 8)
+    shared = nn.Sequential(tied, tied)
+    assert count_parameters(shared) == (72, 72)  # a shared module counts once
+
+
+def test_conv_flops_by_hand():
+    conv = nn.Conv3d(3, 4, kernel_size=(1, 3, 3), padding=(0, 1, 1), bias=False)
+    # output 4 x 2 x 8 x 8 positions, each 3*1*3*3 multiply-adds
+    assert count_flops(conv, {"input": torch.randn(2, 3, 2, 8, 8)}) == 2 * (4 * 2 * 8 * 8) * (3 * 9)
+
+
+def test_summarize_and_table():
+    m = TwoLayer()
+    s = summarize(m, {"x": torch.randn(4, 64)}, name="two", latency_runs=2)
+    assert s.params_total == 64 * 32 + 32 + 32 * 64 and s.batch_size == 4 and s.device == "cpu"
+    assert s.flops_per_clip == 8192 and s.latency_ms > 0
+    skipped = summarize(m, {"x": torch.randn(4, 64)}, name="fast", flops=False, latency_runs=0)
+    assert skipped.flops_per_clip is None and skipped.latency_ms is None
+    table = summary_table([s, skipped])
+    assert list(table.index) == ["two", "fast"]
+    assert table.loc["two", "GFLOPs_per_clip"] == 8.192e-6
+    assert table.loc["two", "params_total_M"] == 0.004128
+    assert forward_kwargs(m, {"x": 1, "unused": 2, "label": 3}) == {"x": 1, "unused": 2}
+
+
+def test_cross_attention_plot():
+    w = torch.softmax(torch.randn(2, 4, 25), -1)
+    fig = plot_cross_attention(w, frame_times=torch.tensor([[0.0, 0.5, 1.0, 1.5]] * 2), token_seconds=0.02)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0.00s", "0.50s", "1.00s", "1.50s"]
+    assert ax.images[0].get_array().shape == (4, 25)
+    assert ax.get_xlabel() == "audio time (s)" and len(fig.axes) == 2  # heatmap + colorbar
+
+
+def test_expert_routing_plot_shows_counts_and_probabilities():
+    torch.manual_seed(0)
+    moe = DynamicTopKMoE(8, num_experts=4, k=2, expert_hidden=8, gate_hidden=8).eval()
+    routings = [moe(torch.randn(6, 8))[1] for _ in range(3)]
+    counts, probs = routing_totals(routings)
+    assert int(counts.sum()) == 3 * 6 * 2 and probs.sum().item() == pytest.approx(1.0)
+    fig = plot_expert_routing(routings)
+    bars = [p.get_height() for p in fig.axes[0].patches]
+    assert bars == counts.tolist()
+    assert [p.get_height() for p in fig.axes[1].patches] == pytest.approx(probs.tolist())
