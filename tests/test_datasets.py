@@ -299,7 +299,7 @@ def test_collate_drops_failed_items_and_log_summarizes():
     assert log.summary() == "2 clips failed:\n  a.avi: VideoDecodeError: empty file (0 bytes)\n  b.avi: not a video"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("index_cache", [False, True], ids=["no-index", "index"])
 def test_loader_with_two_workers_skips_and_reports_broken_clips(tmp_path, index_cache):
     root = tmp_path / "clips"

@@ -11,7 +11,7 @@ import torch
 
 from helpers.datasets import HMDB51, KineticsStyle, make_loader, read_split, split_counts
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")

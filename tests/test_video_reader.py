@@ -15,7 +15,7 @@ from helpers.video import probe as probe_cli
 from video_factory import KINDS, MAIN_KINDS, corrupt, frame_pattern, full_decode, identify, make_video, truncate
 
 BACKENDS = ("pyav", "opencv")
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)  # hang guard, not a speed check
 
 
 @pytest.fixture(scope="module")
