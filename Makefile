@@ -22,7 +22,7 @@ run: install
 # Unit tests and the notebooks (nbval, smoke sizes) in one pytest session.
 test: install
 	SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax \
-		--nbval-cell-timeout=900 $(PYTEST_ARGS)
+		--nbval-cell-timeout=900 --durations=15 $(PYTEST_ARGS)
 
 unit: install
 	MPLBACKEND=Agg $(PY) -m pytest tests $(PYTEST_ARGS)
