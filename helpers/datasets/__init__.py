@@ -8,8 +8,7 @@ Names are loaded lazily, so ``import helpers.datasets`` costs nothing until used
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from helpers._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "read_split": "splits", "split_counts": "splits", "total_counts": "splits",
@@ -32,10 +31,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'helpers.datasets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"helpers.datasets.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
