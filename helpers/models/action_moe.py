@@ -17,7 +17,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from .backbones import R2PLUS1D_STAGES, STAGE_CHANNELS, build_r2plus1d
+from .backbones import R2PLUS1D_STAGES, build_r2plus1d, stage_channels
 from .moe import DynamicTopKMoE, RoutingInfo
 from .motion import GatedResidualFusion, MotionDynamicsModule
 
@@ -32,6 +32,7 @@ class ActionMoEConfig:
     num_classes: int = 51
     pretrained: bool = True
     backbone_layers: tuple[int, int, int, int] = (2, 2, 2, 2)
+    backbone_width: int = 64  # first-stage channels; 64 = R(2+1)D-18 (narrower: CPU smoke runs, no pretrained weights)
     temporal_padding: Literal["zeros", "replicate"] = "replicate"
     freeze: FreezeUpTo = "none"  # freeze every stage up to and including this one
     motion_stage: Literal["stem", "layer1", "layer2", "layer3"] = "layer1"
@@ -84,10 +85,11 @@ class ActionMoEDynamicModel(nn.Module):
         self.config = cfg = config or ActionMoEConfig.full()
         if cfg.motion_stage not in R2PLUS1D_STAGES[:-1]:
             raise ValueError(f"motion_stage must be one of {R2PLUS1D_STAGES[:-1]}, got {cfg.motion_stage!r}")
-        self.backbone = build_r2plus1d(cfg.pretrained, cfg.backbone_layers, cfg.temporal_padding)
+        self.backbone = build_r2plus1d(cfg.pretrained, cfg.backbone_layers, cfg.temporal_padding, cfg.backbone_width)
         self.weights_source = self.backbone.weights_source
-        dim = STAGE_CHANNELS["layer4"]
-        self.motion = MotionDynamicsModule(STAGE_CHANNELS[cfg.motion_stage], cfg.motion_hidden, dim)
+        channels = stage_channels(cfg.backbone_width)
+        dim = channels["layer4"]
+        self.motion = MotionDynamicsModule(channels[cfg.motion_stage], cfg.motion_hidden, dim)
         self.fusion = GatedResidualFusion(dim)
         self.moe = DynamicTopKMoE(dim, cfg.num_experts, cfg.k, cfg.expert_hidden, cfg.gate_hidden,
                                   cfg.noise_std, cfg.aux_loss_weight)

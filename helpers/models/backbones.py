@@ -23,10 +23,17 @@ R2PLUS1D_STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 STAGE_CHANNELS = {"stem": 64, "layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
 
 
+def stage_channels(width: int = 64) -> dict[str, int]:
+    """Output channels per stage of an R(2+1)D whose first stage has ``width`` channels
+    (64 = torchvision's R(2+1)D-18, i.e. :data:`STAGE_CHANNELS`)."""
+    return {"stem": width, "layer1": width, "layer2": 2 * width, "layer3": 4 * width, "layer4": 8 * width}
+
+
 def build_r2plus1d(
     pretrained: bool = True,
     layers: tuple[int, int, int, int] = (2, 2, 2, 2),
     temporal_padding: Literal["zeros", "replicate"] = "replicate",
+    width: int = 64,
 ) -> nn.Module:
     """torchvision's R(2+1)D-18 (``layers=(2,2,2,2)``) without its ``fc``, loading
     ``R2Plus1D_18_Weights.KINETICS400_V1`` when cached or reachable.
@@ -40,15 +47,24 @@ def build_r2plus1d(
     the clip edges that the Motion Dynamics Module would learn from. Spatial padding is
     unchanged; the pretrained weights only see a different value at the two edge steps.
     Every clip length >= 1 works: the temporal stride-2 convolutions map T=1 to T=1.
+
+    ``width`` other than 64 scales every stage's channels (``width``, 2×, 4×, 8×; the
+    stem's (2+1)D middle layer keeps torchvision's 45/64 ratio): the same network,
+    narrower, for CPU smoke runs and tests (16 is ~16× fewer FLOPs); no pretrained
+    weights exist for it.
     """
     from torchvision.models.video import R2Plus1D_18_Weights
     from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, R2Plus1dStem, VideoResNet
 
     model = VideoResNet(BasicBlock, [Conv2Plus1D] * 4, list(layers), R2Plus1dStem)
+    if width != 64:
+        _narrow(model, layers, width)
     model.weights_source = "random init"
     if pretrained:
         what = "torchvision r2plus1d_18 KINETICS400_V1"
-        if tuple(layers) != (2, 2, 2, 2):
+        if width != 64:
+            warn_fallback(what, f"they exist only for width 64, not {width}")
+        elif tuple(layers) != (2, 2, 2, 2):
             warn_fallback(what, f"they exist only for layers (2, 2, 2, 2), not {tuple(layers)}")
         else:
             state = torchvision_state_dict(R2Plus1D_18_Weights.KINETICS400_V1, what)
@@ -63,6 +79,32 @@ def build_r2plus1d(
     elif temporal_padding != "zeros":
         raise ValueError(f"temporal_padding must be 'zeros' or 'replicate', got {temporal_padding!r}")
     return model
+
+
+def _narrow(model: nn.Module, layers: tuple[int, int, int, int], width: int) -> None:
+    """Rebuild ``model``'s stem and stages with ``width``-scaled channels, initialised
+    as torchvision's ``VideoResNet`` initialises them."""
+    from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D
+
+    if width < 4:
+        raise ValueError(f"width must be >= 4, got {width}")
+    mid = max(1, width * 45 // 64)
+    model.stem = nn.Sequential(
+        nn.Conv3d(3, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+        nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
+        nn.Conv3d(mid, width, (3, 1, 1), stride=1, padding=(1, 0, 0), bias=False),
+        nn.BatchNorm3d(width), nn.ReLU(inplace=True),
+    )
+    model.inplanes = width
+    for i, name in enumerate(R2PLUS1D_STAGES[1:]):
+        stage = model._make_layer(BasicBlock, Conv2Plus1D, width * 2**i, layers[i], stride=1 if i == 0 else 2)
+        setattr(model, name, stage)
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
 
 
 def renormalize(frames: Tensor, src_mean, src_std, dst_mean=None, dst_std=None) -> Tensor:
