@@ -1,0 +1,61 @@
+"""Compression benchmark (issue 7): one JSON line per model (fp32, pruned at each ratio,
+unstructured, int8 ORT QDQ, int8 FX, pruned+int8, students), then the summary line.
+
+    python benchmarks/compression.py [--data DIR] [--checkpoint PATH] [--out DIR]
+
+Without --checkpoint, helpers.training.load_or_train gives the smoke teacher (trained
+when missing). Accuracy is on the split-1 test side at the teacher's training
+resolution; latency is one clip of --latency-shape (default 16×112×112), 2 threads,
+all models interleaved.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=None, help="HMDB51-layout folder (default: the generated stand-in)")
+    ap.add_argument("--checkpoint", default=None, help="trained MoE checkpoint (default: load_or_train smoke)")
+    ap.add_argument("--out", default=None, help="where compressed files go (default: a temporary folder)")
+    ap.add_argument("--ratios", default="0.3,0.5,0.7")
+    ap.add_argument("--teacher-epochs", type=int, default=8)
+    ap.add_argument("--student-epochs", type=int, default=4)
+    ap.add_argument("--finetune-epochs", type=int, default=2)
+    ap.add_argument("--latency-shape", default="16,112,112")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("SMOKE", "1")
+    import torch
+
+    from helpers.compression.pipeline import CompressionSettings, run_compression
+
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    s = CompressionSettings(prune_ratios=tuple(float(r) for r in args.ratios.split(",") if r),
+                            teacher_epochs=args.teacher_epochs, student_epochs=args.student_epochs,
+                            finetune_epochs=args.finetune_epochs,
+                            latency_shape=tuple(int(v) for v in args.latency_shape.split(",")),
+                            latency_repeats=args.repeats, log=lambda m: print(m, file=sys.stderr, flush=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out) if args.out else Path(tmp)
+        with contextlib.redirect_stdout(sys.stderr):  # training logs go to stderr: stdout is JSON only
+            res = run_compression(out, checkpoint=args.checkpoint, data=args.data, settings=s)
+        for r in res.rows:
+            print(json.dumps({"benchmark": "compression_model", **r.to_dict()}, default=str), flush=True)
+    print(f"wall {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    print(json.dumps(res.summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""Model compression for notebook 06: structured/unstructured pruning, post-training
+static int8 quantization, export for deployment, knowledge distillation, and the
+measurements that compare them (size, latency, accuracy, agreement with fp32).
+
+Modules (each one job): :mod:`.deploy` (a traceable, logits-only view of the MoE model
+that quantizers and exporters need), :mod:`.pruning`, :mod:`.quantization`,
+:mod:`.export`, :mod:`.distillation`, :mod:`.measure`. Names load lazily so importing
+the package costs nothing (torch-pruning and onnxruntime are imported on first use).
+"""
+from __future__ import annotations
+
+from helpers._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "DeployableActionMoE": "deploy", "to_deployable": "deploy", "logits_of": "deploy",
+    "structured_prune": "pruning", "unstructured_prune": "pruning", "PruneReport": "pruning",
+    "fine_tune": "pruning", "count_macs": "pruning", "save_pruned": "pruning", "load_pruned": "pruning",
+    "quantize_fx": "quantization", "save_quantized": "quantization", "load_quantized": "quantization",
+    "quantize_onnx_static": "quantization", "OnnxRunner": "quantization",
+    "export_torchscript": "export", "export_program": "export", "export_onnx": "export",
+    "load_exported": "export", "verify_export": "export",
+    "DistillationConfig": "distillation", "KnowledgeDistillation": "distillation", "kd_loss": "distillation",
+    "create_student_model": "distillation", "FrameStudent": "distillation", "create_frame_student": "distillation",
+    "count_parameters": "measure", "file_size_mb": "measure", "model_size_mb": "measure",
+    "median_latency_ms": "measure", "predict": "measure", "top1_agreement": "measure",
+    "CompressionRow": "measure", "compression_table": "measure", "plot_tradeoff": "measure",
+    "CompressionSettings": "pipeline", "run_compression": "pipeline", "load_teacher": "pipeline",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

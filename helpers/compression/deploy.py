@@ -1,0 +1,139 @@
+"""A traceable, logits-only view of :class:`~helpers.models.ActionMoEDynamicModel`.
+
+Why a separate view: the training model returns a dataclass and its MoE runs each
+expert only on the rows routed to it (``nonzero`` + ``index_add``, data-dependent
+shapes), and its temporal convolutions use ``padding_mode="replicate"``. FX graph-mode
+quantization, ``torch.export``/TorchScript and ONNX need a fixed graph returning a
+tensor, and quantized ``Conv3d`` supports only zero padding. The view computes the same
+function in eval mode:
+
+* every replicate-padded ``Conv3d`` becomes ``ReplicationPad3d`` + the same conv with
+  zero temporal padding (identical numbers);
+* the MoE runs densely: all experts on all rows, weighted by the gate matrix that is
+  exactly zero outside each row's top-k (same output up to float summation order);
+* the motion differences are a slice ``x[:, :, 1:] - x[:, :, :-1]`` (the training code's
+  ``T < 2`` branch is dropped: the view needs ≥ 2 time steps at the motion stage).
+
+The routing (gate MLP, top-k, softmax, scatter) lives in one submodule, ``router``, so a
+quantizer can keep it in float: int8 noise there would flip discrete expert choices.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+class ReplicatePadConv3d(nn.Module):
+    """``Conv3d(padding_mode="replicate")`` as an explicit pad + zero-padded conv.
+
+    Time-only padding (the R(2+1)D temporal convs) is done by concatenating copies of
+    the edge frames: ``cat`` has int8 kernels, ``replication_pad3d`` has none, so the
+    quantized graph needs no dequantize/quantize pair around it."""
+
+    def __init__(self, conv: nn.Conv3d) -> None:
+        super().__init__()
+        pt, ph, pw = conv.padding
+        self.time_pad = int(pt) if (ph, pw) == (0, 0) else 0
+        self.pad = None if self.time_pad else nn.ReplicationPad3d((pw, pw, ph, ph, pt, pt))
+        self.conv = nn.Conv3d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0,
+                              conv.dilation, conv.groups, conv.bias is not None)
+        self.conv.load_state_dict(conv.state_dict())
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.pad is not None:
+            return self.conv(self.pad(x))
+        p = self.time_pad
+        first, last = x[:, :, :1], x[:, :, -1:]
+        return self.conv(torch.cat([first] * p + [x] + [last] * p, dim=2))
+
+
+def replace_replicate_padding(module: nn.Module) -> int:
+    """Swap every replicate-padded Conv3d below ``module`` in place; returns how many."""
+    n = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.Conv3d) and child.padding_mode == "replicate":
+            setattr(module, name, ReplicatePadConv3d(child))
+            n += 1
+        else:
+            n += replace_replicate_padding(child)
+    return n
+
+
+class DenseRouter(nn.Module):
+    """Eval-mode noisy-top-k gate without the noise: (B, dim) → (B, N) gate matrix with
+    exactly ``k`` non-zero entries per row (softmax over the top-k clean logits)."""
+
+    def __init__(self, gate: nn.Module, k: int) -> None:
+        super().__init__()
+        self.gate, self.k = gate, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        clean = self.gate(x)
+        top_vals, top_idx = clean.topk(self.k, dim=-1)
+        weights = torch.softmax(top_vals, dim=-1).clamp_min(1e-9)
+        return torch.zeros_like(clean).scatter(-1, top_idx, weights)
+
+
+class DeployableActionMoE(nn.Module):
+    """video (B, 3, T, H, W) → logits (B, classes); see the module docstring."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        from helpers.models.backbones import R2PLUS1D_STAGES
+
+        m = copy.deepcopy(model).cpu().eval()
+        self.stages = nn.ModuleList(getattr(m.backbone, name) for name in R2PLUS1D_STAGES)
+        self.motion_index = R2PLUS1D_STAGES.index(m.config.motion_stage)
+        self.avgpool = m.backbone.avgpool
+        self.reduce, self.encode, self.project = m.motion.reduce, m.motion.encode, m.motion.project
+        self.fusion_gate = m.fusion.gate
+        self.router = DenseRouter(m.moe.gate, m.moe.k)
+        self.experts = m.moe.experts
+        self.classifier = m.classifier
+        self.num_classes = m.classifier.out_features
+        replace_replicate_padding(self)
+        self.eval()
+
+    def forward(self, video: Tensor) -> Tensor:
+        x = video
+        motion_map = x
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i == self.motion_index:
+                motion_map = x
+        appearance = torch.flatten(self.avgpool(x), 1)
+        r = self.reduce(motion_map)
+        diff = r[:, :, 1:] - r[:, :, :-1]
+        pooled = torch.flatten(nn.functional.adaptive_avg_pool3d(self.encode(diff), 1), 1)
+        motion = self.project(pooled)
+        g = torch.sigmoid(self.fusion_gate(torch.cat([appearance, motion], dim=1)))
+        fused = appearance + g * motion
+        gates = self.router(fused)
+        out = torch.zeros_like(fused)
+        for e, expert in enumerate(self.experts):
+            out = out + gates[:, e:e + 1] * expert(fused)
+        return self.classifier(out)
+
+
+def to_deployable(model: nn.Module) -> nn.Module:
+    """The traceable view of an ActionMoEDynamicModel; other modules are returned as a
+    deep-copied eval-mode module (students already return logits)."""
+    from helpers.models import ActionMoEDynamicModel
+
+    if isinstance(model, ActionMoEDynamicModel):
+        return DeployableActionMoE(model)
+    return copy.deepcopy(model).cpu().eval()
+
+
+def logits_of(output: Any) -> Tensor:
+    """Logits from whatever a model returns (a tensor, an object with ``.logits``, a dict)."""
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, dict):
+        return output["logits"]
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    return output.logits

@@ -1,0 +1,196 @@
+"""Knowledge distillation (Hinton, Vinyals & Dean 2015) from the trained MoE teacher to
+smaller students, and the students.
+
+Loss: ``(1 - alpha) * CE(student, y) + alpha * T² * KL(softmax(t/T) || softmax(s/T))``
+(+ ``beta * MSE`` between projected student and teacher features when feature
+distillation is on). The ``T²`` keeps the soft-target gradients on the same scale as
+the hard-label ones when T changes. ``alpha = 0`` is plain cross-entropy.
+
+Training reuses the project's :class:`~helpers.training.trainer.Trainer`: the student
+is wrapped in :class:`DistillStep`, whose output carries the student logits and, as the
+"auxiliary loss" the Trainer already adds, ``alpha·T²·KL`` (+ features); the Trainer's
+class weight is set to ``1 - alpha``. So optimiser, schedule, clipping, evaluation and
+checkpoints are the same code as notebook 04's.
+
+Students: :func:`create_student_model` (the seed's API: the same architecture at
+``scale_factor`` of the channel widths, built by structured pruning and re-initialised)
+and :class:`FrameStudent` (MobileNetV3-small on each frame + a small temporal conv
+head), the one fast enough for < 100 ms per 16-frame clip on 2 CPU cores.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .deploy import logits_of
+
+
+@dataclass
+class DistillationConfig:
+    temperature: float = 4.0
+    alpha: float = 0.7  # weight of the soft (teacher) term; 1 - alpha on the labels
+    feature_weight: float = 0.0  # > 0: MSE between student and teacher pooled features
+    epochs: int = 3
+    lr: float = 1e-3
+    max_train_batches: int | None = None
+
+
+def kd_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, temperature: float = 4.0,
+            alpha: float = 0.7) -> Tensor:
+    """Hinton KD loss (see module docstring), mean over the batch."""
+    t = float(temperature)
+    hard = F.cross_entropy(student_logits, labels)
+    soft = F.kl_div(F.log_softmax(student_logits / t, dim=-1), F.log_softmax(teacher_logits / t, dim=-1),
+                    reduction="batchmean", log_target=True) * (t * t)
+    return (1.0 - alpha) * hard + alpha * soft
+
+
+@dataclass
+class _StepOutput:
+    logits: Tensor
+    aux_loss: Tensor
+    routing: Any = None
+
+
+class DistillStep(nn.Module):
+    """Student + frozen teacher; forward returns student logits and the soft KD term
+    (already multiplied by alpha) as ``aux_loss`` for the Trainer."""
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, config: DistillationConfig) -> None:
+        super().__init__()
+        self.student, self.teacher, self.config = student, teacher, config
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.feature_proj: nn.Module | None = None
+
+    def train(self, mode: bool = True) -> "DistillStep":
+        super().train(mode)
+        self.teacher.eval()  # BatchNorm statistics and routing of the teacher stay fixed
+        return self
+
+    def forward(self, video: Tensor) -> _StepOutput:
+        c = self.config
+        s_out = self.student(video)
+        s_logits = logits_of(s_out)
+        aux = s_logits.new_zeros(())
+        t_out = None
+        if c.alpha > 0 or c.feature_weight > 0:  # alpha = 0 and no features: labels only, no teacher run
+            with torch.no_grad():
+                t_out = self.teacher(video)
+        if c.alpha > 0:
+            t = float(c.temperature)
+            soft = F.kl_div(F.log_softmax(s_logits / t, dim=-1), F.log_softmax(logits_of(t_out) / t, dim=-1),
+                            reduction="batchmean", log_target=True) * (t * t)
+            aux = aux + c.alpha * soft
+        s_aux = getattr(s_out, "aux_loss", None)
+        if s_aux is not None:
+            aux = aux + s_aux
+        if c.feature_weight > 0 and t_out is not None and hasattr(s_out, "fused") and hasattr(t_out, "fused"):
+            if self.feature_proj is None:
+                self.feature_proj = nn.Linear(s_out.fused.shape[-1], t_out.fused.shape[-1]).to(video.device)
+            aux = aux + c.feature_weight * F.mse_loss(self.feature_proj(s_out.fused), t_out.fused)
+        return _StepOutput(logits=s_logits, aux_loss=aux)
+
+
+class KnowledgeDistillation:
+    """Train ``student`` to match ``teacher`` (see module docstring)."""
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, config: DistillationConfig | None = None) -> None:
+        self.teacher, self.student = teacher.eval(), student
+        self.config = config or DistillationConfig()
+
+    def loss(self, student_logits: Tensor, teacher_logits: Tensor, labels: Tensor) -> Tensor:
+        return kd_loss(student_logits, teacher_logits, labels, self.config.temperature, self.config.alpha)
+
+    def fit(self, train_loader: Any, val_loader: Any = None, *, run_dir: str | Path,
+            train_config: Any = None) -> nn.Module:
+        """Distil with the project's Trainer; returns the student (eval, CPU)."""
+        from helpers.training import TrainConfig, Trainer
+
+        c = self.config
+        flags = [p.requires_grad for p in self.teacher.parameters()]
+        if c.feature_weight > 0:  # create the projection before the optimiser is built
+            self.student.eval()
+            probe = next(iter(train_loader))["video"][:1]
+            step = DistillStep(self.teacher, self.student, c)
+            step.eval()
+            with torch.no_grad():
+                step(probe)
+        else:
+            step = DistillStep(self.teacher, self.student, c)
+        cfg = (train_config or TrainConfig.smoke("moe")).with_(
+            epochs=c.epochs, lr=c.lr, cls_weight=1.0 - c.alpha, aux_weight=1.0, warmup_epochs=0.0,
+            backbone_lr_mult=1.0, early_stopping_patience=None, progress=False,
+            max_train_batches=c.max_train_batches)
+        try:
+            trainer = Trainer(step, cfg, train_loader, val_loader, run_dir=run_dir, device="cpu")
+            trainer.fit()
+        finally:  # DistillStep froze the teacher for the optimiser; hand it back as it came
+            for p, flag in zip(self.teacher.parameters(), flags):
+                p.requires_grad_(flag)
+        return self.student.cpu().eval()
+
+
+def train_plain(student: nn.Module, train_loader: Any, val_loader: Any = None, *, run_dir: str | Path,
+                epochs: int = 3, lr: float = 1e-3, train_config: Any = None,
+                max_train_batches: int | None = None) -> nn.Module:
+    """The same student trained on labels only (the baseline that measures the KD gain)."""
+    kd = KnowledgeDistillation(nn.Identity(), student, DistillationConfig(alpha=0.0, epochs=epochs, lr=lr,
+                                                                         max_train_batches=max_train_batches))
+    return kd.fit(train_loader, val_loader, run_dir=run_dir, train_config=train_config)
+
+
+def create_student_model(model: nn.Module, scale_factor: float = 0.5, *, example: Tensor | None = None,
+                         reinit: bool = True) -> nn.Module:
+    """The teacher's architecture at ``scale_factor`` of its channel widths (structured
+    pruning of ``1 - scale_factor`` of each coupled channel group), re-initialised unless
+    ``reinit=False`` (then it starts from the teacher's largest-magnitude channels)."""
+    from .pruning import structured_prune
+
+    if not 0.0 < scale_factor <= 1.0:
+        raise ValueError(f"scale_factor must be in (0, 1], got {scale_factor}")
+    example = example if example is not None else torch.randn(1, 3, 4, 32, 32)
+    student, _ = structured_prune(model, 1.0 - scale_factor, example) if scale_factor < 1 else (copy.deepcopy(model), None)
+    for p in student.parameters():
+        p.requires_grad_(True)
+    if reinit:
+        for m in student.modules():
+            if m is not student and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        if hasattr(student, "moe"):  # keep the documented zero init of the noise layer
+            nn.init.zeros_(student.moe.noise.weight)
+            nn.init.zeros_(student.moe.noise.bias)
+    return student.train()
+
+
+class FrameStudent(nn.Module):
+    """Per-frame 2D student: MobileNetV3-small on every frame → (B, T, 576), a 1D
+    temporal conv over frame features (motion classes need the order of frames), a
+    temporal difference branch, average pool, linear classifier. Returns logits."""
+
+    def __init__(self, num_classes: int, pretrained: bool = False, hidden: int = 128) -> None:
+        super().__init__()
+        from helpers.models.backbones import FrameEncoder
+
+        self.encoder = FrameEncoder("mobilenet_v3_small", pretrained=pretrained)
+        d = self.encoder.out_dim
+        self.temporal = nn.Sequential(nn.Conv1d(2 * d, hidden, 3, padding=1), nn.ReLU(inplace=True),
+                                      nn.Conv1d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True))
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def forward(self, video: Tensor) -> Tensor:
+        f = self.encoder(video)  # (B, T, d)
+        diff = torch.cat([f[:, 1:] - f[:, :-1], torch.zeros_like(f[:, :1])], dim=1)
+        h = self.temporal(torch.cat([f, diff], dim=2).transpose(1, 2))
+        return self.classifier(h.mean(dim=2))
+
+
+def create_frame_student(num_classes: int, pretrained: bool = False) -> FrameStudent:
+    """MobileNetV3-small frame student (ImageNet weights when ``pretrained`` and reachable)."""
+    return FrameStudent(num_classes, pretrained=pretrained)

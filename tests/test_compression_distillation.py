@@ -1,0 +1,70 @@
+"""KD loss against a hand computation; students train a few steps."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers.compression.distillation import (DistillationConfig, KnowledgeDistillation, create_frame_student,
+                                              create_student_model, kd_loss)
+from helpers.models import ActionMoEConfig, ActionMoEDynamicModel
+
+
+def test_kd_loss_matches_hand_computation():
+    s = torch.tensor([[1.0, 2.0, 0.5]])
+    t = torch.tensor([[0.0, 3.0, 1.0]])
+    y = torch.tensor([2])
+    T, alpha = 2.0, 0.25
+    ps = [math.exp(v / T) for v in (1.0, 2.0, 0.5)]
+    pt = [math.exp(v / T) for v in (0.0, 3.0, 1.0)]
+    ps = [p / sum(ps) for p in ps]
+    pt = [p / sum(pt) for p in pt]
+    kl = sum(q * math.log(q / p) for p, q in zip(ps, pt))
+    ce = -math.log(math.exp(0.5) / sum(math.exp(v) for v in (1.0, 2.0, 0.5)))
+    want = (1 - alpha) * ce + alpha * T * T * kl
+    assert float(kd_loss(s, t, y, T, alpha)) == pytest.approx(want, rel=1e-6)
+
+
+def test_kd_loss_is_cross_entropy_at_alpha_zero_and_kl_when_teacher_equals():
+    torch.manual_seed(0)
+    s, t, y = torch.randn(4, 5), torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
+    assert torch.allclose(kd_loss(s, t, y, 4.0, 0.0), F.cross_entropy(s, y))
+    assert float(kd_loss(s, s, y, 4.0, 1.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def _batches(n=2, b=4, t=4, size=32, classes=3):
+    g = torch.Generator().manual_seed(0)
+    return [{"video": torch.randn(b, 3, t, size, size, generator=g),
+             "label": torch.randint(0, classes, (b,), generator=g)} for _ in range(n)]
+
+
+def test_frame_student_distils_a_few_steps(tmp_path):
+    torch.manual_seed(0)
+    teacher = ActionMoEDynamicModel(ActionMoEConfig.smoke(num_classes=3, backbone_width=16)).eval()
+    student = create_frame_student(3)
+    before = [p.detach().clone() for p in student.parameters()]
+    batches = _batches()
+    kd = KnowledgeDistillation(teacher, student, DistillationConfig(epochs=1, lr=1e-3))
+    out = kd.fit(batches, run_dir=tmp_path)
+    assert out(batches[0]["video"]).shape == (4, 3)
+    assert any(not torch.equal(a, b) for a, b in zip(before, out.parameters()))
+    assert all(p.requires_grad for p in out.parameters())
+    assert teacher.training is False
+
+
+def test_scaled_student_is_smaller_and_trains(tmp_path):
+    torch.manual_seed(0)
+    teacher = ActionMoEDynamicModel(ActionMoEConfig.smoke(num_classes=3, backbone_width=16)).eval()
+    teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student = create_student_model(teacher, 0.5, example=torch.randn(1, 3, 2, 16, 16))
+    n_s = sum(p.numel() for p in student.parameters())
+    n_t = sum(p.numel() for p in teacher.parameters())
+    assert n_s < 0.5 * n_t
+    out = KnowledgeDistillation(teacher, student, DistillationConfig(epochs=1, feature_weight=0.1)).fit(
+        _batches(n=1, b=2, size=16), run_dir=tmp_path)
+    assert out(torch.randn(2, 3, 4, 32, 32)).logits.shape == (2, 3)
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, teacher_before[k]), k
+    assert all(p.requires_grad for p in teacher.parameters())  # frozen only while distilling
