@@ -1,0 +1,27 @@
+"""Notebook 07's evaluation: metrics (:mod:`.metrics`), latency (:mod:`.latency`),
+video-level multi-clip testing (:mod:`.video_level`), captioning and sync metrics for
+the multi-modal model (:mod:`.multimodal`), the comparison of every model on disk
+(:mod:`.compare`) and the figures (:mod:`.plots`).
+
+Names load lazily so importing the package costs nothing.
+"""
+from __future__ import annotations
+
+from helpers._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "evaluate_model_comprehensive": "metrics", "EvaluationResult": "metrics",
+    "classification_metrics": "metrics", "topk_accuracy": "metrics", "collect_predictions": "metrics",
+    "latency_stats": "latency", "measure_latency": "latency", "LatencyStats": "latency",
+    "video_level_accuracy": "video_level", "VideoLevelResult": "video_level",
+    "caption_scores": "multimodal", "sync_metrics": "multimodal", "evaluate_multimodal": "multimodal",
+    "discover_models": "compare", "ModelEntry": "compare", "compare_models": "compare",
+    "save_comparison": "compare", "plot_comparison": "compare",
+    "test_data_for": "data", "TestData": "data", "samples_of": "video_level",
+    "plot_confusion_matrix": "plots", "plot_per_class_accuracy": "plots", "plot_prediction_grid": "plots",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

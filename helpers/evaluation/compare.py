@@ -1,0 +1,192 @@
+"""One table of every model the earlier notebooks left in ``models/``: the trained MoE
+and multi-modal checkpoints (notebook 04), pruned / quantized / distilled / exported
+variants (notebook 06) and an RL frame sampler (notebook 05) when present — each run
+through the same :func:`helpers.inference.predict_video` on the same test videos,
+so accuracy, frames used, latency and size are measured one way.
+
+Discovery by file type: ``*.pth`` written by :mod:`helpers.training` (any model it
+builds), ``*.pt`` TorchScript archives (how notebook 06 saves quantized models),
+``*.onnx`` when ``onnxruntime`` is installed. TorchScript/ONNX files carry no class
+names or preprocessing, so they borrow those of the first training checkpoint.
+Anything else is listed with the reason it was skipped, never silently dropped.
+Extra entries (an RL sampler wrapped as a :class:`~helpers.inference.Predictor` with
+``sampler=``) can be appended by the caller.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KIND_HINTS = (("prun", "pruned"), ("quant", "quantized"), ("int8", "quantized"), ("distil", "distilled"),
+              ("student", "distilled"), ("rl", "rl-sampled"), ("multimodal", "multimodal"), ("moe", "moe"))
+
+
+@dataclass
+class ModelEntry:
+    """A model to compare: a ready :class:`~helpers.inference.Predictor` or the reason it is not."""
+
+    name: str
+    kind: str
+    path: Path | None
+    predictor: Any = None
+    skipped: str | None = None
+    size_mb: float | None = None  # weights (training checkpoints) or file size (exported models)
+    notes: list[str] = field(default_factory=list)
+
+
+def _kind(name: str) -> str:
+    low = name.lower()
+    for hint, kind in KIND_HINTS:
+        if hint in low:
+            return kind
+    return "other"
+
+
+def _file_mb(path: Path) -> float:
+    return path.stat().st_size / 2**20
+
+
+def discover_models(models_dir: str | Path, device: str = "cpu") -> list[ModelEntry]:
+    """Every model file under ``models_dir`` as a :class:`ModelEntry` (see module docstring)."""
+    from helpers.inference import InferenceError, load_predictor, predictor_from_model
+
+    root = Path(models_dir)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".pth", ".pt", ".onnx", ".pt2"))
+    entries: list[ModelEntry] = []
+    base = None
+    for path in [f for f in files if f.suffix == ".pth"]:
+        entry = ModelEntry(path.stem, _kind(path.stem), path, size_mb=_file_mb(path))
+        try:
+            entry.predictor = load_predictor(path, device=device)
+            entry.predictor.name = path.stem  # moe_split1_best and moe_split2_best stay apart
+            from helpers.models.summary import model_size_mb
+
+            # a training checkpoint also holds optimizer state: report the weights' size
+            entry.size_mb = model_size_mb(entry.predictor.model)
+            entry.kind = _kind(path.stem) if _kind(path.stem) != "other" else entry.predictor.name
+            base = base or entry.predictor
+        except InferenceError as exc:
+            entry.skipped = exc.reason
+        entries.append(entry)
+    for path in [f for f in files if f.suffix != ".pth"]:
+        entry = ModelEntry(path.stem, _kind(path.stem), path, size_mb=_file_mb(path))
+        entries.append(entry)
+        if base is None:
+            entry.skipped = "no training checkpoint to take class names and preprocessing from"
+            continue
+        try:
+            if path.suffix == ".pt":
+                from helpers.compression.quantization import load_quantized
+
+                model = load_quantized(path)
+            elif path.suffix == ".onnx":
+                from helpers.compression.quantization import OnnxRunner
+
+                model = OnnxRunner(path)
+            else:
+                entry.skipped = f"{path.suffix} files are not evaluated here (load them with helpers.compression)"
+                continue
+        except Exception as exc:  # missing onnxruntime, a file of another kind: listed, not fatal
+            entry.skipped = f"cannot load: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            continue
+        entry.predictor = predictor_from_model(model, base.class_names, num_frames=base.num_frames,
+                                               resize=base.resize, crop=base.crop, device="cpu", name=path.stem)
+    return entries
+
+
+def compare_models(entries: Sequence[ModelEntry], samples: Iterable[tuple[str | Path, int]], *,
+                   max_videos: int | None = None, progress: bool = False):
+    """A pandas DataFrame, one row per entry: top-1 on ``samples`` (one clip per video),
+    frames decoded per video, median end-to-end and model-only latency per video,
+    size and parameters. Skipped entries keep a row with the reason."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from helpers.inference import InferenceError, predict_video
+
+    items = list(samples)[: max_videos or None]
+    rows = []
+    for entry in entries:
+        row: dict[str, Any] = {"model": entry.name, "kind": entry.kind, "size_mb": entry.size_mb,
+                               "file": None if entry.path is None else entry.path.name}
+        if entry.predictor is None:
+            rows.append({**row, "note": entry.skipped or "not loaded"})
+            continue
+        p = entry.predictor
+        params = getattr(p.model, "parameters", None)
+        row["params_M"] = sum(t.numel() for t in params()) / 1e6 if callable(params) else None
+        hits, frames, totals, model_ms = [], [], [], []
+        for path, label in tqdm(items, desc=entry.name, disable=not progress, leave=False):
+            try:
+                r = predict_video(path, model=p, top_k=1, keep_frames=False)
+            except InferenceError:
+                continue
+            hits.append(r.label == p.class_names[int(label)])
+            frames.append(len(set(r.frame_indices)))
+            totals.append(r.total_ms)
+            model_ms.append(r.model_ms)
+        row.update(top1=float(np.mean(hits)) if hits else float("nan"), videos=len(hits),
+                   frames_used=float(np.mean(frames)) if frames else float("nan"),
+                   latency_ms=float(np.median(totals)) if totals else float("nan"),
+                   model_ms=float(np.median(model_ms)) if model_ms else float("nan"),
+                   sampler=p.sampler_name, note="; ".join(entry.notes))
+        rows.append(row)
+    cols = ["model", "kind", "top1", "frames_used", "latency_ms", "model_ms", "size_mb", "params_M", "videos",
+            "sampler", "file", "note"]
+    df = pd.DataFrame(rows)
+    return df[[c for c in cols if c in df.columns]].set_index("model")
+
+
+def save_comparison(df, out_dir: str | Path, stem: str = "model_comparison") -> dict[str, Path]:
+    """Write ``<stem>.csv`` and ``<stem>.md`` atomically; returns both paths."""
+    import os
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / f"{stem}.csv", "md": out / f"{stem}.md"}
+    texts = {"csv": df.to_csv(float_format="%.4g"), "md": _markdown(df)}
+    for key, path in paths.items():
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(texts[key], encoding="utf-8")
+        os.replace(tmp, path)
+    return paths
+
+
+def _markdown(df) -> str:
+    """A GitHub table without the optional ``tabulate`` dependency of ``DataFrame.to_markdown``."""
+    table = df.reset_index()
+    def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return ""
+        return f"{v:.4g}" if isinstance(v, float) else str(v).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def plot_comparison(df, title: str = "models: accuracy vs latency (marker area ∝ size)"):
+    """Scatter of top-1 against end-to-end latency per video, one labelled point per
+    evaluated model, marker area proportional to its size in MB."""
+    import matplotlib.pyplot as plt
+
+    d = df.dropna(subset=["top1", "latency_ms"]) if "top1" in df else df.iloc[0:0]
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    if len(d) == 0:
+        ax.text(0.5, 0.5, "no model could be evaluated", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    sizes = d["size_mb"].fillna(1.0).astype(float).to_numpy()
+    area = 40 + 400 * sizes / max(float(sizes.max()), 1e-9)
+    ax.scatter(d["latency_ms"], d["top1"], s=area, alpha=0.6, c=range(len(d)), cmap="tab10")
+    for name, row in d.iterrows():
+        ax.annotate(f"{name}\n{row.get('frames_used', float('nan')):.0f} frames", (row["latency_ms"], row["top1"]),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xlabel("end-to-end latency per video (ms, decode included)")
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_title(title)
+    return fig

@@ -1,0 +1,104 @@
+"""The multi-modal model's extra figures: captioning BLEU-4 and CIDEr, and audio-visual
+sync detection accuracy and ROC AUC.
+
+BLEU-4 and CIDEr come from ``pycocoevalcap`` (the COCO caption evaluation code, pure
+Python for these two metrics; only its PTB tokenizer, METEOR and SPICE need Java, and
+none of those is used). Captions are tokenised here instead of by the Java PTB
+tokenizer: lower-cased, punctuation dropped — the same split the model's
+``WordTokenizer`` uses. CIDEr's document frequencies come from the evaluated set's
+references (as in the COCO code), so it is only comparable between runs on one set.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def _tokens(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def caption_scores(references: Mapping[Any, Sequence[str]] | Sequence[Sequence[str] | str],
+                   hypotheses: Mapping[Any, str] | Sequence[str]) -> dict[str, float]:
+    """``{"bleu4": …, "cider": …}`` (plus BLEU-1..3) of ``hypotheses`` against
+    ``references`` (several references per item allowed). Sequences are matched by
+    position, mappings by key."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+
+    if not isinstance(references, Mapping):
+        references = {i: r for i, r in enumerate(references)}
+    if not isinstance(hypotheses, Mapping):
+        hypotheses = {i: h for i, h in enumerate(hypotheses)}
+    if set(references) != set(hypotheses):
+        raise ValueError("references and hypotheses must cover the same items")
+    if not references:
+        raise ValueError("no captions to score")
+    refs = {k: [_tokens(r) for r in ([v] if isinstance(v, str) else v)] for k, v in references.items()}
+    hyps = {k: [_tokens(hypotheses[k]) or "<empty>"] for k in references}
+    bleu, _ = Bleu(4).compute_score(refs, hyps, verbose=0)
+    cider, _ = Cider().compute_score(refs, hyps)
+    return {"bleu1": float(bleu[0]), "bleu2": float(bleu[1]), "bleu3": float(bleu[2]), "bleu4": float(bleu[3]),
+            "cider": float(cider)}
+
+
+def sync_metrics(labels: Sequence[float] | np.ndarray, logits: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """Accuracy (logit > 0 ⇔ aligned) and ROC AUC (scikit-learn) of the sync head."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(labels, dtype=np.float64) > 0.5
+    s = np.asarray(logits, dtype=np.float64)
+    if y.shape != s.shape or y.size == 0:
+        raise ValueError(f"labels and logits must be equal-length, non-empty; got {y.shape} and {s.shape}")
+    auc = float(roc_auc_score(y, s)) if 0 < y.sum() < y.size else float("nan")
+    return {"sync_accuracy": float(((s > 0) == y).mean()), "sync_auc": auc, "sync_pairs": int(y.size)}
+
+
+@torch.inference_mode()
+def evaluate_multimodal(model: nn.Module, dataloader: Iterable[dict], device: str = "cpu", *, captions: bool = True,
+                        sync: bool = True, max_batches: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Captioning (greedy decoding) and sync detection figures over a loader of the
+    Batches contract. Each clip with audio is scored aligned and time-shifted (the
+    pairs :func:`helpers.models.make_sync_pairs` makes, with a fixed seed)."""
+    from helpers.models import make_sync_pairs
+
+    model.eval().to(device)
+    gen = torch.Generator().manual_seed(seed)
+    refs: list[str] = []
+    hyps: list[str] = []
+    sync_y: list[np.ndarray] = []
+    sync_s: list[np.ndarray] = []
+    keys = ("video", "frame_times", "audio", "audio_mel", "audio_mask")
+    for i, batch in enumerate(dataloader):
+        if max_batches is not None and i >= max_batches:
+            break
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        if captions and getattr(model, "caption", None) is not None and any(batch.get("caption") or []):
+            hyps += model.generate_captions(batch)
+            refs += list(batch["caption"])
+        mask = batch.get("audio_mask")
+        if sync and mask is not None and bool(mask.any()) and getattr(model, "audio_encoder", None) is not None:
+            inputs = {k: batch[k].cpu() for k in keys if k in batch}
+            try:
+                pairs = make_sync_pairs(inputs, generator=gen)
+            except ValueError:  # window too short to shift: no sync figure from this batch
+                continue
+            label, keep = pairs.pop("sync_label"), pairs["audio_mask"]
+            pairs.pop("sync_shift_s")
+            out = model(**{k: v.to(device) for k, v in pairs.items()})
+            sync_y.append(label[keep].numpy())
+            sync_s.append(out["sync_logits"].float().cpu()[keep].numpy())
+    result: dict[str, Any] = {}
+    if hyps:
+        result.update(caption_scores([[r] for r in refs], hyps))
+        result["caption_examples"] = list(zip(refs[:5], hyps[:5]))
+    if sync_y:
+        result.update(sync_metrics(np.concatenate(sync_y), np.concatenate(sync_s)))
+    return result

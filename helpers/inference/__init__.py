@@ -1,0 +1,26 @@
+"""Action recognition on one video file: the code behind notebook 08's widget and
+``python -m helpers predict``.
+
+    from helpers.inference import load_predictor, predict_video
+    predictor = load_predictor()                 # models/moe_split1_best.pth
+    result = predict_video("clip.mp4", model=predictor, top_k=5)
+    result.top[0]                                 # ("move_left", 0.93)
+
+Names load lazily so importing the package costs nothing.
+"""
+from __future__ import annotations
+
+from helpers._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "Predictor": "predictor", "load_predictor": "predictor", "default_checkpoint": "predictor",
+    "InferenceError": "predictor", "NoCheckpointError": "predictor", "TRAINING_NOTEBOOK": "predictor",
+    "predictor_from_model": "predictor",
+    "Prediction": "predict", "predict_video": "predict", "predict_frames": "predict",
+    "main": "cli",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -1,0 +1,54 @@
+"""``python -m helpers predict VIDEO [--checkpoint PATH] [--top-k 5] [--clips N] [--json]``.
+
+Exit codes: 0 success, 1 unreadable video or damaged checkpoint, 2 usage error,
+3 no checkpoint yet (the message names the notebook to run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m helpers predict", description="Classify the action in a video file.")
+    p.add_argument("video", help="video file (avi, mp4, mkv, webm, mov, mpg, wmv, flv, 3gp, …)")
+    p.add_argument("--checkpoint", default=None, help="helpers.training checkpoint (default: models/moe_split1_best.pth)")
+    p.add_argument("--top-k", type=int, default=5, help="how many classes to list (default 5)")
+    p.add_argument("--clips", type=int, default=1, help="clips per video whose scores are averaged (default 1)")
+    p.add_argument("--device", default=None, help="cpu, cuda, … (default: settings)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from helpers.inference.predict import predict_video
+    from helpers.inference.predictor import InferenceError, NoCheckpointError, load_predictor
+    from helpers.settings import get_settings
+
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.top_k < 1 or args.clips < 1:
+        print("predict: --top-k and --clips must be ≥ 1", file=sys.stderr)
+        return 2
+    try:
+        predictor = load_predictor(args.checkpoint, device=args.device or get_settings().device)
+        result = predict_video(args.video, model=predictor, top_k=args.top_k, clips=args.clips, keep_frames=False)
+    except NoCheckpointError as exc:
+        print(f"predict: {exc}", file=sys.stderr)
+        return 3
+    except InferenceError as exc:
+        print(f"predict: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        d = result.to_dict()
+        d.pop("probabilities")
+        print(json.dumps(d))
+        return 0
+    print(f"{result.path}  ({result.num_video_frames} frames at {result.fps:g} fps, model {result.model_name})")
+    for rank, (name, prob) in enumerate(result.top, 1):
+        print(f"  {rank}. {name:<24} {prob:7.2%}")
+    print(f"frames used: {result.frame_indices}")
+    print(f"time: decode {result.decode_ms:.1f} ms, preprocess {result.preprocess_ms:.1f} ms, "
+          f"model {result.model_ms:.1f} ms, total {result.total_ms:.1f} ms")
+    return 0

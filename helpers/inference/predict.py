@@ -1,0 +1,191 @@
+"""``predict_video``: file → ranked actions with probabilities, the frames the model
+looked at, and where the time went (decode vs preprocessing vs model).
+
+Preprocessing is the evaluation path of the datasets (uniform frames over the whole
+video, decoded straight to the training resize, centre crop, Kinetics normalisation:
+:class:`helpers.datasets.ClipTransform`), so a prediction matches what validation saw.
+``clips > 1`` averages the softmax over several evenly spaced clips, as torchvision's
+video-classification reference does at test time.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from helpers.inference.predictor import InferenceError, Predictor, load_predictor
+
+SAMPLE_RATE = 16000
+MAX_AUDIO_SECONDS = 10.0
+
+
+@dataclass
+class Prediction:
+    """One video's result. ``top`` is ``[(class_name, probability), …]`` best first."""
+
+    path: str
+    top: list[tuple[str, float]]
+    label: str
+    confidence: float
+    probabilities: np.ndarray  # (num_classes,)
+    frame_indices: list[int]  # per clip, flattened in clip order
+    frame_times: list[float]
+    num_video_frames: int
+    fps: float
+    clips: int
+    crops: int
+    sampler: str
+    model_name: str
+    decode_ms: float
+    preprocess_ms: float
+    model_ms: float
+    total_ms: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    frames: np.ndarray | None = field(default=None, repr=False)  # uint8 (T, H, W, 3) decoded frames
+    view_probabilities: np.ndarray | None = field(default=None, repr=False)  # (clips * crops, C)
+
+    def to_dict(self, frames: bool = False) -> dict[str, Any]:
+        """JSON-ready (``frames`` and the full probability vector left out unless asked)."""
+        d = asdict(self)
+        d.pop("frames")
+        d.pop("view_probabilities")
+        d["probabilities"] = [round(float(p), 6) for p in self.probabilities]
+        d["top"] = [{"label": name, "probability": round(p, 6)} for name, p in self.top]
+        if frames and self.frames is not None:
+            d["frames_shape"] = list(self.frames.shape)
+        return d
+
+
+def _as_predictor(model: Predictor | nn.Module | str | Path | None, class_names: list[str] | None) -> Predictor:
+    if isinstance(model, Predictor):
+        return model
+    if model is None or isinstance(model, (str, Path)):
+        return load_predictor(model)
+    if callable(model):
+        if not class_names:
+            raise ValueError("class_names are needed with a bare nn.Module (or pass a Predictor)")
+        from helpers.inference.predictor import predictor_from_model
+
+        params = list(model.parameters()) if isinstance(model, nn.Module) else []
+        device = str(params[0].device) if params else "cpu"
+        return predictor_from_model(model, class_names, device=device)
+    raise TypeError(f"model must be a Predictor, an nn.Module or a checkpoint path, got {type(model).__name__}")
+
+
+def _indices(p: Predictor, num_video_frames: int, clips: int) -> np.ndarray:
+    """(clips, T) frame indices: the predictor's sampler, else uniform (one clip) or
+    evenly spaced consecutive windows (several clips)."""
+    from helpers.video.sampling import multi_clip_indices, uniform_indices
+
+    if p.sampler is not None:
+        return np.asarray(p.sampler(num_video_frames, p.num_frames), dtype=np.int64).reshape(1, -1)
+    if clips <= 1:
+        return uniform_indices(num_video_frames, p.num_frames).reshape(1, -1)
+    # stride so that the clips together cover the video, as uniform sampling does
+    stride = max(1, num_video_frames // (p.num_frames * clips))
+    return multi_clip_indices(num_video_frames, p.num_frames, clips, stride)
+
+
+def _audio_inputs(path: str, indices: np.ndarray, fps: float, duration: float, has_audio: bool) -> dict[str, torch.Tensor]:
+    from helpers.datasets.base import audio_window, fit_length
+    from helpers.video.audio import log_mel, read_audio
+
+    seconds = min(max(duration, 1.0), MAX_AUDIO_SECONDS)
+    n = int(round(seconds * SAMPLE_RATE))
+    wave, present = np.zeros(n, np.float32), False
+    if has_audio:
+        start, end = audio_window(indices, fps, duration, seconds)
+        wave, present = read_audio(path, start, end, sample_rate=SAMPLE_RATE)
+        wave = fit_length(wave, n)
+    mel = np.asarray(log_mel(wave, sample_rate=SAMPLE_RATE), np.float32)
+    return {"audio": torch.from_numpy(wave)[None], "audio_mel": torch.from_numpy(mel)[None],
+            "audio_mask": torch.tensor([bool(present)])}
+
+
+def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | None = None, top_k: int = 5, *,
+                  class_names: list[str] | None = None, clips: int = 1, crops: int = 1, keep_frames: bool = True,
+                  backend: str = "auto") -> Prediction:
+    """Classify the action in ``path`` (any container/codec :func:`helpers.video.open_video`
+    reads). ``model``: a :class:`Predictor`, a checkpoint path, None (the default
+    checkpoint) or an ``nn.Module`` with ``class_names``. ``clips``/``crops`` (1 or 3):
+    views whose softmax is averaged (torchvision reference: 5 clips; 3 crops optional).
+
+    Raises :class:`InferenceError` (path + reason) for a missing, empty, corrupt or
+    non-video file; :class:`~helpers.inference.NoCheckpointError` when no model is there.
+    """
+    from helpers.datasets import ClipTransform, three_crop
+    from helpers.video import VideoDecodeError, open_video
+
+    if crops not in (1, 3):
+        raise ValueError(f"crops must be 1 or 3, got {crops}")
+    p = _as_predictor(model, class_names)
+    path = Path(path)
+    t0 = time.perf_counter()
+    try:
+        with open_video(path, backend=backend) as reader:
+            meta = reader.metadata
+            if meta.num_frames < 1:
+                raise InferenceError(path, "the video has no frames")
+            idx = _indices(p, int(meta.num_frames), clips)
+            frames = reader.frames(idx.reshape(-1).tolist(), size=p.resize)
+    except VideoDecodeError as exc:
+        raise InferenceError(path, f"cannot read this video ({exc.reason})") from None
+    fps = float(meta.fps or 0.0) or 25.0
+    t1 = time.perf_counter()
+    transform = ClipTransform(resize=p.resize, crop=(p.crop, p.crop))
+    n_clips, t_len = idx.shape
+    parts = [frames[i * t_len:(i + 1) * t_len] for i in range(n_clips)]
+    if crops == 3:
+        video = torch.cat([three_crop(f, p.resize, p.crop) for f in parts])  # (clips*3, C, T, h, w)
+    else:
+        video = torch.stack([transform(f) for f in parts])
+    views = int(video.shape[0])
+    inputs: dict[str, torch.Tensor] = {"video": video}
+    if p.is_multimodal:
+        inputs["frame_times"] = torch.from_numpy((np.repeat(idx, crops, axis=0) / fps).astype(np.float32))
+        duration = float(meta.duration or 0.0) or meta.num_frames / fps
+        audio = _audio_inputs(str(path), idx.reshape(-1), fps, duration, bool(meta.has_audio))
+        inputs.update({k: v.expand(views, *v.shape[1:]) for k, v in audio.items()})
+    inputs = {k: v.to(p.device) for k, v in inputs.items()}
+    t2 = time.perf_counter()
+    view_probs = _forward_probs(p, inputs)
+    probs = view_probs.mean(0)
+    t3 = time.perf_counter()
+    k = max(1, min(int(top_k), len(p.class_names)))
+    order = np.argsort(-probs, kind="stable")[:k]
+    top = [(p.class_names[i], float(probs[i])) for i in order]
+    return Prediction(
+        path=str(path), top=top, label=top[0][0], confidence=top[0][1], probabilities=probs,
+        frame_indices=[int(i) for i in idx.reshape(-1)],
+        frame_times=[round(float(i) / fps, 4) for i in idx.reshape(-1)],
+        num_video_frames=int(meta.num_frames), fps=fps, clips=n_clips, crops=crops, sampler=p.sampler_name, model_name=p.name,
+        decode_ms=(t1 - t0) * 1e3, preprocess_ms=(t2 - t1) * 1e3, model_ms=(t3 - t2) * 1e3,
+        total_ms=(t3 - t0) * 1e3, metadata=meta.to_dict(), frames=np.asarray(frames) if keep_frames else None,
+        view_probabilities=view_probs,
+    )
+
+
+@torch.inference_mode()
+def _forward_probs(p: Predictor, inputs: dict[str, torch.Tensor]) -> np.ndarray:
+    """Softmax per view (clip × crop), float64 (views, C) on the CPU."""
+    out = p.model(**inputs)
+    logits = out["logits"] if isinstance(out, dict) else getattr(out, "logits", out)
+    if p.device.startswith("cuda"):
+        torch.cuda.synchronize(p.device)
+    return torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
+
+
+def predict_frames(frames: np.ndarray, model: Predictor, top_k: int = 5) -> list[tuple[str, float]]:
+    """Rank the classes for already decoded uint8 ``(T, H, W, 3)`` frames (video models
+    only): for tests and for callers that decode themselves."""
+    from helpers.datasets import ClipTransform
+
+    video = ClipTransform(resize=model.resize, crop=(model.crop, model.crop))(frames)[None].to(model.device)
+    probs = _forward_probs(model, {"video": video}).mean(0)
+    order = np.argsort(-probs, kind="stable")[: max(1, min(top_k, len(model.class_names)))]
+    return [(model.class_names[i], float(probs[i])) for i in order]

@@ -1,0 +1,333 @@
+"""Notebook 08's upload widget: a person drops a video, sees its frames and metadata,
+presses "Predict action" and gets the top-5 actions with confidences, the frames the
+model looked at (and which ones the RL sampler picked, when one is used) and the time
+it took.
+
+The logic is the pure function :func:`handle_upload` (ipywidgets 8 ``FileUpload.value``
+in, :class:`UploadResult` out, errors as text), so it is tested without a browser; the
+widget (:class:`UploadWidget`, :func:`build_upload_widget`) only lays out standard
+ipywidgets and images (PNG bytes), which render the same in JupyterLab, classic
+Notebook, Kaggle and Voila — no custom front-end code, no matplotlib backend needed.
+
+Uploaded bytes are written to a temporary folder under the working directory (so a
+read-only home or a small /tmp does not matter, and Kaggle's /kaggle/working is used),
+decoded from there, and the folder is removed before the function returns; nothing is
+stored in the notebook file (FileUpload's value is not saved with widget state here).
+"""
+from __future__ import annotations
+
+import html
+import io
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_MAX_BYTES = 200 * 2**20  # 200 MiB: a long HD clip; Voila/Jupyter websockets carry the upload
+VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
+                  ".ogv", ".ts", ".mts", ".vob", ".asf")
+ACCEPT = "video/*," + ",".join(VIDEO_SUFFIXES)
+THUMBNAILS = 6
+THUMB_HEIGHT = 72
+
+
+@dataclass
+class UploadResult:
+    """What one upload (and optionally its prediction) gave. ``error`` is text for the
+    person using the widget; when it is set, ``ok`` is False and the rest may be empty."""
+
+    ok: bool
+    name: str = ""
+    size_bytes: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    thumbnails: np.ndarray | None = None  # uint8 (N, H, W, 3), evenly spaced over the video
+    thumbnail_indices: list[int] = field(default_factory=list)
+    prediction: Any = None  # helpers.inference.Prediction when a model was given
+    error: str | None = None
+
+    @property
+    def top(self) -> list[tuple[str, float]]:
+        return [] if self.prediction is None else list(self.prediction.top)
+
+    @property
+    def label(self) -> str | None:
+        return None if self.prediction is None else self.prediction.label
+
+    def metadata_text(self) -> str:
+        m = self.metadata
+        if not m:
+            return ""
+        audio = "with audio" if m.get("has_audio") else "no audio"
+        return (f"{self.name} · {self.size_bytes / 2**20:.2f} MB · {m.get('container', '?')}/{m.get('video_codec', '?')}"
+                f" · {m.get('width')}×{m.get('height')} · {m.get('num_frames')} frames at {float(m.get('fps') or 0):g} fps"
+                f" · {float(m.get('duration') or 0):.2f} s · {audio}")
+
+
+def upload_value(data: bytes | str | Path, name: str | None = None, mime: str = "video/mp4") -> tuple[dict, ...]:
+    """What ipywidgets 8's ``FileUpload.value`` holds after one upload of ``data`` (bytes
+    or a file): for tests and for the notebook's demo of the widget without a browser."""
+    import datetime as dt
+
+    if isinstance(data, (str, Path)):
+        name = name or Path(data).name
+        data = Path(data).read_bytes()
+    return ({"name": name or "upload", "type": mime, "size": len(data), "content": memoryview(bytes(data)),
+             "last_modified": dt.datetime.now(dt.timezone.utc)},)
+
+
+def _files(value: Any) -> list[Mapping[str, Any]]:
+    """ipywidgets 8 value (tuple of dicts) — or 7's ``{name: {metadata, content}}`` — as a list of dicts."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):  # ipywidgets 7
+        return [{"name": k, **dict(v.get("metadata", {})), "content": v.get("content")} for k, v in value.items()]
+    return [v for v in value if isinstance(v, Mapping)]
+
+
+def _content(item: Mapping[str, Any]) -> bytes:
+    content = item.get("content")
+    if isinstance(content, memoryview):
+        return content.tobytes()
+    if isinstance(content, (bytes, bytearray)):
+        return bytes(content)
+    raise TypeError(f"upload content is {type(content).__name__}, expected bytes or memoryview")
+
+
+def _safe_name(name: str) -> str:
+    base = Path(str(name).replace("\\", "/")).name or "upload"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base)[:120] or "upload"
+
+
+def _looks_like_text(name: str, mime: str) -> bool:
+    """A declared non-video type with a non-video suffix: say "not a video" without decoding."""
+    suffix = Path(name).suffix.lower()
+    return bool(mime) and not mime.startswith("video/") and suffix not in VIDEO_SUFFIXES \
+        and not mime.startswith("application/octet-stream")
+
+
+def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_bytes: int = DEFAULT_MAX_BYTES,
+                  workdir: str | Path | None = None, thumbnails: int = THUMBNAILS) -> UploadResult:
+    """Read the first uploaded file: metadata and a thumbnail strip, and — when
+    ``predictor`` (a :class:`helpers.inference.Predictor`) is given — the top-``k``
+    actions. Never raises for bad input: the reason is in ``result.error``."""
+    from helpers.inference import InferenceError, predict_video
+    from helpers.video import VideoDecodeError, open_video
+    from helpers.video.sampling import uniform_indices
+
+    files = _files(value)
+    if not files:
+        return UploadResult(False, error="No file uploaded yet: choose a video file first.")
+    item = files[0]
+    name = str(item.get("name") or "upload")
+    mime = str(item.get("type") or "")
+    try:
+        data = _content(item)
+    except TypeError as exc:
+        return UploadResult(False, name=name, error=f"Could not read the upload: {exc}.")
+    size = len(data)
+    if size == 0:
+        return UploadResult(False, name=name, error=f"{name} is empty (0 bytes).")
+    if size > max_bytes:
+        return UploadResult(False, name=name, size_bytes=size,
+                            error=f"{name} is too large: {size / 2**20:.1f} MB (the limit is {max_bytes / 2**20:.0f} MB).")
+    if _looks_like_text(name, mime):
+        return UploadResult(False, name=name, size_bytes=size,
+                            error=f"{name} is not a video (type {mime}). Upload a video file such as .mp4 or .avi.")
+    base = Path(workdir) if workdir is not None else Path.cwd()
+    base.mkdir(parents=True, exist_ok=True)
+    result = UploadResult(True, name=name, size_bytes=size)
+    with tempfile.TemporaryDirectory(prefix=".upload-", dir=base) as tmp:
+        path = Path(tmp) / _safe_name(name)
+        path.write_bytes(data)
+        try:
+            with open_video(path) as reader:
+                meta = reader.metadata
+                if meta.num_frames < 1:
+                    raise VideoDecodeError(path, "the video has no frames")
+                idx = uniform_indices(int(meta.num_frames), min(thumbnails, int(meta.num_frames)))
+                h = THUMB_HEIGHT
+                w = max(1, int(round(meta.width * h / max(meta.height, 1))))
+                result.thumbnails = np.asarray(reader.frames(idx.tolist(), size=(h, w)))
+                result.thumbnail_indices = [int(i) for i in idx]
+            result.metadata = meta.to_dict()
+            result.metadata["path"] = name  # the temporary path means nothing to the user
+            if predictor is not None:
+                result.prediction = predict_video(path, model=predictor, top_k=top_k)
+                result.prediction.path = name
+        except VideoDecodeError as exc:
+            return UploadResult(False, name=name, size_bytes=size,
+                                error=f"{name} could not be read as a video: {_reason(exc.reason)}")
+        except InferenceError as exc:
+            return UploadResult(False, name=name, size_bytes=size,
+                                error=f"{name} could not be read as a video: {_reason(exc.reason)}")
+    return result
+
+
+def _reason(text: str) -> str:
+    return str(text).replace(str(Path.cwd()), ".")[:300]
+
+
+# ---------------------------------------------------------------- rendering (PNG bytes)
+def png_of_frames(frames: np.ndarray, labels: Sequence[str] | None = None, height: int = THUMB_HEIGHT,
+                  gap: int = 4) -> bytes:
+    """A horizontal strip of uint8 (N, H, W, 3) frames as PNG bytes (labels drawn below)."""
+    from PIL import Image, ImageDraw
+
+    frames = np.asarray(frames)
+    imgs = [Image.fromarray(f).resize((max(1, int(f.shape[1] * height / f.shape[0])), height)) for f in frames]
+    label_h = 14 if labels else 0
+    width = sum(i.width for i in imgs) + gap * max(len(imgs) - 1, 0)
+    strip = Image.new("RGB", (max(width, 1), height + label_h), "white")
+    x = 0
+    draw = ImageDraw.Draw(strip)
+    for k, img in enumerate(imgs):
+        strip.paste(img, (x, 0))
+        if labels:
+            draw.text((x + 2, height + 1), str(labels[k]), fill="black")
+        x += img.width + gap
+    buf = io.BytesIO()
+    strip.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_of_top_k(top: Sequence[tuple[str, float]], title: str = "top actions") -> bytes:
+    """Horizontal bar chart of ``[(label, probability), …]`` (best on top) as PNG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 0.45 * len(top) + 0.9), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    names = [n for n, _ in top][::-1]
+    probs = [p for _, p in top][::-1]
+    bars = ax.barh(names, probs, color=["tab:blue"] * (len(top) - 1) + ["tab:green"])
+    for bar, p in zip(bars, probs):
+        ax.text(min(p + 0.01, 0.9), bar.get_y() + bar.get_height() / 2, f"{p:.1%}", va="center", fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_title(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def prediction_html(result: UploadResult) -> str:
+    """The result in words: predicted label (``class="predicted-label"``, what the
+    browser test reads), the top-k list and the timing."""
+    p = result.prediction
+    if p is None:
+        return ""
+    rows = "".join(f"<li>{html.escape(n)}: {v:.1%}</li>" for n, v in p.top)
+    picked = "RL sampler picked" if p.sampler not in ("uniform", "") else "uniformly sampled"
+    return (f"<div><b>Predicted action:</b> <span class='predicted-label' data-confidence='{p.confidence:.4f}'>"
+            f"{html.escape(p.label)}</span> ({p.confidence:.1%})<ol>{rows}</ol>"
+            f"<div>Frames the model looked at ({picked}, by {html.escape(p.sampler)}): "
+            f"{', '.join(map(str, p.frame_indices))} of {p.num_video_frames}</div>"
+            f"<div class='latency'>Latency: {p.total_ms:.0f} ms (decode {p.decode_ms:.0f} ms, "
+            f"preprocess {p.preprocess_ms:.0f} ms, model {p.model_ms:.0f} ms) · model {html.escape(p.model_name)}</div></div>")
+
+
+def error_html(text: str) -> str:
+    return f"<div class='upload-error' style='color:#b00020'><b>Error:</b> {html.escape(text)}</div>"
+
+
+# ---------------------------------------------------------------- the widget
+class UploadWidget:
+    """FileUpload → thumbnails + metadata; "Predict action" → top-k chart, frames, latency.
+
+    ``widget`` is the ipywidgets ``VBox`` to display (the object also displays itself).
+    Attributes ``upload``, ``button``, ``status``, ``result_html`` are public so tests
+    and notebooks can drive it; ``last_result`` holds the latest :class:`UploadResult`.
+    """
+
+    def __init__(self, predictor: Any, *, top_k: int = 5, max_bytes: int = DEFAULT_MAX_BYTES,
+                 workdir: str | Path | None = None) -> None:
+        import ipywidgets as w
+
+        self.predictor = predictor
+        self.top_k = top_k
+        self.max_bytes = max_bytes
+        self.workdir = workdir
+        self.last_result: UploadResult | None = None
+        self.upload = w.FileUpload(accept=ACCEPT, multiple=False, description="Upload video")
+        self.button = w.Button(description="Predict action", button_style="primary", disabled=True,
+                               icon="play")
+        self.status = w.HTML("<i>Choose a video file (avi, mp4, mkv, webm, mov, …).</i>")
+        self.thumbs = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.result_html = w.HTML()
+        self.chart = w.Image(format="png", layout=w.Layout(max_width="520px"))
+        self.frames_title = w.HTML()
+        self.frames = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.upload.observe(self._on_upload, names="value")
+        self.button.on_click(self._on_predict)
+        self.widget = w.VBox([w.HBox([self.upload, self.button]), self.status, self.thumbs, self.result_html,
+                              self.chart, self.frames_title, self.frames])
+
+    # the widget shows itself when it is the last expression of a cell
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _clear_result(self) -> None:
+        self.result_html.value = ""
+        self.chart.value = b""
+        self.frames.value = b""
+        self.frames_title.value = ""
+
+    def _on_upload(self, change: Any = None) -> None:
+        self._clear_result()
+        res = handle_upload(self.upload.value, None, max_bytes=self.max_bytes, workdir=self.workdir)
+        self.last_result = res
+        if not res.ok:
+            self.status.value = error_html(res.error or "unknown error")
+            self.thumbs.value = b""
+            self.button.disabled = True
+            return
+        self.status.value = f"<div class='video-metadata'>{html.escape(res.metadata_text())}</div>"
+        if res.thumbnails is not None and len(res.thumbnails):
+            self.thumbs.value = png_of_frames(res.thumbnails, [f"#{i}" for i in res.thumbnail_indices])
+        self.button.disabled = False
+
+    def _on_predict(self, _button: Any = None) -> None:
+        self.button.disabled = True
+        self.result_html.value = "<i>Predicting…</i>"
+        try:
+            res = handle_upload(self.upload.value, self.predictor, top_k=self.top_k, max_bytes=self.max_bytes,
+                                workdir=self.workdir)
+            self.last_result = res
+            if not res.ok:
+                self._clear_result()
+                self.result_html.value = error_html(res.error or "unknown error")
+                return
+            p = res.prediction
+            self.result_html.value = prediction_html(res)
+            self.chart.value = png_of_top_k(p.top, title=f"top-{len(p.top)} actions")
+            if p.frames is not None and len(p.frames):
+                self.frames_title.value = "<b>Frames the model looked at</b>"
+                self.frames.value = png_of_frames(p.frames, [f"#{i}" for i in p.frame_indices], height=64)
+        except Exception as exc:  # a model bug must not leave the button dead: show it in words
+            self.result_html.value = error_html(f"prediction failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.button.disabled = not (self.last_result is not None and self.last_result.ok)
+
+
+def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = None, **kwargs: Any) -> UploadWidget:
+    """The widget for ``model``: a :class:`helpers.inference.Predictor`, a checkpoint
+    path, None (the default checkpoint; raises ``NoCheckpointError`` naming notebook 04
+    when missing) or an ``nn.Module`` with ``class_names``."""
+    from helpers.inference import Predictor, load_predictor, predictor_from_model
+
+    if isinstance(model, Predictor):
+        predictor = model
+    elif model is None or isinstance(model, (str, Path)):
+        predictor = load_predictor(model)
+    else:
+        if not class_names:
+            raise ValueError("class_names are needed with a bare model (or pass a Predictor)")
+        predictor = predictor_from_model(model, class_names)
+    return UploadWidget(predictor, **kwargs)
