@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch-hmdb51": ("helpers.hmdb51", "download and extract HMDB51 (or the generated stand-in)"),
     "serve": ("helpers.http_server", "serve a folder over HTTP on 127.0.0.1 (Range requests supported)"),
     "probe": ("helpers.video.probe", "print a video's metadata and decode a few frames"),
+    "train": ("helpers.training.cli", "train the MoE or multi-modal model on a split (load-or-train)"),
+    "predict": ("helpers.inference.cli", "classify the action in a video file (top-k with probabilities)"),
     "run-notebooks": ("helpers.notebook_runner", "execute the notebooks 01→08 top to bottom"),
 }
 
