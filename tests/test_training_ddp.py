@@ -8,7 +8,7 @@ import torch
 from helpers.training.distributed import launch_cpu, train_worker
 from training_data import make_hmdb51, tiny_config, use_tmp_settings
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)  # hang guard
 
 
 def test_two_gloo_processes_end_with_identical_weights(tmp_path, monkeypatch):

@@ -82,18 +82,22 @@ def launch(config, *, num_processes: int | None = None, data: str | Path | None 
 
 def launch_cpu(function: Callable, args: tuple = (), num_processes: int = 2, start_method: str | None = None) -> None:
     """Run ``function(*args)`` in ``num_processes`` CPU processes joined by gloo. For
-    tests and debugging. ``start_method``: "fork" where the OS has it (no re-import of
-    torch, as ``accelerate.debug_launcher`` does), else "spawn" (``function`` must then be
-    importable)."""
-    import multiprocessing
+    tests and debugging. ``start_method`` defaults to "spawn": forking a process whose
+    torch thread pools are already running (a long pytest session, a notebook kernel)
+    can deadlock the children; spawn re-imports torch instead (``function`` must be
+    importable and ``args`` picklable)."""
+    import socket
 
-    method = start_method or ("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    method = start_method or "spawn"
+    with socket.socket() as probe:  # a free port: a fixed one collides with other runs
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
     from accelerate.utils import PrepareForLaunch, patch_environment
     from torch.multiprocessing import start_processes
 
     with tempfile.TemporaryDirectory() as tmp:
         rdv = os.path.join(tmp, "rendezvous")
-        with patch_environment(world_size=num_processes, master_addr="127.0.0.1", master_port="29533",
+        with patch_environment(world_size=num_processes, master_addr="127.0.0.1", master_port=port,
                                accelerate_mixed_precision="no", accelerate_debug_rdv_file=rdv,
                                accelerate_use_cpu="yes", gloo_socket_ifname="lo", omp_num_threads="1"):
             start_processes(PrepareForLaunch(function, debug=True), args=args, nprocs=num_processes,
