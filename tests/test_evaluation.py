@@ -178,3 +178,14 @@ def test_multimodal_model_metrics_and_prediction(tmp_path):
     p = predictor_from_model(model, ["a", "b", "c"], num_frames=4, resize=(36, 48), crop=32)
     r = predict_video(path, model=p, clips=2)
     assert r.view_probabilities.shape == (2, 3) and r.metadata["has_audio"] and len(r.frame_indices) == 8
+
+
+def test_discover_models_skips_run_folders_and_reports_unloadable_files(tmp_path):
+    from helpers.evaluation import discover_models
+
+    (tmp_path / "compressed" / "runs" / "finetune").mkdir(parents=True)
+    (tmp_path / "compressed" / "runs" / "finetune" / "best.pth").write_bytes(b"intermediate")
+    (tmp_path / "moe_split1_best.pth").write_bytes(b"not a checkpoint")
+    entries = discover_models(tmp_path)
+    assert [e.name for e in entries] == ["moe_split1_best"]
+    assert entries[0].predictor is None and entries[0].skipped

@@ -55,7 +55,9 @@ def discover_models(models_dir: str | Path, device: str = "cpu") -> list[ModelEn
     from helpers.inference import InferenceError, load_predictor, predictor_from_model
 
     root = Path(models_dir)
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".pth", ".pt", ".onnx", ".pt2"))
+    # training/fine-tuning run folders hold intermediate checkpoints, not models to compare
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".pth", ".pt", ".onnx", ".pt2")
+                   and "runs" not in p.relative_to(root).parts)
     entries: list[ModelEntry] = []
     base = None
     for path in [f for f in files if f.suffix == ".pth"]:

@@ -92,7 +92,10 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
         state = load_checkpoint(path)
     except CheckpointError as exc:
         raise InferenceError(path, exc.reason) from None
-    model = model_from_checkpoint(state)
+    try:
+        model = model_from_checkpoint(state)
+    except (KeyError, ValueError, RuntimeError) as exc:  # weights that do not fit their config
+        raise InferenceError(path, f"not a model checkpoint this version can rebuild: {exc}"[:300]) from None
     cfg = state.get("config") or {}
     classes = list(state.get("class_names") or [])
     if not classes:
