@@ -1,0 +1,179 @@
+"""``DQNAgent``: Double DQN with a target network, experience replay, a linear
+epsilon-greedy schedule, Huber loss, gradient clipping and action masking.
+
+Why written here (about 150 lines) rather than wrapping stable-baselines3: SB3's DQN has
+no action masking (only its contrib MaskablePPO has) and it is not Double DQN; our
+actions must exclude frames already seen, the network is a two-layer MLP, and the whole
+algorithm fits on a page that tests can pin down — one dependency fewer for Kaggle.
+
+Double DQN (van Hasselt et al. 2016): the online net picks the next action, the target
+net values it: ``y = r + γ (1 − done) Q_target(s', argmax_a Q_online(s', a))`` with the
+argmax over allowed actions only.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class DQNConfig:
+    hidden: int = 128
+    lr: float = 1e-3
+    gamma: float = 0.95
+    batch_size: int = 64
+    buffer_size: int = 50_000
+    target_update: int = 250  # optimiser steps between hard target copies
+    eps_start: float = 1.0
+    eps_end: float = 0.05
+    eps_decay_steps: int = 5_000  # environment steps of the linear decay
+    grad_clip: float = 10.0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class QNetwork(nn.Module):
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, n_actions))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)
+
+
+class ReplayBuffer:
+    """Fixed-size ring of transitions (with the next state's action mask)."""
+
+    def __init__(self, capacity: int, obs_dim: int, n_actions: int) -> None:
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.actions = np.zeros(capacity, np.int64)
+        self.rewards = np.zeros(capacity, np.float32)
+        self.dones = np.zeros(capacity, np.float32)
+        self.next_masks = np.ones((capacity, n_actions), bool)
+
+    def add(self, obs, action, reward, next_obs, done, next_mask) -> None:
+        i = self.pos
+        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
+        self.next_obs[i], self.dones[i], self.next_masks[i] = next_obs, float(done), next_mask
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        idx = rng.integers(0, self.size, size=batch)
+        return {k: torch.as_tensor(getattr(self, k)[idx]) for k in
+                ("obs", "actions", "rewards", "next_obs", "dones", "next_masks")}
+
+
+def _masked(q: torch.Tensor, mask: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+    if mask is None:
+        return q
+    m = torch.as_tensor(mask, dtype=torch.bool, device=q.device)
+    return q.masked_fill(~m, float("-inf"))
+
+
+class DQNAgent:
+    """See the module docstring. ``act(obs, mask, explore)``; ``observe(...)`` stores a
+    transition; ``update()`` does one optimiser step (returns the loss or None while
+    the buffer is smaller than a batch)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, config: DQNConfig | None = None) -> None:
+        self.config = cfg = config or DQNConfig()
+        self.obs_dim, self.n_actions = obs_dim, n_actions
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.online = QNetwork(obs_dim, n_actions, cfg.hidden)
+        self.target = QNetwork(obs_dim, n_actions, cfg.hidden)
+        self.target.load_state_dict(self.online.state_dict())
+        self.target.requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=cfg.lr)
+        self.buffer = ReplayBuffer(cfg.buffer_size, obs_dim, n_actions)
+        self.env_steps = 0
+        self.updates = 0
+
+    @property
+    def epsilon(self) -> float:
+        cfg = self.config
+        frac = min(1.0, self.env_steps / max(1, cfg.eps_decay_steps))
+        return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
+
+    @torch.no_grad()
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        return self.online(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+
+    def act(self, obs: np.ndarray, mask: np.ndarray | None = None, explore: bool = False) -> int:
+        """Greedy action among the allowed ones (epsilon-greedy when ``explore``)."""
+        if explore and self.rng.random() < self.epsilon:
+            allowed = np.flatnonzero(mask) if mask is not None else np.arange(self.n_actions)
+            return int(self.rng.choice(allowed))
+        with torch.no_grad():
+            q = _masked(self.online(torch.as_tensor(obs, dtype=torch.float32)[None])[0], mask)
+        return int(torch.argmax(q))
+
+    def observe(self, obs, action, reward, next_obs, done, next_mask=None) -> None:
+        self.buffer.add(obs, action, reward, next_obs, done,
+                        np.ones(self.n_actions, bool) if next_mask is None else next_mask)
+        self.env_steps += 1
+
+    def update(self) -> float | None:
+        cfg = self.config
+        if self.buffer.size < cfg.batch_size:
+            return None
+        b = self.buffer.sample(cfg.batch_size, self.rng)
+        q = self.online(b["obs"]).gather(1, b["actions"][:, None])[:, 0]
+        with torch.no_grad():
+            next_a = _masked(self.online(b["next_obs"]), b["next_masks"]).argmax(1, keepdim=True)
+            next_q = self.target(b["next_obs"]).gather(1, next_a)[:, 0]
+            y = b["rewards"] + cfg.gamma * (1.0 - b["dones"]) * next_q
+        loss = nn.functional.smooth_l1_loss(q, y)
+        self.optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.online.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.updates += 1
+        if self.updates % cfg.target_update == 0:
+            self.target.load_state_dict(self.online.state_dict())
+        return float(loss.detach())
+
+    # ------------------------------------------------------------- save / load
+    def state_dict(self) -> dict[str, Any]:
+        return {"online": self.online.state_dict(), "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "config": self.config.to_dict(),
+                "obs_dim": self.obs_dim, "n_actions": self.n_actions, "env_steps": self.env_steps,
+                "updates": self.updates}
+
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Atomic ``torch.save`` (tmp then rename); ``extra`` (plain data) is kept alongside."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        torch.save({**self.state_dict(), "extra": extra or {}}, part)
+        os.replace(part, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DQNAgent":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"agent checkpoint not found: {path}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # corrupt or foreign file
+            raise ValueError(f"{path}: not an agent checkpoint ({exc})") from exc
+        agent = cls(state["obs_dim"], state["n_actions"], DQNConfig(**state["config"]))
+        agent.online.load_state_dict(state["online"])
+        agent.target.load_state_dict(state["target"])
+        agent.optimizer.load_state_dict(state["optimizer"])
+        agent.env_steps, agent.updates = state["env_steps"], state["updates"]
+        agent.extra = state.get("extra", {})
+        return agent

@@ -1,0 +1,180 @@
+"""``FrameSamplingEnv``: one episode = one clip; the agent looks at candidate frames one
+at a time (or first "listens" to the audio envelope) and stops when it is sure enough.
+
+Actions: ``0 … N-1`` look at candidate position ``a``; ``N`` is STOP. A second look at
+the same frame changes nothing and still uses budget (``info["action_mask"]`` says
+which actions are new, and the agent masks the others). The episode ends on STOP or
+when ``max_frames`` looks are used.
+
+Reward of a look (the label is used here, for training only; never in the observation):
+``gain_weight·Δp(true class) + correct_weight·Δcorrect − frame_cost
+− over_target_cost·[frames > target_frames]``. Summed over an episode it telescopes to
+"how right the final answer is minus what the frames cost", so the agent is paid for
+being right cheaply. With nothing seen the prediction is the uniform prior and counts
+as not correct.
+
+Observation (float32 vector): classifier probabilities (C), confidence, normalised
+entropy, top-2 margin, the looked-at mask (N), budget used (1), the mean of the looked
+frames' features projected to ``d`` dims (optional), the audio envelope (N) and a
+has-audio flag (zeros when ``use_audio`` is off or the clip is silent).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from helpers.rl.classifier import SubsetClassifier
+from helpers.rl.features import FeatureSet
+
+
+OBS_LIMIT = 10.0  # the projected-feature summary is clipped to ±10 (whitened, so rarely hit)
+
+
+@dataclass
+class EnvConfig:
+    """Budget and reward weights (the seed's ``max_frames``/``target_frames``/reward_config)."""
+
+    max_frames: int = 8
+    target_frames: int = 4
+    gain_weight: float = 1.0
+    correct_weight: float = 1.0
+    frame_cost: float = 0.05
+    over_target_cost: float = 0.05
+    use_audio: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_frames < 1 or self.target_frames < 1:
+            raise ValueError("max_frames and target_frames must be ≥ 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit_projection(fs: FeatureSet, dims: int = 16) -> np.ndarray:
+    """(F, dims+1) PCA projection of the training frames (last row: the mean offset), so
+    the observation carries a small summary of what was seen."""
+    x = fs.features.reshape(-1, fs.feature_dim).astype(np.float64)
+    mean = x.mean(0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    comp = vt[:dims].T
+    scale = (x - mean) @ comp
+    comp = comp / (scale.std(0) + 1e-6)
+    return np.vstack([comp, -mean @ comp]).astype(np.float32)
+
+
+class FrameSamplingEnv(gym.Env):
+    """See the module docstring. ``projection`` comes from :func:`fit_projection` on
+    the training split (the same one for train and test environments)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, features: FeatureSet, classifier: SubsetClassifier, config: EnvConfig | None = None,
+                 projection: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.fs = features
+        self.classifier = classifier
+        self.config = cfg = config or EnvConfig()
+        self.n = features.num_positions
+        self.c = len(features.classes)
+        if getattr(classifier, "num_classes", self.c) != self.c:
+            raise ValueError(f"classifier has {classifier.num_classes} classes, the features {self.c}")
+        self.projection = projection
+        self.proj_dim = 0 if projection is None else projection.shape[1]
+        self.obs_dim = self.c + 3 + self.n + 1 + self.proj_dim + self.n + 1
+        self.action_space = gym.spaces.Discrete(self.n + 1)
+        self.observation_space = gym.spaces.Box(-OBS_LIMIT, OBS_LIMIT, (self.obs_dim,), np.float32)
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._proj_cache: dict[int, np.ndarray] = {}
+        self.clip = 0
+        self.looked: list[int] = []
+        self.frames_used = 0
+        self.probs = np.full(self.c, 1.0 / self.c)
+
+    @property
+    def stop_action(self) -> int:
+        return self.n
+
+    # ------------------------------------------------------------- classifier
+    def subset_probs(self, clip: int, positions: list[int]) -> np.ndarray:
+        """Class probabilities of ``clip`` from ``positions`` (memoised per subset)."""
+        key = (clip, sum(1 << p for p in set(positions)))
+        hit = self._cache.get(key)
+        if hit is None:
+            mask = np.zeros((1, self.n), bool)
+            mask[0, list(positions)] = True
+            hit = self.classifier.predict_proba(self.fs.features[clip][None], self.fs.times[clip][None], mask)[0]
+            self._cache[key] = hit
+        return hit
+
+    def _correct(self, probs: np.ndarray) -> float:
+        return float(bool(self.looked) and int(np.argmax(probs)) == int(self.fs.labels[self.clip]))
+
+    # ------------------------------------------------------------- observation
+    def _observation(self) -> np.ndarray:
+        p = self.probs
+        top = np.sort(p)[::-1]
+        entropy = float(-(p * np.log(np.clip(p, 1e-12, 1))).sum() / np.log(self.c))
+        mask = np.zeros(self.n, np.float32)
+        mask[self.looked] = 1.0
+        parts = [p.astype(np.float32), np.array([top[0], entropy, top[0] - top[1]], np.float32), mask,
+                 np.array([self.frames_used / self.config.max_frames], np.float32)]
+        if self.projection is not None:
+            if self.looked:
+                mean = self.fs.features[self.clip, self.looked].mean(0)
+                summary = mean @ self.projection[:-1] + self.projection[-1]
+                parts.append(np.clip(summary, -OBS_LIMIT, OBS_LIMIT).astype(np.float32))
+            else:
+                parts.append(np.zeros(self.proj_dim, np.float32))
+        audio = bool(self.config.use_audio and self.fs.has_audio[self.clip])
+        parts.append(self.fs.audio_env[self.clip].astype(np.float32) if audio else np.zeros(self.n, np.float32))
+        parts.append(np.array([float(audio)], np.float32))
+        return np.concatenate(parts).astype(np.float32)
+
+    def action_mask(self) -> np.ndarray:
+        """True for actions that are new looks, and for STOP."""
+        m = np.ones(self.n + 1, bool)
+        m[self.looked] = False
+        return m
+
+    def _info(self) -> dict[str, Any]:
+        return {"clip": self.clip, "looked": list(self.looked), "frames_used": self.frames_used,
+                "prediction": int(np.argmax(self.probs)), "correct": bool(self._correct(self.probs)),
+                "action_mask": self.action_mask()}
+
+    # ------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if options and "clip" in options:
+            self.clip = int(options["clip"])
+            if not 0 <= self.clip < self.fs.num_clips:
+                raise IndexError(f"clip {self.clip} out of range 0…{self.fs.num_clips - 1}")
+        else:
+            self.clip = int(self.np_random.integers(self.fs.num_clips))
+        self.looked = []
+        self.frames_used = 0
+        self.probs = np.full(self.c, 1.0 / self.c)
+        return self._observation(), self._info()
+
+    def step(self, action):
+        action = int(action)
+        if not 0 <= action <= self.n:
+            raise ValueError(f"action {action} outside 0…{self.n}")
+        cfg = self.config
+        if action == self.stop_action:
+            return self._observation(), 0.0, True, False, self._info()
+        self.frames_used += 1
+        reward = -cfg.frame_cost
+        if self.frames_used > cfg.target_frames:
+            reward -= cfg.over_target_cost
+        if action not in self.looked:
+            y = int(self.fs.labels[self.clip])
+            old_p, old_c = self.probs, self._correct(self.probs)
+            self.looked.append(action)
+            self.probs = self.subset_probs(self.clip, self.looked)
+            reward += cfg.gain_weight * float(self.probs[y] - old_p[y]) + cfg.correct_weight * (
+                self._correct(self.probs) - old_c)
+        terminated = self.frames_used >= cfg.max_frames
+        return self._observation(), float(reward), terminated, False, self._info()

@@ -1,0 +1,235 @@
+"""Per-frame features of every clip of a split, computed once by a trained model's frame
+encoder and kept on disk.
+
+Why: the agent needs thousands of episodes; decoding and encoding frames inside an
+episode would cost seconds, reading a row of a cached array costs microseconds (the
+AdaFrame recipe). Each clip is reduced to ``N`` candidate positions spread uniformly
+over it; the agent chooses among those. With them we store what the baselines and
+plots need: candidate times, an audio energy envelope per candidate (the cheap
+"listen first" preview), labels, paths and the event window of generated clips.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ENVELOPE_SAMPLE_RATE = 8000  # energy needs no more; halves the decode work
+
+
+@dataclass
+class FeatureSet:
+    """Cached candidates of ``M`` clips × ``N`` positions.
+
+    features (M, N, F) float32 · times (M, N) float32 seconds from the video start ·
+    frame_indices (M, N) int64 · labels (M,) int64 · audio_env (M, N) float32 in [0, 1]
+    (zeros without audio) · has_audio (M,) bool · events (M, 2) int64 event start/end
+    frame (-1 when unknown) · paths, classes.
+    """
+
+    features: np.ndarray
+    times: np.ndarray
+    frame_indices: np.ndarray
+    labels: np.ndarray
+    audio_env: np.ndarray
+    has_audio: np.ndarray
+    events: np.ndarray
+    paths: list[str]
+    classes: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        m, n = self.features.shape[:2]
+        for name in ("times", "frame_indices", "audio_env"):
+            if getattr(self, name).shape != (m, n):
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {(m, n)}")
+        if self.labels.shape != (m,) or self.has_audio.shape != (m,) or len(self.paths) != m:
+            raise ValueError("labels, has_audio and paths need one entry per clip")
+
+    @property
+    def num_clips(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def num_positions(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.features.shape[2])
+
+    def subset(self, index: np.ndarray | list[int]) -> "FeatureSet":
+        """The clips at ``index`` (e.g. only those with audio)."""
+        idx = np.asarray(index, dtype=np.int64)
+        return FeatureSet(self.features[idx], self.times[idx], self.frame_indices[idx], self.labels[idx],
+                          self.audio_env[idx], self.has_audio[idx], self.events[idx],
+                          [self.paths[i] for i in idx], list(self.classes), dict(self.meta))
+
+    def without_audio(self) -> "FeatureSet":
+        """The same clips as if silent (for the honest no-audio measurement)."""
+        return FeatureSet(self.features, self.times, self.frame_indices, self.labels,
+                          np.zeros_like(self.audio_env), np.zeros_like(self.has_audio), self.events,
+                          list(self.paths), list(self.classes), {**self.meta, "audio": "removed"})
+
+    # ------------------------------------------------------------------ disk
+    def save(self, path: str | Path) -> Path:
+        """Atomic ``.npz`` write (``*.part`` then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        with open(part, "wb") as fh:
+            np.savez(fh, features=self.features, times=self.times, frame_indices=self.frame_indices,
+                     labels=self.labels, audio_env=self.audio_env, has_audio=self.has_audio, events=self.events,
+                     info=np.array(json.dumps({"paths": self.paths, "classes": self.classes, "meta": self.meta})))
+        os.replace(part, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FeatureSet":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"feature cache not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                info = json.loads(str(z["info"]))
+                return cls(z["features"], z["times"], z["frame_indices"], z["labels"], z["audio_env"],
+                           z["has_audio"], z["events"], info["paths"], info["classes"], info.get("meta", {}))
+        except (KeyError, ValueError, OSError) as exc:
+            raise ValueError(f"{path}: not a feature cache ({exc})") from exc
+
+
+def audio_envelope(path: str | Path, times: np.ndarray, duration: float) -> tuple[np.ndarray, bool]:
+    """RMS energy of the audio around each candidate time (windows split halfway between
+    neighbours), scaled so the loudest is 1; zeros and False for a silent file."""
+    from helpers.video.audio import read_audio
+
+    wave, has_audio = read_audio(path, 0.0, max(duration, 1e-3), sample_rate=ENVELOPE_SAMPLE_RATE)
+    if not has_audio or wave.size == 0:
+        return np.zeros(len(times), np.float32), False
+    edges = np.concatenate([[0.0], (times[1:] + times[:-1]) / 2, [duration]])
+    bounds = np.clip(np.round(edges * ENVELOPE_SAMPLE_RATE).astype(np.int64), 0, wave.size)
+    env = np.array([np.sqrt(np.mean(wave[a:b] ** 2)) if b > a else 0.0
+                    for a, b in zip(bounds[:-1], bounds[1:])], np.float32)
+    peak = float(env.max())
+    return (env / peak if peak > 0 else env).astype(np.float32), True
+
+
+def split_records(data_dir: str | Path, split: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of ``data_dir/annotations.json`` in ``split`` (paths made absolute) and the
+    class names by label."""
+    from helpers.datasets.kinetics import annotation_records, read_annotations
+
+    data_dir = Path(data_dir)
+    ann = data_dir / "annotations.json"
+    if not ann.is_file():
+        ann = data_dir / "annotations.csv"
+    records, classes = annotation_records(ann, data_dir, split)
+    extra = {str(Path(r["video_path"])): r for r in read_annotations(ann)}
+    rows = []
+    for rec in records:
+        row = extra.get(str(Path(rec.path).relative_to(data_dir)), {})
+        ev = tuple(int(row[k]) if row.get(k) not in (None, "") else -1 for k in ("event_start", "event_end"))
+        rows.append({"path": rec.path, "label": rec.label, "event": ev})
+    if not rows:
+        raise ValueError(f"{ann}: no clips in split {split!r}")
+    return rows, classes
+
+
+def pixel_motion_features(frames: np.ndarray, next_frames: np.ndarray, size: int = 16) -> np.ndarray:
+    """(T, 2·size²) float32: a grey ``size``×``size`` thumbnail of each frame and its
+    difference to a frame shortly after. A transparent encoder with no training: the
+    fallback when a model's frame encoder gives constant features (see
+    :func:`is_degenerate`), and a way to see what the sampler does with plain pixels."""
+    import cv2
+
+    def thumbs(x: np.ndarray) -> np.ndarray:
+        grey = x.astype(np.float32).mean(-1) / 255.0
+        return np.stack([cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA) for g in grey])
+
+    a, b = thumbs(frames), thumbs(next_frames)
+    return np.concatenate([a.reshape(len(a), -1), 4.0 * (b - a).reshape(len(a), -1)], 1).astype(np.float32)
+
+
+def is_degenerate(features: np.ndarray, tol: float = 1e-5) -> bool:
+    """True when the features barely vary across frames and clips (an encoder whose
+    eval-mode output is constant carries no information to sample with)."""
+    return float(np.asarray(features).reshape(-1, features.shape[-1]).std(0).max()) < tol
+
+
+@torch.no_grad()
+def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split: str, *, num_positions: int = 32,
+                     resize: tuple[int, int] = (36, 48), crop: int = 32, encoder: str = "model",
+                     motion_gap: int = 2, progress: bool = True) -> FeatureSet:
+    """Decode ``num_positions`` uniformly spaced frames of every clip in ``split``, encode
+    them and read the audio envelope. ``encoder="model"``: ``model.vision`` (the trained
+    per-frame encoder); ``"pixels"``: :func:`pixel_motion_features` (no model needed)."""
+    from tqdm.auto import tqdm
+
+    from helpers.datasets import ClipTransform
+    from helpers.video import open_video
+    from helpers.video.sampling import uniform_indices
+
+    if encoder not in ("model", "pixels"):
+        raise ValueError(f"encoder must be 'model' or 'pixels', got {encoder!r}")
+    if encoder == "model" and model is None:
+        raise ValueError("encoder='model' needs the trained model")
+    rows, classes = split_records(data_dir, split)
+    transform = ClipTransform(resize=tuple(resize), crop=(crop, crop))
+    if model is not None:
+        model.eval()
+    feats, times, idxs, envs, audio = [], [], [], [], []
+    start = time.perf_counter()
+    for row in tqdm(rows, desc=f"features {split}", disable=not progress, leave=False):
+        with open_video(row["path"]) as reader:
+            meta = reader.metadata
+            idx = uniform_indices(meta.num_frames, num_positions)
+            # one sequential pass over the (short) clip is cheaper than a seek per candidate
+            wanted = np.unique(np.concatenate([idx, np.minimum(idx + motion_gap, meta.num_frames - 1)]))
+            decoded = reader.frames(list(range(int(wanted.max()) + 1)), size=tuple(resize))
+        frames = decoded[idx]
+        if encoder == "model":
+            feats.append(model.vision(transform(frames).unsqueeze(0))[0].float().numpy())
+        else:
+            feats.append(pixel_motion_features(frames, decoded[np.minimum(idx + motion_gap, len(decoded) - 1)]))
+        t = (idx / meta.fps).astype(np.float32)
+        env, has = audio_envelope(row["path"], t, meta.duration or meta.num_frames / meta.fps)
+        times.append(t)
+        idxs.append(idx)
+        envs.append(env)
+        audio.append(has)
+    return FeatureSet(np.stack(feats).astype(np.float32), np.stack(times), np.stack(idxs).astype(np.int64),
+                      np.array([r["label"] for r in rows], np.int64), np.stack(envs), np.array(audio, bool),
+                      np.array([r["event"] for r in rows], np.int64), [r["path"] for r in rows], list(classes),
+                      {"split": split, "data_dir": str(data_dir), "num_positions": num_positions,
+                       "encoder": encoder,
+                       "seconds_per_frame": (time.perf_counter() - start) / (len(rows) * num_positions)})
+
+
+def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, num_positions: int,
+              encoder: str = "model") -> str:
+    """A file name that changes when the model file, the data or the sampling changes."""
+    ck = Path(checkpoint) if checkpoint else None
+    stamp = f"{ck.resolve()}:{ck.stat().st_mtime_ns}:{ck.stat().st_size}" if ck and ck.is_file() else str(ck)
+    digest = hashlib.sha1(f"{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}".encode()).hexdigest()[:12]
+    return f"rl_features_{split}_{digest}.npz"
+
+
+def cached_features(model: torch.nn.Module | None, data_dir: str | Path, split: str, cache_dir: str | Path, *,
+                    checkpoint: str | Path | None = None, num_positions: int = 32,
+                    resize: tuple[int, int] = (36, 48), crop: int = 32, encoder: str = "model",
+                    progress: bool = True) -> FeatureSet:
+    """:func:`extract_features` once; later calls read ``cache_dir/<key>.npz``."""
+    path = Path(cache_dir) / cache_key(checkpoint, data_dir, split, num_positions, encoder)
+    if path.is_file():
+        return FeatureSet.load(path)
+    fs = extract_features(model, data_dir, split, num_positions=num_positions, resize=resize, crop=crop,
+                          encoder=encoder, progress=progress)
+    fs.save(path)
+    return fs

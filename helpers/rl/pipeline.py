@@ -1,0 +1,226 @@
+"""The whole notebook-05 measurement in one call, shared by the notebook and
+``benchmarks/rl_sampling.py``: trained model → cached features → classifier → agent
+(with and without the audio preview) → every sampler at equal budgets → frames saved.
+
+Which classifier (said in ``RLPipeline.notes``): the trained model's temporal head over
+the chosen frames (:class:`ModelHeadClassifier`) when its frame encoder gives usable
+features; when they are constant (:func:`is_degenerate`, e.g. an undertrained smoke
+model whose eval-mode BatchNorm collapses) the pipeline says so and falls back to
+pixel+motion features with a :class:`FeatureHead` trained on the train split.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from helpers.rl.agent import DQNAgent, DQNConfig
+from helpers.rl.env import EnvConfig, FrameSamplingEnv, fit_projection
+from helpers.rl.evaluate import BUDGETS, accuracy_curves, evaluate_agent, frames_saved_ratio
+from helpers.rl.features import FeatureSet, cached_features, is_degenerate
+from helpers.rl.trainer import RLHistory, RLTrainer
+
+
+@dataclass
+class PipelineConfig:
+    data_dir: Path
+    cache_dir: Path
+    checkpoint: Path | None = None  # a trained multimodal checkpoint; None: load_or_train a smoke model
+    models_dir: Path | None = None  # where load_or_train looks for / writes the checkpoint
+    seed: int = 0
+    num_positions: int = 32
+    episodes: int = 3000
+    model_epochs: int = 2
+    head_epochs: int = 40
+    classifier: str = "auto"  # "auto" | "model" | "head"
+    env: EnvConfig = field(default_factory=EnvConfig)
+    dqn: DQNConfig = field(default_factory=DQNConfig)
+    projection_dims: int = 16
+    budgets: tuple[int, ...] = BUDGETS
+    no_audio: bool = True  # also train/evaluate an agent without the audio preview
+    progress: bool = True
+    # torch threads for everything after the model (features, head, agent): the networks
+    # are tiny, and extra threads only add synchronisation (measured ~3× slower with 2
+    # threads on a busy 2-core machine). None: leave torch's setting alone.
+    rl_threads: int | None = 1
+
+
+@dataclass
+class RLPipeline:
+    """Everything the notebook shows and the benchmark prints."""
+
+    config: PipelineConfig
+    train: FeatureSet
+    test: FeatureSet
+    classifier: Any
+    env: FrameSamplingEnv
+    test_env: FrameSamplingEnv
+    agent: DQNAgent
+    history: RLHistory
+    curves: dict[str, dict[int, float]] = field(default_factory=dict)
+    uniform_all: dict[int, float] = field(default_factory=dict)
+    agent_result: dict[str, Any] = field(default_factory=dict)
+    no_audio_result: dict[str, Any] | None = None
+    no_audio_history: RLHistory | None = None
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The benchmark's final JSON object (accuracies 0–1)."""
+        ratio, _ = frames_saved_ratio(self.uniform_all, self.agent_result["accuracy"], self.agent_result["mean_frames"])
+        out = {"benchmark": "rl_sampling", "frames_saved_ratio": round(ratio, 4),
+               "agent_accuracy": round(self.agent_result["accuracy"], 4),
+               "agent_mean_frames": round(self.agent_result["mean_frames"], 4),
+               "uniform16_accuracy": round(self.uniform_all.get(16, float("nan")), 4),
+               "no_audio_frames_saved_ratio": None}
+        if self.no_audio_result is not None:
+            r, _ = frames_saved_ratio(self.uniform_all, self.no_audio_result["accuracy"],
+                                      self.no_audio_result["mean_frames"])
+            out["no_audio_frames_saved_ratio"] = round(r, 4)
+        return out
+
+
+def obtain_model(cfg: PipelineConfig):
+    """``(model, checkpoint path, note)``: the given checkpoint, or load_or_train's."""
+    from helpers.settings import get_settings
+    from helpers.training import TrainConfig, load_or_train
+    from helpers.training.checkpoint import load_checkpoint
+    from helpers.training.experiment import model_from_checkpoint
+
+    if cfg.checkpoint is not None:
+        path = Path(cfg.checkpoint)
+        return model_from_checkpoint(load_checkpoint(path)), path, f"model: {path}"
+    s = get_settings()
+    settings = dataclasses.replace(s, runs_dir=Path(cfg.cache_dir) / "runs")
+    tcfg = TrainConfig.smoke("multimodal", epochs=cfg.model_epochs, seed=cfg.seed, progress=cfg.progress,
+                             model_overrides=dict(audio="none", caption_decoder="none"))
+    res = load_or_train("multimodal", 1, config=tcfg, data=cfg.data_dir, settings=settings,
+                        models_dir=cfg.models_dir or Path(cfg.cache_dir) / "models")
+    how = "trained now" if res.trained else "loaded"
+    return res.model, res.checkpoint, f"model: {res.checkpoint} ({how}, best val acc {res.best_val_acc:.1%})"
+
+
+def model_for_notebook(checkpoint: str | Path, smoke: bool) -> tuple[Any, Path | None, str]:
+    """What notebook 04 left: ``(model, checkpoint, note)``. Missing checkpoint: an error
+    that says to run notebook 04 — except in smoke mode, where the notebook goes on with
+    ``(None, None, note)`` and the pixel-feature head (the same sampler code path)."""
+    path = Path(checkpoint)
+    if path.is_file():
+        from helpers.training.checkpoint import load_checkpoint
+        from helpers.training.experiment import model_from_checkpoint
+
+        return model_from_checkpoint(load_checkpoint(path)), path, f"model: {path} (from notebook 04)"
+    msg = f"{path} is missing: run notebooks/04_training.ipynb first (it trains and writes it)"
+    if not smoke:
+        raise FileNotFoundError(msg)
+    return None, None, msg + " — smoke mode goes on with pixel+motion features and a small subset head"
+
+
+def build_classifier(cfg: PipelineConfig, model, checkpoint) -> tuple[Any, FeatureSet, FeatureSet, list[str]]:
+    """Features of both splits and the classifier over them (see the module docstring)."""
+    from helpers.rl.classifier import ModelHeadClassifier, train_feature_head
+
+    notes: list[str] = []
+    common = dict(checkpoint=checkpoint, num_positions=cfg.num_positions, progress=cfg.progress)
+    if cfg.classifier in ("auto", "model"):
+        tr = cached_features(model, cfg.data_dir, "train", cfg.cache_dir, encoder="model", **common)
+        te = cached_features(model, cfg.data_dir, "test", cfg.cache_dir, encoder="model", **common)
+        if not is_degenerate(tr.features):
+            notes.append("classifier: the trained model's temporal head over the chosen frames")
+            return ModelHeadClassifier(model), tr, te, notes
+        if cfg.classifier == "model":
+            raise ValueError(f"{checkpoint}: the model's frame encoder gives constant features; "
+                             "train it longer or use classifier='head'")
+        notes.append(f"{checkpoint}: the model's frame encoder gives constant features (std < 1e-5) — "
+                     "falling back to pixel+motion features and a subset head trained on the train split")
+    tr = cached_features(None, cfg.data_dir, "train", cfg.cache_dir, encoder="pixels", **common)
+    te = cached_features(None, cfg.data_dir, "test", cfg.cache_dir, encoder="pixels", **common)
+    head = train_feature_head(tr, epochs=cfg.head_epochs, seed=cfg.seed, progress=cfg.progress)
+    notes.append(f"classifier: FeatureHead on {tr.meta.get('encoder')} features ({cfg.head_epochs} epochs of random subsets)")
+    return head, tr, te, notes
+
+
+def train_agent(train: FeatureSet, classifier, env_cfg: EnvConfig, dqn_cfg: DQNConfig, projection: np.ndarray,
+                episodes: int, seed: int, progress: bool) -> tuple[FrameSamplingEnv, DQNAgent, RLTrainer]:
+    env = FrameSamplingEnv(train, classifier, env_cfg, projection)
+    agent = DQNAgent(env.obs_dim, int(env.action_space.n), dataclasses.replace(dqn_cfg, seed=seed))
+    trainer = RLTrainer(env, agent, seed=seed)
+    trainer.fit(episodes, progress=progress)
+    return env, agent, trainer
+
+
+def run_pipeline(cfg: PipelineConfig, model=None, checkpoint: Path | None = None) -> RLPipeline:
+    """Run every step (see the module docstring); ``model`` skips :func:`obtain_model`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _run(cfg, model, checkpoint)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
+    import torch
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    if model is None and cfg.classifier != "head":
+        model, checkpoint, note = obtain_model(cfg)
+        notes.append(note)
+    timings["model_s"] = time.perf_counter() - t0
+    if cfg.rl_threads:
+        torch.set_num_threads(cfg.rl_threads)
+    t = time.perf_counter()
+    classifier, train, test, more = build_classifier(cfg, model, checkpoint)
+    notes += more
+    timings["features_classifier_s"] = time.perf_counter() - t
+    projection = fit_projection(train, cfg.projection_dims)
+    t = time.perf_counter()
+    env, agent, trainer = train_agent(train, classifier, cfg.env, cfg.dqn, projection, cfg.episodes, cfg.seed,
+                                      cfg.progress)
+    timings["agent_train_s"] = time.perf_counter() - t
+    test_env = FrameSamplingEnv(test, classifier, cfg.env, projection)
+    result = evaluate_agent(agent, test_env)
+    t = time.perf_counter()
+    curves = accuracy_curves(test, classifier, cfg.budgets, seed=cfg.seed)
+    uniform_all = accuracy_curves(test, classifier, range(1, test.num_positions + 1), samplers=("uniform",))["uniform"]
+    timings["baselines_s"] = time.perf_counter() - t
+    pipe = RLPipeline(cfg, train, test, classifier, env, test_env, agent, trainer.history, curves, uniform_all,
+                      result, notes=notes, timings=timings)
+    if cfg.no_audio:
+        t = time.perf_counter()
+        silent_cfg = dataclasses.replace(cfg.env, use_audio=False)
+        _, agent2, trainer2 = train_agent(train, classifier, silent_cfg, cfg.dqn, projection, cfg.episodes,
+                                          cfg.seed, cfg.progress)
+        pipe.no_audio_result = evaluate_agent(agent2, FrameSamplingEnv(test, classifier, silent_cfg, projection))
+        pipe.no_audio_history = trainer2.history
+        timings["no_audio_agent_s"] = time.perf_counter() - t
+    return pipe
+
+
+def wall_clock_per_video(pipe: RLPipeline, uniform_frames: int = 16) -> dict[str, float]:
+    """Seconds per video, uniform-k vs the agent, from the measured cost of extracting one
+    candidate frame (decode + encode) plus each side's own compute."""
+    per_frame = float(pipe.test.meta.get("seconds_per_frame", float("nan")))
+    clf_s = _classifier_seconds(pipe, uniform_frames)
+    return {"seconds_per_frame": per_frame,
+            f"uniform{uniform_frames}_s": uniform_frames * per_frame + clf_s,
+            "agent_s": pipe.agent_result["mean_frames"] * per_frame + pipe.agent_result["seconds_per_clip"]}
+
+
+def _classifier_seconds(pipe: RLPipeline, k: int) -> float:
+    from helpers.rl.baselines import uniform_positions
+
+    fs = pipe.test
+    mask = np.zeros((1, fs.num_positions), bool)
+    mask[0, uniform_positions(fs.num_positions, min(k, fs.num_positions))] = True
+    t = time.perf_counter()
+    for _ in range(5):
+        pipe.classifier.predict_proba(fs.features[:1], fs.times[:1], mask)
+    return (time.perf_counter() - t) / 5

@@ -1,0 +1,96 @@
+"""FrameSamplingEnv: gymnasium checker, hand-computed rewards, STOP, budget."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from helpers.rl.env import EnvConfig, FrameSamplingEnv, fit_projection
+from helpers.rl.features import FeatureSet
+from helpers.rl.toy import ToyClassifier, make_toy_features
+
+
+@pytest.fixture()
+def toy() -> FeatureSet:
+    return make_toy_features(num_clips=12, num_positions=8, num_classes=3, informative=5, seed=1)
+
+
+def test_env_passes_gymnasium_checker(toy):
+    from gymnasium.utils.env_checker import check_env
+
+    env = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(max_frames=4), fit_projection(toy, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no checker warnings either
+        check_env(env, skip_render_check=True)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (env.obs_dim,) == (3 + 3 + 8 + 1 + 3 + 8 + 1,)
+    assert obs.dtype == np.float32 and env.action_space.n == 9
+
+
+def test_scripted_episode_rewards_match_hand_computation(toy):
+    cfg = EnvConfig(max_frames=3, target_frames=1, gain_weight=1.0, correct_weight=1.0, frame_cost=0.05,
+                    over_target_cost=0.1)
+    env = FrameSamplingEnv(toy, ToyClassifier(3, confidence=0.9), cfg)
+    clip = int(np.flatnonzero(toy.labels == 2)[0])  # label 2: the uniform prior's argmax (0) is wrong
+    obs, info = env.reset(options={"clip": clip})
+    assert info["prediction"] == 0 and not info["correct"]
+    # 1) an uninformative frame: probabilities stay uniform, only the frame cost
+    _, r1, term, trunc, info = env.step(0)
+    assert r1 == pytest.approx(-0.05) and not term and not trunc
+    # 2) the informative frame, over the target of 1 frame: p(true) 1/3 -> 0.9, becomes correct
+    _, r2, term, _, info = env.step(5)
+    assert r2 == pytest.approx(-0.05 - 0.1 + (0.9 - 1 / 3) + 1.0)
+    assert info["correct"] and info["prediction"] == 2 and info["looked"] == [0, 5] and not term
+    # 3) STOP: no reward, episode over
+    _, r3, term, _, info = env.step(env.stop_action)
+    assert r3 == 0.0 and term and info["frames_used"] == 2
+    assert r1 + r2 + r3 == pytest.approx(0.9 - 1 / 3 + 1.0 - 2 * 0.05 - 0.1)
+
+
+def test_stop_ends_episode_without_looking(toy):
+    env = FrameSamplingEnv(toy, ToyClassifier(3))
+    env.reset(seed=3)
+    obs, reward, terminated, truncated, info = env.step(env.stop_action)
+    assert terminated and not truncated and reward == 0.0
+    assert info["frames_used"] == 0 and info["looked"] == [] and not info["correct"]
+
+
+def test_budget_is_enforced_and_repeats_use_it(toy):
+    env = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(max_frames=3, target_frames=3))
+    _, info = env.reset(options={"clip": 0})
+    assert info["action_mask"].all()
+    _, _, term, _, info = env.step(1)
+    assert not term and not info["action_mask"][1] and info["action_mask"][env.stop_action]
+    _, r, term, _, info = env.step(1)  # a second look: costs a frame, changes nothing
+    assert not term and info["looked"] == [1] and info["frames_used"] == 2 and r == pytest.approx(-0.05)
+    _, _, term, _, info = env.step(2)
+    assert term and info["frames_used"] == 3 == env.config.max_frames
+    with pytest.raises(ValueError):
+        env.step(99)
+
+
+def test_label_is_not_in_the_observation(toy):
+    """Two clips that differ only in their label give the same observations."""
+    twin = FeatureSet(toy.features[[0, 0]], toy.times[[0, 0]], toy.frame_indices[[0, 0]], np.array([0, 2]),
+                      toy.audio_env[[0, 0]], toy.has_audio[[0, 0]], toy.events[[0, 0]], ["a", "b"],
+                      toy.classes)
+    env = FrameSamplingEnv(twin, ToyClassifier(3))
+    obs = []
+    for clip in (0, 1):
+        o, _ = env.reset(options={"clip": clip})
+        o2, *_ = env.step(3)
+        obs.append(np.concatenate([o, o2]))
+    np.testing.assert_array_equal(obs[0], obs[1])
+
+
+def test_feature_set_round_trip(toy, tmp_path):
+    path = toy.save(tmp_path / "f.npz")
+    back = FeatureSet.load(path)
+    for name in ("features", "times", "frame_indices", "labels", "audio_env", "has_audio", "events"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(toy, name))
+    assert back.paths == toy.paths and back.classes == toy.classes and back.meta == toy.meta
+    assert not list(tmp_path.glob("*.part"))
+    (tmp_path / "bad.npz").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match="bad.npz"):
+        FeatureSet.load(tmp_path / "bad.npz")
