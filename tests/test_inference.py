@@ -7,21 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from smoke_model import build_smoke_model
 
 CONTAINERS = (".avi", ".mp4", ".mkv", ".webm", ".mov")
-
-
-@pytest.fixture(scope="session")
-def smoke_model(tmp_path_factory):
-    return build_smoke_model(tmp_path_factory.getbasetemp() / "smoke_model")
-
-
-@pytest.fixture(scope="session")
-def predictor(smoke_model):
-    from helpers.inference import load_predictor
-
-    return load_predictor(smoke_model.checkpoint)
 
 
 @pytest.fixture(scope="session")

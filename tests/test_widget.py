@@ -6,19 +6,6 @@ import datetime as dt
 
 import pytest
 
-from smoke_model import build_smoke_model
-
-
-@pytest.fixture(scope="session")
-def smoke_model(tmp_path_factory):
-    return build_smoke_model(tmp_path_factory.getbasetemp() / "smoke_model")
-
-
-@pytest.fixture(scope="session")
-def predictor(smoke_model):
-    from helpers.inference import load_predictor
-
-    return load_predictor(smoke_model.checkpoint)
 
 
 @pytest.fixture(scope="session")
