@@ -285,12 +285,12 @@ def _published_sha256(base_url: str, filename: str) -> str | None:
 
 def publish_checksums(folder: Path) -> None:
     """Write ``<archive>.sha256`` beside each archive a local server will publish."""
-    from helpers.download import sha256_file
+    from helpers.download import sha256_file, sidecar_path, write_sidecar
 
     for archive in sorted(folder.glob("*.rar")):
-        sidecar = archive.with_name(archive.name + ".sha256")
+        sidecar = sidecar_path(archive)
         if not sidecar.exists() or sidecar.stat().st_mtime < archive.stat().st_mtime:
-            sidecar.write_text(f"{sha256_file(archive)}  {archive.name}\n")
+            write_sidecar(archive, sha256_file(archive))
 
 
 def extract_archives(paths: HMDB51Paths, progress: bool = True) -> HMDB51Paths:
