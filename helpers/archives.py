@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from helpers.atomic import atomic_write_text
+
 __all__ = [
     "ArchiveError",
     "UnsafeArchiveMember",
@@ -457,9 +459,7 @@ def extract(archive: Path, dest: Path, *, nested: bool = True, force: bool = Fal
     record = {"archive": archive.name, "size": stat_before.st_size,
               "mtime_ns": stat_before.st_mtime_ns, "members": members, "files": files,
               "nested": nested, "entries": entries}
-    tmp = marker.with_name(marker.name + ".part")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, marker)
+    atomic_write_text(marker, json.dumps(record, indent=1) + "\n")
     return dest
 
 

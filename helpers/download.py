@@ -33,6 +33,8 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
+from helpers.atomic import atomic_write_text
+
 logger = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
@@ -100,11 +102,7 @@ def read_sidecar(path: str | os.PathLike[str]) -> str | None:
 def write_sidecar(path: str | os.PathLike[str], digest: str) -> Path:
     """Write ``<digest>  <name>`` to ``<file>.sha256`` atomically; returns its path."""
     path = Path(path)
-    target = sidecar_path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(f"{digest.lower()}  {path.name}\n", encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return atomic_write_text(sidecar_path(path), f"{digest.lower()}  {path.name}\n")
 
 
 # --------------------------------------------------------------------------- helpers

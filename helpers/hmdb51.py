@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from helpers.atomic import atomic_write_text
 from helpers.settings import Settings, find_kaggle_hmdb51, get_settings
 
 Source = Literal["hmdb51", "synth"]
@@ -363,10 +364,7 @@ def record_active(paths: HMDB51Paths, settings: Settings | None = None) -> Path:
     s = settings or get_settings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
     target = s.data_dir / ACTIVE_FILE
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(paths.to_json(), indent=2))
-    os.replace(tmp, target)
-    return target
+    return atomic_write_text(target, json.dumps(paths.to_json(), indent=2))
 
 
 def active_dataset(settings: Settings | None = None) -> HMDB51Paths:

@@ -17,13 +17,13 @@ Output is byte-for-byte deterministic: a fixed timestamp, no host-dependent fiel
 """
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+
+from helpers.atomic import atomic_open
 
 __all__ = [
     "MARKER",
@@ -160,19 +160,12 @@ def write_rar(archive: Path, members: Iterable[tuple[str, bytes | Path]], *,
     """
     archive = Path(archive)
     archive.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".part", dir=archive.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(MARKER)
-            out.write(main_header())
-            for name, data in members:
-                if not allow_unsafe_names:
-                    _check_name(name)
-                _write_member(out, name, data, timestamp, method)
-            out.write(end_header())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, archive)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(archive, "wb") as out:
+        out.write(MARKER)
+        out.write(main_header())
+        for name, data in members:
+            if not allow_unsafe_names:
+                _check_name(name)
+            _write_member(out, name, data, timestamp, method)
+        out.write(end_header())
     return archive

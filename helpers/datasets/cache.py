@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from helpers.atomic import atomic_open
 
 CACHE_VERSION = 1
 SUFFIX = ".npy"
@@ -123,14 +124,8 @@ class ClipCache:
         """Write atomically (unique temp file, then ``os.replace``) and keep the bound."""
         array = np.ascontiguousarray(array)
         target = self.path_for(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            with open(tmp, "wb") as fh:
-                np.save(fh, array, allow_pickle=False)
-            os.replace(tmp, target)
-        finally:
-            _unlink(tmp)
+        with atomic_open(target, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
         self.stats.writes += 1
         self._account(target.stat().st_size)
         return target

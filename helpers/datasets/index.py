@@ -10,13 +10,13 @@ Writes are atomic (temp file + ``os.replace``).
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from helpers.atomic import atomic_write_text
 
 INDEX_VERSION = 1
 META_FIELDS = (
@@ -106,11 +106,8 @@ class ClipIndex:
     def save(self) -> None:
         if self.index_file is None:
             return
-        self.index_file.parent.mkdir(parents=True, exist_ok=True)
         payload = {"version": INDEX_VERSION, "clips": [asdict(e) for e in self.entries.values()]}
-        tmp = self.index_file.with_name(f".{self.index_file.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
-        tmp.write_text(json.dumps(payload))
-        os.replace(tmp, self.index_file)
+        atomic_write_text(self.index_file, json.dumps(payload))
 
     def build(self, paths: Iterable[str | Path], *, workers: int = 4, progress: bool = False) -> dict[str, ClipInfo]:
         """Return ``{str(path): ClipInfo}`` for ``paths``, probing only clips that are new

@@ -145,16 +145,14 @@ def compare_models(entries: Sequence[ModelEntry], samples: Iterable[tuple[str | 
 
 def save_comparison(df, out_dir: str | Path, stem: str = "model_comparison") -> dict[str, Path]:
     """Write ``<stem>.csv`` and ``<stem>.md`` atomically; returns both paths."""
-    import os
+    from helpers.atomic import atomic_write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / f"{stem}.csv", "md": out / f"{stem}.md"}
     texts = {"csv": df.to_csv(float_format="%.4g"), "md": _markdown(df)}
     for key, path in paths.items():
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(texts[key], encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, texts[key])
     return paths
 
 

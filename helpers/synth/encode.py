@@ -10,12 +10,12 @@ Also used by other helpers' tests to make fixture videos.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from helpers.atomic import atomic_write_bytes
 
 # container -> (format name, default video codec, default audio codec)
 CONTAINERS: dict[str, tuple[str, str, str]] = {
@@ -174,15 +174,4 @@ def write_video(path: Path, frames: np.ndarray, fps: float | Fraction, audio: np
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary ``.part`` file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data)

@@ -18,7 +18,6 @@ complete. A damaged file raises :class:`CheckpointError` naming the path and the
 """
 from __future__ import annotations
 
-import os
 import pickle
 import platform
 import zipfile
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from helpers.atomic import atomic_open
 
 FORMAT = "helpers.training/1"
 REQUIRED_KEYS = ("format", "model", "epoch", "config")
@@ -58,22 +59,13 @@ def package_versions() -> dict[str, str]:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically (``.part`` then ``os.replace``)."""
+    """Write ``state`` to ``path`` atomically (:func:`helpers.atomic.atomic_open`, fsynced)."""
     path = Path(path)
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise ValueError(f"checkpoint state lacks {missing} (schema: {REQUIRED_KEYS})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path, "wb", fsync=True) as fh:
+        torch.save(state, fh)
     return path
 
 
