@@ -50,17 +50,11 @@ def use_parameters(
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (when imported) for reproducible cells."""
-    import random
+    """The package's one seed function (:func:`helpers.training.seed.seed_everything`:
+    Python, NumPy and torch), imported on first use so this module stays light."""
+    from helpers.training.seed import seed_everything as seed_all
 
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed)
-    if "torch" in sys.modules:
-        import torch
-
-        torch.manual_seed(seed)
+    seed_all(seed)
 
 
 def missing_packages(packages: dict[str, str] | None = None) -> list[str]:
