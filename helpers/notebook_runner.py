@@ -29,6 +29,13 @@ NOTEBOOKS: tuple[str, ...] = (
 )
 
 
+# Said before a full-size run without a GPU, so nobody waits hours unawares.
+CPU_FULL_SIZE_NOTE = (
+    "note: no GPU — notebooks 04 (training) and 06 (distillation, fine-tuning) train full-size "
+    "models on the CPU, which takes hours. For a quick pass of the whole series: SMOKE=1 make run"
+)
+
+
 @dataclass(frozen=True)
 class NotebookRun:
     name: str
@@ -98,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     print(choose_source("auto", settings).banner)
     print(f"smoke={settings.smoke} device={settings.device} data={settings.data_dir}")
+    if settings.device == "cpu" and not settings.smoke:
+        print(CPU_FULL_SIZE_NOTE)
     results = run_notebooks(args.names or None, args.out)
     ran = sum(r.status == "ok" for r in results)
     skipped = sum(r.status == "skipped" for r in results)

@@ -126,7 +126,7 @@ class OnnxRunner:
 
 def quantize_onnx_static(onnx_in: str | Path, onnx_out: str | Path, calibration: Iterable[Any], *,
                          max_batches: int | None = None, per_channel: bool = True,
-                         op_types: tuple[str, ...] = ("Conv",)) -> Path:
+                         op_types: tuple[str, ...] | None = ("Conv",)) -> Path:
     """The fallback path: ONNX Runtime static QDQ quantization (u8 activations, s8
     per-channel weights) of an fp32 ONNX file, calibrated on the given batches."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
@@ -155,7 +155,7 @@ def quantize_onnx_static(onnx_in: str | Path, onnx_out: str | Path, calibration:
         quant_pre_process(str(onnx_in), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(tmp), _Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
-                        op_types_to_quantize=list(op_types))
+                        op_types_to_quantize=list(op_types) if op_types else None)
         tmp.replace(onnx_out)
     finally:
         for p in (pre, tmp):

@@ -37,6 +37,10 @@ class MultiModalConfig:
     vision: FrameEncoderName = "efficientnet_b0"
     vision_pretrained: bool = True
     freeze_vision: bool = False
+    # "group": every BatchNorm2d of the frame encoder becomes a GroupNorm (see
+    # :func:`batchnorm_to_groupnorm`): for a randomly initialised encoder trained briefly
+    # (smoke runs, tests). "batch": the network's own BatchNorm (pretrained weights).
+    vision_norm: Literal["batch", "group"] = "batch"
     mobilevit_config: dict | None = None  # offline MobileViT config overrides
     dim: int = 256
     temporal: Literal["transformer", "lstm"] = "transformer"
@@ -66,7 +70,7 @@ class MultiModalConfig:
     @classmethod
     def smoke(cls, num_classes: int = 5, **overrides) -> "MultiModalConfig":
         base = dict(vision="mobilenet_v3_small", vision_pretrained=False, mobilevit_config=dict(MOBILEVIT_TINY),
-                    dim=32, temporal_layers=1, heads=2, audio_pretrained=False,
+                    vision_norm="group", dim=32, temporal_layers=1, heads=2, audio_pretrained=False,
                     wav2vec2_offline=dict(WAV2VEC2_TINY), caption_decoder="small", caption_pretrained=False,
                     caption_layers=1,
                     caption_max_len=16, dropout=0.0)
@@ -79,6 +83,33 @@ class MultiModalConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _groups(channels: int, max_groups: int) -> int:
+    """The largest divisor of ``channels`` that is at most ``max_groups``."""
+    return max(g for g in range(1, max_groups + 1) if channels % g == 0)
+
+
+def batchnorm_to_groupnorm(module: nn.Module, max_groups: int = 8) -> nn.Module:
+    """Replace every ``BatchNorm2d`` below ``module`` (in place) by a ``GroupNorm`` with
+    the same channels, eps and affine init (weight 1, bias 0); returns ``module``.
+
+    Why: torchvision's MobileNetV3/EfficientNet keep BatchNorm running statistics with
+    momentum 0.01, i.e. tuned for ~10⁵ ImageNet steps. A randomly initialised encoder
+    trained for tens of steps still holds the init statistics (mean 0, var 1) in eval
+    mode, while the real activations shrink ~10× per block; un-normalised, the
+    clip-dependent part of the signal vanishes and the per-frame features come out
+    constant (std ~1e-8 across clips, measured on the smoke config, even at init).
+    GroupNorm normalises each sample by itself, identically in train and eval mode.
+    Pretrained weights come with meaningful statistics: keep ``vision_norm="batch"``.
+    """
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            c = child.num_features
+            setattr(module, name, nn.GroupNorm(_groups(c, max_groups), c, eps=child.eps, affine=child.affine))
+        else:
+            batchnorm_to_groupnorm(child, max_groups)
+    return module
 
 
 class MultiModalVideoModel(nn.Module):
@@ -94,6 +125,10 @@ class MultiModalVideoModel(nn.Module):
         self.config = cfg = config or MultiModalConfig.full()
         d = cfg.dim
         self.vision = FrameEncoder(cfg.vision, cfg.vision_pretrained, cfg.mobilevit_config)
+        if cfg.vision_norm == "group":
+            batchnorm_to_groupnorm(self.vision)
+        elif cfg.vision_norm != "batch":
+            raise ValueError(f"vision_norm must be 'batch' or 'group', got {cfg.vision_norm!r}")
         if cfg.freeze_vision:
             self.vision.requires_grad_(False)
         self.temporal = TemporalEncoder(self.vision.out_dim, d, cfg.temporal, cfg.temporal_layers, cfg.heads,
