@@ -12,7 +12,7 @@ import pytest
 
 from helpers.video import OpenCVReader, PyAVReader, VideoDecodeError, open_video
 from helpers.video import probe as probe_cli
-from video_factory import KINDS, MAIN_KINDS, corrupt, frame_pattern, full_decode, identify, make_video, truncate
+from video_factory import KINDS, MAIN_KINDS, Kind, corrupt, frame_pattern, full_decode, identify, make_video, truncate
 
 BACKENDS = ("pyav", "opencv")
 pytestmark = pytest.mark.timeout(300)  # hang guard, not a speed check
@@ -90,8 +90,8 @@ def _count_decoded(reader: PyAVReader) -> list[int]:
     seen: list[int] = []
     original = reader._iter_frames
 
-    def counting(first_index, deadline):
-        for index, frame in original(first_index, deadline):
+    def counting(*args):
+        for index, frame in original(*args):
             seen.append(index)
             yield index, frame
 
@@ -118,6 +118,183 @@ def test_targets_in_later_gops_seek_forward(videos):
         seen = _count_decoded(reader)
         reader.frames([2, 26, 27, 47])
     assert seen == [0, 1, 2, 24, 25, 26, 27, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47]
+
+
+def _demuxed_index(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The reader's packet listing built the slow way (demuxing every packet)."""
+    with PyAVReader(path) as reader:
+        reader._index_from_entries = lambda: None
+        pts, keys = reader._build_index()
+    return pts, keys
+
+
+def test_avi_listing_comes_from_its_own_index_and_matches_demuxing(videos, tmp_path):
+    with PyAVReader(videos["avi-mpeg4"]) as reader:
+        listed = reader._index_from_entries()
+    assert listed is not None
+    pts, keys = _demuxed_index(videos["avi-mpeg4"])
+    np.testing.assert_array_equal(listed[0], pts)
+    np.testing.assert_array_equal(listed[1], keys)
+    np.testing.assert_array_equal(keys, [0, 12, 24, 36])  # 48 frames, 12-frame GOPs
+    # where index entries are not presentation indices, the packets are demuxed instead
+    bframes = make_video(tmp_path / "bframes.avi", Kind(".avi", "mpeg4", options=(("qscale", "2"),), bframes=2))
+    for path in (videos["mp4-h264"], videos["mkv-h264"], videos["mov-mpeg4"], bframes):
+        with PyAVReader(path) as reader:
+            assert reader._index_from_entries() is None, path.name
+
+
+def test_avi_with_b_frames_is_frame_accurate(tmp_path):
+    path = make_video(tmp_path / "bframes.avi", Kind(".avi", "mpeg4", options=(("qscale", "2"),), bframes=2))
+    ref = full_decode(path)
+    idx = np.array([30, 0, 47, 13, 13, 25, 26])
+    with open_video(path, "pyav") as reader:
+        np.testing.assert_array_equal(identify(reader.frames(idx), ref), idx)
+
+
+def test_resize_matches_swscale_rgb24_exactly(videos):
+    """The reader scales to planar RGB and interleaves it itself (faster): the pixels
+    must be those of a plain ``reformat(..., format="rgb24")`` of a full decode."""
+    from av.video.reformatter import VideoReformatter
+
+    path = videos["avi-mpeg4"]
+    with av.open(str(path)) as container:
+        scaler = VideoReformatter()
+        ref = np.stack([scaler.reformat(f, width=35, height=26, format="rgb24", interpolation="AREA").to_ndarray()
+                        for f in container.decode(video=0)])
+    idx = np.array([0, 5, 17, 46, 47, 5])
+    with open_video(path, "pyav") as reader:
+        out = reader.frames(idx, size=(26, 35))  # odd width: padded planes
+    np.testing.assert_array_equal(out, ref[idx])
+
+
+def test_frame_threaded_decoder_is_drained_not_fed_past_the_target(videos, references):
+    """With frame threading (the default on big frames) the decoder holds frames
+    back; without reordering, each seek group ends by draining it, so no packet past
+    the last target of the group is decoded."""
+    ref = references["avi-mpeg4"]
+    with PyAVReader(videos["avi-mpeg4"], thread_type="FRAME") as reader:
+        reader._stream.codec_context.thread_count = 2
+        seen = _count_decoded(reader)
+        sent: list[int | None] = []  # packets given to the decoder, by frame index; None = drain
+        decode_packet = reader._decode_packet
+        reader._decode_packet = lambda packet: (sent.append(None if packet is None else reader._packet_rank(packet)),
+                                                decode_packet(packet))[1]
+        out = reader.frames([2, 26, 27, 40])
+        assert reader._can_drain
+    assert seen == [0, 1, 2, 24, 25, 26, 27, 36, 37, 38, 39, 40]
+    assert sent == [0, 1, 2, None, 24, 25, 26, 27, None, 36, 37, 38, 39, 40, None]
+    np.testing.assert_array_equal(out, ref[[2, 26, 27, 40]])
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, 48, 20)
+    with PyAVReader(videos["avi-mpeg4"], thread_type="FRAME") as threaded, \
+            PyAVReader(videos["avi-mpeg4"], thread_type="NONE") as plain:
+        np.testing.assert_array_equal(threaded.frames(idx), plain.frames(idx))
+    with open_video(videos["mp4-h264"], "pyav") as reader:  # B-frames: cannot drain early
+        reader.frames([5])
+        assert not reader._can_drain
+
+
+def test_drain_that_ends_before_the_target_falls_back_to_feeding_forward(videos, references):
+    """If packet timestamps misled the drain (it ends before the target), the reader
+    seeks again and decodes forward without draining: same frames."""
+    ref = references["avi-mpeg4"]
+    idx = np.array([3, 19, 20, 40])
+    with open_video(videos["avi-mpeg4"], "pyav") as reader:
+        reader._packet_rank = lambda packet: 10**9  # every packet looks like the last one wanted
+        out = reader.frames(idx)
+        assert not reader._can_drain
+    np.testing.assert_array_equal(out, ref[idx])
+
+
+@pytest.mark.parametrize("kind", [*MAIN_KINDS, "mov-mpeg4", "flv-flv1"])
+def test_read_split_between_two_decoders_equals_serial_read(videos, references, tmp_path, kind, monkeypatch):
+    """Split reads (a second decoder in a thread takes the later seek groups) give
+    the same frames as one decoder, also on a truncated and a corrupted copy."""
+    from helpers.video import reader as reader_module
+
+    monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+    ref = references[kind]
+    rng = np.random.default_rng(11)
+    draws = [rng.integers(0, 48, 12), np.array([40, 3, 3, 47, 0, 0, 21, 20]), np.arange(0, 48, 5)]
+    with PyAVReader(videos[kind], parallel=True) as split, PyAVReader(videos[kind], parallel=False) as serial:
+        for idx in draws:
+            out = split.frames(idx, size=(24, 32))
+            np.testing.assert_array_equal(out, serial.frames(idx, size=(24, 32)))
+            np.testing.assert_array_equal(identify(split.frames(idx), ref), idx)
+        assert split._helper is not None and serial._helper is None
+    suffix = videos[kind].suffix
+    for damaged in (truncate(videos[kind], tmp_path / f"cut{suffix}", 0.5),
+                    corrupt(videos[kind], tmp_path / f"bad{suffix}", 0.3)):
+        results = []
+        for parallel in (True, False):
+            try:
+                with PyAVReader(damaged, parallel=parallel) as reader:
+                    results.append(reader.frames([0, 13, 25, 30, 47]))
+            except VideoDecodeError as exc:
+                results.append(exc.reason)
+        if isinstance(results[0], str) or isinstance(results[1], str):
+            assert results[0] == results[1]
+        else:
+            np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_second_decoder_that_cannot_open_leaves_the_read_to_the_first(videos, references, monkeypatch):
+    from helpers.video import reader as reader_module
+
+    monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+    idx = np.array([2, 26, 27, 47])
+    with PyAVReader(videos["avi-mpeg4"], parallel=True) as reader:
+        def refuse():
+            raise VideoDecodeError(reader.path, "cannot open: gone")
+
+        reader._get_helper = refuse
+        np.testing.assert_array_equal(identify(reader.frames(idx), references["avi-mpeg4"]), idx)
+
+
+def test_read_is_split_between_seek_groups_by_decoding_cost(videos, monkeypatch):
+    from helpers.video import reader as reader_module
+
+    with PyAVReader(videos["avi-mpeg4"], parallel=True) as reader:
+        reader._build_index()
+        targets = [2, 26, 27, 47]  # groups [2] 3 frames, [26, 27] 4 frames, [47] 12 frames (keyframes every 12)
+        assert reader._parallel_split(targets) == 0  # 19 frames: a second decoder does not pay
+        monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+        assert reader._parallel_split(targets) == 3  # 7 | 12 is closer than 3 | 16
+        assert reader._parallel_split([5, 6, 7]) == 0  # one group: nothing to split
+    with PyAVReader(videos["mpg-mpeg2"], parallel=True) as reader:
+        reader._build_index()
+        assert reader._parallel_split([2, 26, 27, 47]) == 0  # not seekable
+
+
+def test_second_decoder_only_on_an_idle_core(videos, monkeypatch):
+    from helpers.video import reader as reader_module
+
+    monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+    monkeypatch.setattr(reader_module.os, "cpu_count", lambda: 2)
+    for load, used in ((0.4, True), (1.5, True), (1.6, False), (7.0, False)):
+        monkeypatch.setattr(reader_module.os, "getloadavg", lambda load=load: (load, load, load))
+        with PyAVReader(videos["avi-mpeg4"]) as reader:
+            reader.frames([2, 26, 47])
+            assert (reader._helper is not None) == used, load
+    monkeypatch.setattr(reader_module.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(reader_module.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not reader_module._spare_core()
+
+
+def test_no_second_decoder_inside_dataloader_workers(videos, monkeypatch):
+    import torch.utils.data
+
+    from helpers.video import reader as reader_module
+
+    assert not reader_module._in_dataloader_worker()
+    monkeypatch.setattr(reader_module, "_spare_core", lambda: True)
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())  # what a worker sees
+    assert reader_module._in_dataloader_worker()
+    monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+    monkeypatch.setattr(reader_module, "_in_dataloader_worker", lambda: True)
+    with PyAVReader(videos["avi-mpeg4"]) as reader:
+        reader.frames([2, 26, 47])
+        assert reader._helper is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
