@@ -2,6 +2,7 @@
 lengths, gradients, motion sensitivity, freezing, pretrained fallback, round trip."""
 import io
 import logging
+import math
 
 import pytest
 import torch
@@ -9,7 +10,12 @@ import torch.nn.functional as F
 
 from helpers.models import pretrained
 from helpers.models.action_moe import ActionMoEConfig, ActionMoEDynamicModel
-from helpers.models.motion import GatedResidualFusion, MotionDynamicsModule, temporal_differences
+from helpers.models.motion import (
+    GatedResidualFusion,
+    MotionDynamicsModule,
+    motion_cues,
+    temporal_differences,
+)
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +144,57 @@ def test_motion_module_unit():
     assert torch.equal(fusion(app, torch.zeros(2, 10)), app)
     assert not torch.equal(fusion(app, out.features), app)
 
+
+def _ellipse_clip(angle: float = 0.0, scale: float = 1.0, dx: float = 0.0, dark: bool = False, steps: int = 5):
+    """(1, 1, T, 24, 24): a smooth elongated blob that per step turns by ``angle`` (radians,
+    clockwise on screen: y points down), grows by ``scale`` and moves ``dx`` px right."""
+    ys, xs = torch.meshgrid(torch.arange(24.0) - 12, torch.arange(24.0) - 12, indexing="ij")
+    out = []
+    for t in range(steps):
+        a, x = angle * t, xs - dx * t
+        u = (x * math.cos(a) + ys * math.sin(a)) / (6 * scale**t)
+        v = (-x * math.sin(a) + ys * math.cos(a)) / (2.5 * scale**t)
+        blob = torch.exp(-(u * u + v * v))
+        out.append(1 - blob if dark else blob)
+    return torch.stack(out).view(1, 1, steps, 24, 24)
+
+
+def test_motion_cues_read_direction_rotation_and_scale_whatever_the_contrast():
+    cues = {name: motion_cues(_ellipse_clip(**kw))[1][0] for name, kw in {
+        "right": dict(dx=1), "left": dict(dx=-1), "dark right": dict(dx=1, dark=True),
+        "cw": dict(angle=0.1), "ccw": dict(angle=-0.1), "grow": dict(scale=1.1), "shrink": dict(scale=1 / 1.1),
+        "static": dict()}.items()}
+    # [translation x, translation y, rotation, dilation], each in [-1, 1]
+    assert all(c.abs().max() <= 1 for c in cues.values())
+    assert cues["static"].abs().max().item() == 0.0
+    assert cues["right"][0] > 0.4 and cues["left"][0] < -0.4
+    torch.testing.assert_close(cues["dark right"], cues["right"])  # a dark thing moving right: the same cue
+    assert cues["cw"][2] > 0.4 and cues["ccw"][2] < -0.4
+    assert cues["grow"][3] > 0.4 and cues["shrink"][3] < -0.4
+    for name, axis in (("right", 0), ("cw", 2), ("grow", 3)):  # each motion shows on its own axis
+        others = [i for i in range(4) if i != axis]
+        assert cues[name][others].abs().max() < 0.1 * cues[name][axis].abs()
+    local, _ = motion_cues(_ellipse_clip(dx=1))
+    assert local.shape == (1, 3, 4, 24, 24)  # [d, d·∂x m, d·∂y m] per channel
+
+
+def test_motion_module_features_match_forward_and_trace():
+    torch.manual_seed(0)
+    mdm = MotionDynamicsModule(in_channels=8, hidden=6, out_dim=10).eval()
+    fmap = torch.randn(2, 8, 5, 7, 7)
+    torch.testing.assert_close(mdm.features(fmap), mdm(fmap).features)
+    # the export path: helpers.compression.deploy's traceable view calls features
+    program = torch.export.export(_Features(mdm), (fmap,))
+    torch.testing.assert_close(program.module()(fmap + 1.0), mdm.features(fmap + 1.0))
+
+
+class _Features(torch.nn.Module):
+    def __init__(self, motion: MotionDynamicsModule) -> None:
+        super().__init__()
+        self.motion = motion
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.motion.features(x)
 
 def test_replicate_padding_keeps_static_features_constant_but_zero_padding_does_not():
     torch.manual_seed(0)

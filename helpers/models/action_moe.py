@@ -7,6 +7,10 @@ a linear classifier. The HMDB51 model of the series.
     fused = appearance + sigmoid(W[appearance; motion]) * motion
     moe_out, routing = DynamicTopKMoE(fused);  logits = fc(dropout(moe_out))
 
+The Motion Dynamics Module reads brightness-constancy motion cues (differences × spatial
+gradients, and their global translation/rotation/dilation sums; see :mod:`.motion`):
+without them the model memorised appearance on the generated data instead of motion.
+
 The forward returns :class:`ActionMoEOutput` (logits, aux_loss, routing, features) so a
 training loop adds ``aux_loss`` to the task loss and plots read ``routing`` — no hooks.
 """

@@ -6,6 +6,31 @@ appearance; only ``f[t+1] - f[t]`` tells them apart. Differences are taken on
 (channel-reduced) backbone feature maps rather than pixels, so they measure change of
 learned content, not of lighting noise.
 
+Why differences times spatial gradients: a difference alone does not say which way a
+thing moved — a bright object moving right and a dark one moving left give the same
+``f[t+1] - f[t]`` (leading edge +, trailing edge −). Brightness constancy
+(``∂f/∂t = −v · ∇f``, the optical-flow constraint behind Lucas–Kanade) gives the
+direction: ``(f[t+1] - f[t]) · ∂f/∂x ≈ −v_x (∂f/∂x)²``, negative for motion to the
+right whatever the contrast. The module encodes ``[d, d·∂x f, d·∂y f]`` per channel
+with convolutions (local motion patterns) and also sums them over the clip into global
+cues per channel: coherent translation (x, y), rotation and dilation about the centre
+of what changed (the moments ``r × v`` and ``r · v`` of that flow, the 4-parameter
+similarity motion model), each normalised to [-1, 1]. Why the global cues: the sense of
+a rotation is a property of the whole moving thing (opposite flow on opposite sides);
+a conv + ReLU + average pool did not learn it from a few dozen clips.
+
+Measured on the generated dataset (4 classes: move left/right, rotate cw/ccw; smoke
+model, 84 training clips, 240 other held-out clips; see tests/test_training_learning.py):
+differences alone 34 % after 6 epochs (it memorises appearance, 98 % train accuracy);
+with the products and the LayerNorm 70 % (left/right solved, cw/ccw at chance); with
+the global cues 96–97.5 % after 3–6 epochs (seeds 0–2); 95 % with 6 classes (grow/shrink).
+
+Why the LayerNorm at the end: the difference path starts ~50× weaker than the
+appearance features (norm 0.16 vs 7.4 at init) and is added to them, so without it
+the classifier learns appearance first and memorises (45 % instead of 68 %, both
+trained with random crops).
+It has no bias, so zero stays zero.
+
 Zero in, zero out: the difference encoder has no biases and no normalisation with an
 offset, so a static clip (identical feature maps over time) yields motion features that
 are exactly zero, and the fusion then returns the appearance features unchanged.
@@ -17,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -37,27 +63,92 @@ def temporal_differences(x: Tensor) -> Tensor:
     return x[:, :, 1:] - x[:, :, :-1]
 
 
+def temporal_midpoints(x: Tensor) -> Tensor:
+    """``(x[:, :, t+1] + x[:, :, t]) / 2``, aligned with :func:`temporal_differences`
+    (a single time step is its own midpoint)."""
+    if x.shape[2] < 2:
+        return x[:, :, :1]
+    return 0.5 * (x[:, :, 1:] + x[:, :, :-1])
+
+
+def spatial_gradients(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Central differences along W and H of a (B, C, T, H, W) map, edges replicated
+    (so a flat map has gradient exactly zero): ``(∂x, ∂y)``, each the shape of ``x``."""
+    gx = F.pad(x, (1, 1, 0, 0, 0, 0), mode="replicate")
+    gy = F.pad(x, (0, 0, 1, 1, 0, 0), mode="replicate")
+    return 0.5 * (gx[..., 2:] - gx[..., :-2]), 0.5 * (gy[..., 2:, :] - gy[..., :-2, :])
+
+
+def motion_cues(reduced: Tensor) -> tuple[Tensor, Tensor]:
+    """Local and global motion cues of a reduced map (B, C, T, H, W), see the module docstring.
+
+    Returns ``(local, global_)``: ``local`` (B, 3C, T-1, H, W) is ``[d, d·∂x m, d·∂y m]``
+    with ``d`` the temporal differences and ``m`` the temporal midpoints; ``global_``
+    (B, 4C) holds per channel the clip's coherent translation x, translation y, rotation
+    and dilation, each in [-1, 1] (positive: right, down, clockwise on screen, growing;
+    independent of contrast), all exactly zero for a static clip."""
+    d = temporal_differences(reduced)
+    gx, gy = spatial_gradients(temporal_midpoints(reduced))
+    u, w = d * gx, d * gy  # −v_x |∂x m|², −v_y |∂y m|² (brightness constancy)
+    h, wd = d.shape[-2:]
+    ys = torch.linspace(-1.0, 1.0, h, dtype=d.dtype, device=d.device).view(h, 1)
+    xs = torch.linspace(-1.0, 1.0, wd, dtype=d.dtype, device=d.device).view(1, wd)
+    mag = d.abs()
+    area = mag.sum(dim=(-2, -1), keepdim=True) + _EPS  # centre of what changed, per channel and step
+    rx = xs - (mag * xs).sum(dim=(-2, -1), keepdim=True) / area
+    ry = ys - (mag * ys).sum(dim=(-2, -1), keepdim=True) / area
+    grad = mag * torch.sqrt(gx * gx + gy * gy + _EPS**2)  # |d|·|∇m| bounds |u|, |w|
+    radius = torch.sqrt(rx * rx + ry * ry)
+    every = (2, 3, 4)
+    norm_t = grad.sum(every) + _EPS
+    norm_r = (grad * radius).sum(every) + _EPS
+    # u, w point against the motion (−v): negated, + is right, down, clockwise (y points down), growing
+    global_ = -torch.cat([
+        u.sum(every) / norm_t,  # translation x
+        w.sum(every) / norm_t,  # translation y
+        (rx * w - ry * u).sum(every) / norm_r,  # rotation about the centre of what changed
+        (rx * u + ry * w).sum(every) / norm_r,  # dilation
+    ], dim=1)
+    return torch.cat([d, u, w], dim=1), global_
+
+
+_EPS = 1e-6
+
+
 class MotionDynamicsModule(nn.Module):
-    """reduce (1x1x1 conv) → differences in time → spatial 3x3 conv → ReLU →
-    temporal 3 conv → ReLU → global average pool → linear to ``out_dim``. All bias-free
-    (see the module docstring for why)."""
+    """reduce (1x1x1 conv) → :func:`motion_cues`; the local cues go through a spatial
+    3x3 conv → ReLU → temporal 3 conv → ReLU → global average pool, are joined by the
+    global cues (translation, rotation, dilation per channel) → linear to ``out_dim`` →
+    LayerNorm without bias. All bias-free (see the module docstring for why).
+
+    :meth:`features` is the same computation returning a plain tensor (for tracing and
+    export: ``helpers.compression.deploy``)."""
 
     def __init__(self, in_channels: int, hidden: int = 64, out_dim: int = 512) -> None:
         super().__init__()
         self.reduce = nn.Conv3d(in_channels, hidden, kernel_size=1, bias=False)
         self.encode = nn.Sequential(
-            nn.Conv3d(hidden, hidden, kernel_size=(1, 3, 3), padding=(0, 1, 1), bias=False),
+            nn.Conv3d(3 * hidden, hidden, kernel_size=(1, 3, 3), padding=(0, 1, 1), bias=False),
             nn.ReLU(inplace=True),
             nn.Conv3d(hidden, hidden, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=False),
             nn.ReLU(inplace=True),
         )
-        self.project = nn.Linear(hidden, out_dim, bias=False)
+        self.project = nn.Linear(5 * hidden, out_dim, bias=False)
+        self.norm = nn.LayerNorm(out_dim, bias=False)
+
+    def features(self, feature_map: Tensor) -> Tensor:
+        """(B, C, T, H, W) backbone map → (B, out_dim) motion features."""
+        return self._encode(self.reduce(feature_map))
+
+    def _encode(self, reduced: Tensor) -> Tensor:
+        local, global_ = motion_cues(reduced)
+        pooled = self.encode(local).mean(dim=(2, 3, 4))
+        return self.norm(self.project(torch.cat([pooled, global_], dim=1)))
 
     def forward(self, feature_map: Tensor) -> MotionOutput:
-        diff = temporal_differences(self.reduce(feature_map))
-        pooled = self.encode(diff).mean(dim=(2, 3, 4))
-        return MotionOutput(features=self.project(pooled), energy=diff.abs().mean(dim=(1, 2, 3, 4)))
-
+        reduced = self.reduce(feature_map)
+        energy = temporal_differences(reduced).abs().mean(dim=(1, 2, 3, 4))
+        return MotionOutput(features=self._encode(reduced), energy=energy)
 
 class GatedResidualFusion(nn.Module):
     """``fused = appearance + sigmoid(W [appearance; motion]) * motion``.
