@@ -220,3 +220,62 @@ def test_config_errors_are_clear(batch):
     assert m.caption is None and m.forward_batch(batch)["caption_logits"] is None
     with pytest.raises(ValueError, match="caption_decoder='none'"):
         m.generate_captions(batch)
+
+
+def _features_after_a_few_steps(vision_norm: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame features (eval and train mode) of 6 different clips after 5 AdamW steps
+    of the smoke model, the situation of a short smoke training."""
+    torch.manual_seed(0)
+    cfg = MultiModalConfig.smoke(num_classes=3, audio="none", caption_decoder="none", vision_norm=vision_norm)
+    m = MultiModalVideoModel(cfg).train()
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+    for step in range(5):
+        b = make_demo_batch(batch_size=3, num_frames=4, size=32, seed=step)
+        loss = F.cross_entropy(m.forward_batch(b)["logits"], b["label"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    clips = make_demo_batch(batch_size=6, num_frames=4, size=32, seed=99)["video"]
+    with torch.no_grad():
+        eval_feats = m.eval().vision(clips)
+        train_feats = m.train().vision(clips)
+    return eval_feats, train_feats
+
+
+def test_smoke_frame_encoder_gives_informative_features_in_eval_mode():
+    """Regression (issue 6): the smoke encoder used to give the same features for every
+    clip in eval mode (std ~1e-8) — BatchNorm's init running statistics, barely moved at
+    momentum 0.01, do not normalise a random-init MobileNetV3 and the signal vanishes.
+    With GroupNorm (``vision_norm="group"``, the smoke preset) eval = train mode."""
+    assert MultiModalConfig.smoke().vision_norm == "group"
+    eval_feats, train_feats = _features_after_a_few_steps("group")
+    assert eval_feats.shape == (6, 4, 576)
+    spread = eval_feats.std(dim=0).mean()  # across the 6 clips, per frame and channel
+    assert spread > 0.01 * eval_feats.abs().mean() and spread > 1e-3
+    torch.testing.assert_close(eval_feats, train_feats)  # no train/eval gap at all
+    # the cause, pinned: the same model with the network's own BatchNorm collapses
+    collapsed, _ = _features_after_a_few_steps("batch")
+    assert collapsed.std(dim=0).max() < 1e-5
+
+
+def test_batchnorm_to_groupnorm_replaces_every_batchnorm():
+    from helpers.models.multimodal import batchnorm_to_groupnorm
+
+    enc = batchnorm_to_groupnorm(FrameEncoder("mobilenet_v3_small", pretrained=False))
+    norms = [m for m in enc.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc.modules())
+    assert len(norms) == 34 and all(m.num_channels % m.num_groups == 0 and m.num_groups <= 8 for m in norms)
+    assert {m.num_groups for m in norms if m.num_channels == 24} == {8}  # largest divisor ≤ 8
+    with pytest.raises(ValueError, match="vision_norm"):
+        MultiModalVideoModel(MultiModalConfig.smoke(vision_norm="layer", caption_decoder="none"))
+
+
+def test_time_deltas_follow_time_not_input_order_and_skip_padding():
+    from helpers.models.temporal import time_deltas
+
+    feats = torch.tensor([[[5.0], [1.0], [3.0], [100.0]]])  # frames at t = 2, 0, 1 and a padded one
+    times = torch.tensor([[2.0, 0.0, 1.0, 0.5]])
+    mask = torch.tensor([[True, True, True, False]])
+    d = time_deltas(feats, times, mask)
+    assert d[0, :, 0].tolist() == [2.0, 0.0, 2.0, 0.0]  # 5-3, first in time, 3-1, padding
+    assert time_deltas(feats[:, :3], times[:, :3])[0, :, 0].tolist() == [2.0, 0.0, 2.0]
