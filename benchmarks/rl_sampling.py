@@ -4,8 +4,11 @@ with ≥ 3× fewer frames?
 Builds what it needs: the dataset (default: a generated Kinetics-layout long-clip
 stand-in, 6 classes × 30 clips of 9 s with the event in 12–20 % of the clip), a smoke
 multimodal model via ``helpers.training.load_or_train`` (unless ``--checkpoint``),
-cached per-frame features, the classifier, two agents (with and without the audio
-preview); then every sampler at budgets 1, 2, 4, 8, 16, 32 on the test split.
+cached per-candidate features (the model's frame encoder, and optical flow), the
+classifier chosen on the validation split (the model's temporal head fitted on frame
+subsets, or a small head on the flow; see ``helpers.rl.pipeline``), two agents (with
+and without the audio preview); then every sampler at budgets 1, 2, 4, 8, 16, 32 on the
+test split.
 
 Prints JSON lines (notes, timings, accuracy per sampler per budget, the agent, wall
 clock per video), the last one:
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, help="a dataset made by `helpers synth` (kinetics layout)")
     p.add_argument("--checkpoint", type=Path, help="a trained multimodal checkpoint (default: train a smoke model)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--episodes", type=int, default=2000)
+    p.add_argument("--episodes", type=int, default=1000)
     p.add_argument("--model-epochs", type=int, default=2)
     p.add_argument("--classifier", choices=("auto", "model", "head"), default="auto")
     p.add_argument("--cache", type=Path, help="cache folder (default: <data_dir>/cache/rl_sampling)")
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = PipelineConfig(data_dir=data, cache_dir=cache / f"run_{data.name}_seed{args.seed}",
                              checkpoint=args.checkpoint, seed=args.seed, episodes=args.episodes,
                              model_epochs=args.model_epochs, classifier=args.classifier,
-                             env=EnvConfig(max_frames=8, target_frames=4, frame_cost=0.02, over_target_cost=0.03),
+                             env=EnvConfig(max_frames=8, target_frames=3, frame_cost=0.05, over_target_cost=0.05),
                              dqn=DQNConfig(eps_decay_steps=2 * args.episodes),
                              progress=False)
         pipe = run_pipeline(cfg)

@@ -88,3 +88,25 @@ def test_double_dqn_target_uses_online_argmax_and_target_values():
     # Double DQN: y = 3 + 0.5·Q_target(s', argmax_online = 1) = 3 − 1 = 2; q = 0; Huber(2) = 2 − 0.5.
     # (Plain DQN would use max Q_target = 10: y = 8, loss 7.5; masking action 1 out: y = 8 too.)
     assert agent.update() == pytest.approx(1.5)
+
+
+def test_positional_q_network_learns_the_toy_and_round_trips(tmp_path):
+    from helpers.rl.agent import PositionalQNetwork
+
+    torch.set_num_threads(1)
+    fs = make_toy_features(num_clips=40, num_positions=8, informative=5, seed=0)
+    env = FrameSamplingEnv(fs, ToyClassifier(3), EnvConfig(max_frames=4, target_frames=1, frame_cost=0.1,
+                                                           over_target_cost=0.1))
+    assert env.position_slices == ((6, 14), (env.obs_dim - 9, env.obs_dim - 1))
+    cfg = DQNConfig(hidden=64, eps_decay_steps=200, target_update=50, batch_size=32, gamma=0.9, seed=0,
+                    position_slices=env.position_slices)
+    agent = DQNAgent(env.obs_dim, int(env.action_space.n), cfg)
+    assert isinstance(agent.online, PositionalQNetwork) and agent.q_values(env.reset(seed=0)[0]).shape == (9,)
+    RLTrainer(env, agent, seed=0).fit(100, progress=False)
+    result = evaluate_agent(agent, env)
+    assert result["accuracy"] >= 0.95 and result["mean_frames"] <= 1.5
+    back = DQNAgent.load(agent.save(tmp_path / "pos.pt"))
+    for clip in range(5):
+        assert run_policy(back, env, clip)[0] == run_policy(agent, env, clip)[0]
+    with pytest.raises(ValueError, match="does not hold"):
+        PositionalQNetwork(env.obs_dim, 9, 16, [(0, 5)])

@@ -34,10 +34,41 @@ def test_pixel_features_shapes_times_audio_and_cache(tiny_kinetics, tmp_path):
 
 
 def test_bad_arguments_raise(tiny_kinetics):
-    with pytest.raises(ValueError, match="encoder"):
+    with pytest.raises(ValueError, match="encoder must be"):
         extract_features(None, tiny_kinetics, "train", encoder="nope", progress=False)
     with pytest.raises(ValueError, match="needs the trained model"):
         extract_features(None, tiny_kinetics, "train", encoder="model", progress=False)
     with pytest.raises(ValueError, match="no clips"):
         extract_features(None, tiny_kinetics, "nosuchsplit", encoder="pixels", progress=False)
     assert is_degenerate(np.ones((3, 4, 5), np.float32))
+
+
+def _square(x: float, y: float, half: float = 8.0, size=(48, 64)) -> np.ndarray:
+    """A textured bright square centred at (x, y) on a dark background, RGB uint8."""
+    h, w = size
+    ys, xs = np.mgrid[0:h, 0:w]
+    inside = (np.abs(xs - x) <= half) & (np.abs(ys - y) <= half)
+    texture = 150 + 60 * np.sin(xs * 0.9) * np.cos(ys * 0.7)
+    img = np.where(inside, texture, 20).astype(np.uint8)
+    return np.repeat(img[..., None], 3, axis=-1)
+
+
+def test_flow_features_say_which_way_things_move():
+    from helpers.rl.features import flow_features
+
+    start = np.stack([_square(30, 24)] * 3)
+    moved = np.stack([_square(33, 24), _square(27, 24), _square(30, 24)])  # right, left, still
+    f = flow_features(start, moved)
+    assert f.shape == (3, 2 * 16 + 5) and f.dtype == np.float32
+    magnitude, u, v = f[:, 32], f[:, 33], f[:, 34]
+    assert u[0] > 1.0 and u[1] < -1.0 and abs(v[0]) < 0.5 * u[0]  # 3 px right / left
+    assert magnitude[2] < 0.05 < magnitude[0]  # nothing moves: no flow
+    grow = flow_features(_square(30, 24, 8)[None], _square(30, 24, 10)[None])
+    shrink = flow_features(_square(30, 24, 10)[None], _square(30, 24, 8)[None])
+    assert grow[0, 35] > 0 > shrink[0, 35]  # radial part: outwards when it grows
+
+
+def test_flow_encoder_caches_one_vector_per_candidate(tiny_kinetics, tmp_path):
+    fs = cached_features(None, tiny_kinetics, "train", tmp_path, encoder="flow", num_positions=6, progress=False)
+    assert fs.features.shape == (fs.num_clips, 6, 37) and fs.meta["encoder"] == "flow"
+    assert np.isfinite(fs.features).all() and not is_degenerate(fs.features)

@@ -35,6 +35,9 @@ class DQNConfig:
     eps_decay_steps: int = 5_000  # environment steps of the linear decay
     grad_clip: float = 10.0
     seed: int = 0
+    # (start, stop) slices of the observation that hold one value per candidate position
+    # (``FrameSamplingEnv.position_slices``); set: :class:`PositionalQNetwork`, else an MLP
+    position_slices: tuple[tuple[int, int], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +51,47 @@ class QNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs)
+
+
+class PositionalQNetwork(nn.Module):
+    """``Q(s, look at i)`` from a summary of the whole observation plus position ``i``'s
+    own values (each of ``slices`` at ``i`` and its two neighbours, and ``i`` one-hot);
+    ``Q(s, STOP)`` from the summary alone (the last action).
+
+    Why: the useful rules are the same at every position ("look where the audio is loud
+    and you have not looked yet"); an MLP with one output per position has to learn them
+    once per position from the episodes that happened to need that position, while here
+    they are shared weights (as a convolution shares them over space)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int, slices) -> None:
+        super().__init__()
+        self.n = n_actions - 1
+        self.slices = [tuple(int(v) for v in s) for s in slices]
+        for a, b in self.slices:
+            if b - a != self.n:
+                raise ValueError(f"position slice {a}:{b} does not hold {self.n} values")
+        self.body = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        local = 3 * len(self.slices) + self.n
+        self.look = nn.Sequential(nn.Linear(hidden + local, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.stop = nn.Linear(hidden, 1)
+        self.register_buffer("where", torch.eye(self.n), persistent=False)  # one-hot position
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        h = self.body(obs)
+        local = []
+        for a, b in self.slices:
+            v = obs[:, a:b]
+            pad = torch.zeros_like(v[:, :1])
+            local += [v, torch.cat([pad, v[:, :-1]], 1), torch.cat([v[:, 1:], pad], 1)]
+        z = torch.cat([h[:, None].expand(-1, self.n, -1), torch.stack(local, -1),
+                       self.where.expand(obs.shape[0], -1, -1)], -1)
+        return torch.cat([self.look(z)[..., 0], self.stop(h)], 1)
+
+
+def build_q_network(obs_dim: int, n_actions: int, cfg: DQNConfig) -> nn.Module:
+    if cfg.position_slices:
+        return PositionalQNetwork(obs_dim, n_actions, cfg.hidden, cfg.position_slices)
+    return QNetwork(obs_dim, n_actions, cfg.hidden)
 
 
 class ReplayBuffer:
@@ -92,8 +136,8 @@ class DQNAgent:
         self.obs_dim, self.n_actions = obs_dim, n_actions
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.online = QNetwork(obs_dim, n_actions, cfg.hidden)
-        self.target = QNetwork(obs_dim, n_actions, cfg.hidden)
+        self.online = build_q_network(obs_dim, n_actions, cfg)
+        self.target = build_q_network(obs_dim, n_actions, cfg)
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=cfg.lr)

@@ -12,10 +12,16 @@ times (B,K), mask (B,K)) -> (B,C)`` numpy):
   frames at arbitrary times; a head trained on subsets is calibrated for exactly what
   the sampler feeds it, for a few seconds of CPU.
 
+Both can be fitted to subsets of cached features (:func:`finetune_model_head`,
+:func:`train_feature_head`) and keep the epoch with the best accuracy on a validation
+split when one is given (:func:`subset_val_accuracy`): 100-odd training clips are
+memorised quickly, and the labels of the test split are never used to choose.
+
 Zero frames give the uniform prior (nothing seen, nothing known).
 """
 from __future__ import annotations
 
+import copy
 from typing import Protocol
 
 import numpy as np
@@ -95,27 +101,100 @@ def random_subset_masks(batch: int, n: int, max_k: int, rng: np.random.Generator
     return ranks < sizes[:, None]
 
 
-def train_feature_head(fs, *, epochs: int = 200, batch_size: int = 64, max_frames: int | None = None,
-                       dim: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True) -> FeatureHead:
-    """Fit a :class:`FeatureHead` on a training :class:`~helpers.rl.features.FeatureSet`:
-    each step draws clips and a random subset of their candidates."""
+VAL_BUDGETS: tuple[int, ...] = (1, 2, 4, 8, 16)
+
+
+def subset_val_accuracy(classifier: SubsetClassifier, fs, budgets: tuple[int, ...] = VAL_BUDGETS) -> float:
+    """Mean top-1 accuracy on ``fs`` over the uniform samplers at ``budgets`` and, for
+    clips with audio, the audio-energy sampler at the small budgets: the kinds of subsets
+    the agent and the baselines feed the classifier."""
+    from helpers.rl.baselines import sampler_positions
+    from helpers.rl.evaluate import positions_accuracy
+
+    budgets = tuple(k for k in budgets if k <= fs.num_positions)
+    accs = [positions_accuracy(fs, classifier, sampler_positions("uniform", fs, k)) for k in budgets]
+    if fs.has_audio.any():
+        sub = fs.subset(np.flatnonzero(fs.has_audio))
+        accs += [positions_accuracy(sub, classifier, sampler_positions("audio", sub, k)) for k in budgets[:3]]
+    return float(np.mean(accs))
+
+
+def _fit_subsets(module: nn.Module, forward, params, fs, *, epochs: int, batch_size: int, max_frames: int | None,
+                 lr: float, weight_decay: float, seed: int, progress: bool, val=None, evaluate=None,
+                 desc: str = "head") -> dict:
+    """The shared loop: AdamW on random subsets of 1…``max_frames`` candidates per clip;
+    with ``val``, the weights of the epoch with the best :func:`subset_val_accuracy` are
+    restored at the end. Returns ``{"val_acc": [...], "best_epoch": int}``."""
     from tqdm.auto import trange
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n = fs.num_positions
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    feats, times, labels = (torch.as_tensor(fs.features), torch.as_tensor(fs.times), torch.as_tensor(fs.labels))
+    per_epoch = max(1, int(np.ceil(fs.num_clips / batch_size)))
+    history: dict = {"val_acc": [], "best_epoch": epochs}
+    best, best_state = -1.0, None
+    for epoch in trange(epochs, desc=desc, disable=not progress, leave=False):
+        module.train()
+        for _ in range(per_epoch):
+            idx = torch.as_tensor(rng.integers(0, fs.num_clips, size=batch_size))
+            mask = torch.as_tensor(random_subset_masks(batch_size, n, max_frames or n, rng))
+            loss = nn.functional.cross_entropy(forward(feats[idx], times[idx], mask), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if val is not None:
+            module.eval()
+            acc = subset_val_accuracy(evaluate, val)
+            history["val_acc"].append(acc)
+            if acc > best:
+                best, best_state = acc, copy.deepcopy(module.state_dict())
+                history["best_epoch"] = epoch + 1
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history
+
+
+def train_feature_head(fs, *, epochs: int = 200, batch_size: int = 64, max_frames: int | None = None,
+                       dim: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True,
+                       val=None) -> FeatureHead:
+    """Fit a :class:`FeatureHead` on a training :class:`~helpers.rl.features.FeatureSet`:
+    each step draws clips and a random subset of their candidates; with ``val`` (a
+    FeatureSet of the validation split) the best epoch on it is kept
+    (``head.fit_history``)."""
+    torch.manual_seed(seed)
     head = FeatureHead(fs.feature_dim, len(fs.classes), dim)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-2)
-    feats = torch.as_tensor(fs.features)
-    times = torch.as_tensor(fs.times)
-    labels = torch.as_tensor(fs.labels)
-    steps = max(1, epochs * int(np.ceil(fs.num_clips / batch_size)))
-    head.train()
-    for _ in trange(steps, desc="feature head", disable=not progress, leave=False):
-        idx = torch.as_tensor(rng.integers(0, fs.num_clips, size=batch_size))
-        mask = torch.as_tensor(random_subset_masks(batch_size, n, max_frames or n, rng))
-        loss = nn.functional.cross_entropy(head(feats[idx], times[idx], mask), labels[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return head.eval()
+    head.fit_history = _fit_subsets(head, head, list(head.parameters()), fs, epochs=epochs, batch_size=batch_size,
+                                    max_frames=max_frames, lr=lr, weight_decay=1e-2, seed=seed, progress=progress,
+                                    val=val, evaluate=head, desc="feature head")
+    return head
+
+
+def finetune_model_head(model: nn.Module, fs, *, epochs: int = 30, batch_size: int = 32,
+                        max_frames: int | None = None, lr: float = 1e-3, seed: int = 0, progress: bool = True,
+                        val=None) -> ModelHeadClassifier:
+    """The trained model's temporal head and classifier (a copy; the frame encoder is not
+    needed: features are cached) fitted further on random subsets of the training
+    clips' candidates. Why: the model was trained on a fixed number of uniformly spaced
+    frames; the sampler hands it 1…N frames anywhere in the clip. With ``val`` the best
+    epoch on it is kept (``classifier.fit_history``)."""
+    head = copy.deepcopy(model).cpu()
+    head.requires_grad_(False)
+    parts = [head.temporal, head.classifier]
+    for part in parts:
+        part.requires_grad_(True)
+    params = [p for part in parts for p in part.parameters()]
+    clf = ModelHeadClassifier(head)
+
+    def forward(f, t, m):
+        m_safe = m.clone()
+        m_safe[~m.any(1), 0] = True
+        return head(frame_features=f, frame_times=t, frame_mask=m_safe)["logits"]
+
+    clf.fit_history = _fit_subsets(head, forward, params, fs, epochs=epochs, batch_size=batch_size,
+                                   max_frames=max_frames, lr=lr, weight_decay=5e-2, seed=seed, progress=progress,
+                                   val=val, evaluate=clf, desc="model head")
+    head.eval()
+    return clf

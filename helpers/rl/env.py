@@ -94,6 +94,14 @@ class FrameSamplingEnv(gym.Env):
         self.probs = np.full(self.c, 1.0 / self.c)
 
     @property
+    def position_slices(self) -> tuple[tuple[int, int], ...]:
+        """Where the observation holds one value per candidate: the looked-at mask and
+        the audio envelope (for :class:`~helpers.rl.agent.PositionalQNetwork`)."""
+        mask_at = self.c + 3
+        audio_at = self.obs_dim - self.n - 1
+        return ((mask_at, mask_at + self.n), (audio_at, audio_at + self.n))
+
+    @property
     def stop_action(self) -> int:
         return self.n
 

@@ -2,11 +2,14 @@
 ``benchmarks/rl_sampling.py``: trained model → cached features → classifier → agent
 (with and without the audio preview) → every sampler at equal budgets → frames saved.
 
-Which classifier (said in ``RLPipeline.notes``): the trained model's temporal head over
-the chosen frames (:class:`ModelHeadClassifier`) when its frame encoder gives usable
-features; when they are constant (:func:`is_degenerate`, e.g. an undertrained smoke
-model whose eval-mode BatchNorm collapses) the pipeline says so and falls back to
-pixel+motion features with a :class:`FeatureHead` trained on the train split.
+Which classifier (said in ``RLPipeline.notes``): ``"model"`` — the trained model's
+temporal head over the chosen frames (:class:`ModelHeadClassifier`), fitted further on
+random subsets of the cached train features; ``"head"`` — a
+:class:`FeatureHead` on optical-flow (default) or pixel+motion features of the candidates,
+trained on such subsets; ``"auto"`` — both, and the one with the
+better accuracy on the validation split (never the test split) is used. When the model's
+features are constant (:func:`is_degenerate`, e.g. a model whose eval-mode BatchNorm
+collapsed) the pipeline says so and uses the head.
 """
 from __future__ import annotations
 
@@ -35,11 +38,13 @@ class PipelineConfig:
     num_positions: int = 32
     episodes: int = 3000
     model_epochs: int = 2
-    head_epochs: int = 40
+    head_epochs: int = 60  # epochs of subset training for the classifier (best on val kept)
     classifier: str = "auto"  # "auto" | "model" | "head"
     env: EnvConfig = field(default_factory=EnvConfig)
     dqn: DQNConfig = field(default_factory=DQNConfig)
     projection_dims: int = 16
+    head_features: str = "flow"  # what the FeatureHead reads: "flow" or "pixels" (features.extract_features)
+    positional_q: bool = True  # the agent's Q-network shares its weights over positions
     budgets: tuple[int, ...] = BUDGETS
     no_audio: bool = True  # also train/evaluate an agent without the audio preview
     progress: bool = True
@@ -107,7 +112,7 @@ def obtain_model(cfg: PipelineConfig):
 def model_for_notebook(checkpoint: str | Path, smoke: bool) -> tuple[Any, Path | None, str]:
     """What notebook 04 left: ``(model, checkpoint, note)``. Missing checkpoint: an error
     that says to run notebook 04 — except in smoke mode, where the notebook goes on with
-    ``(None, None, note)`` and the pixel-feature head (the same sampler code path)."""
+    ``(None, None, note)`` and the feature head on optical flow (the same sampler code path)."""
     path = Path(checkpoint)
     if path.is_file():
         from helpers.training.checkpoint import load_checkpoint
@@ -117,37 +122,66 @@ def model_for_notebook(checkpoint: str | Path, smoke: bool) -> tuple[Any, Path |
     msg = f"{path} is missing: run notebooks/04_training.ipynb first (it trains and writes it)"
     if not smoke:
         raise FileNotFoundError(msg)
-    return None, None, msg + " — smoke mode goes on with pixel+motion features and a small subset head"
+    return None, None, msg + " — smoke mode goes on with optical-flow features and a small subset head"
+
+
+def _val_features(model, cfg: PipelineConfig, encoder: str, common: dict) -> FeatureSet | None:
+    """The validation split's features, or None when the data has no such split."""
+    try:
+        return cached_features(model, cfg.data_dir, "val", cfg.cache_dir, encoder=encoder, **common)
+    except ValueError:
+        return None
 
 
 def build_classifier(cfg: PipelineConfig, model, checkpoint) -> tuple[Any, FeatureSet, FeatureSet, list[str]]:
     """Features of both splits and the classifier over them (see the module docstring)."""
-    from helpers.rl.classifier import ModelHeadClassifier, train_feature_head
+    from helpers.rl.classifier import finetune_model_head, subset_val_accuracy, train_feature_head
 
     notes: list[str] = []
     common = dict(checkpoint=checkpoint, num_positions=cfg.num_positions, progress=cfg.progress)
+    candidates: list[tuple[float, Any, FeatureSet, FeatureSet, str]] = []
     if cfg.classifier in ("auto", "model"):
         tr = cached_features(model, cfg.data_dir, "train", cfg.cache_dir, encoder="model", **common)
-        te = cached_features(model, cfg.data_dir, "test", cfg.cache_dir, encoder="model", **common)
         if not is_degenerate(tr.features):
-            notes.append("classifier: the trained model's temporal head over the chosen frames")
-            return ModelHeadClassifier(model), tr, te, notes
-        if cfg.classifier == "model":
+            te = cached_features(model, cfg.data_dir, "test", cfg.cache_dir, encoder="model", **common)
+            va = _val_features(model, cfg, "model", common)
+            clf = finetune_model_head(model, tr, epochs=cfg.head_epochs, seed=cfg.seed, progress=cfg.progress,
+                                      val=va)
+            score = subset_val_accuracy(clf, va) if va is not None else float("nan")
+            candidates.append((score, clf, tr, te, "the trained model's temporal head over the chosen frames "
+                               f"(fitted further on random subsets of cached train features; val {score:.1%})"))
+        elif cfg.classifier == "model":
             raise ValueError(f"{checkpoint}: the model's frame encoder gives constant features; "
                              "train it longer or use classifier='head'")
-        notes.append(f"{checkpoint}: the model's frame encoder gives constant features (std < 1e-5) — "
-                     "falling back to pixel+motion features and a subset head trained on the train split")
-    tr = cached_features(None, cfg.data_dir, "train", cfg.cache_dir, encoder="pixels", **common)
-    te = cached_features(None, cfg.data_dir, "test", cfg.cache_dir, encoder="pixels", **common)
-    head = train_feature_head(tr, epochs=cfg.head_epochs, seed=cfg.seed, progress=cfg.progress)
-    notes.append(f"classifier: FeatureHead on {tr.meta.get('encoder')} features ({cfg.head_epochs} epochs of random subsets)")
-    return head, tr, te, notes
+        else:
+            notes.append(f"{checkpoint}: the model's frame encoder gives constant features (std < 1e-5) — "
+                         f"falling back to {cfg.head_features} features and a subset head trained on the train split")
+    # auto: the feature head too, unless the model head is usable and no validation split can choose
+    if cfg.classifier == "head" or (cfg.classifier == "auto" and (not candidates or not np.isnan(candidates[0][0]))):
+        enc = cfg.head_features
+        tr = cached_features(None, cfg.data_dir, "train", cfg.cache_dir, encoder=enc, **common)
+        te = cached_features(None, cfg.data_dir, "test", cfg.cache_dir, encoder=enc, **common)
+        va = _val_features(None, cfg, enc, common)
+        head = train_feature_head(tr, epochs=cfg.head_epochs, seed=cfg.seed, progress=cfg.progress, val=va)
+        score = subset_val_accuracy(head, va) if va is not None else float("nan")
+        candidates.append((score, head, tr, te, f"FeatureHead on {tr.meta.get('encoder')} features "
+                           f"({cfg.head_epochs} epochs of random subsets; val {score:.1%})"))
+    # auto with both: the better one on the validation split (never the test split)
+    best = max(candidates, key=lambda c: -1.0 if np.isnan(c[0]) else c[0])
+    for score, _, _, _, what in candidates:
+        if len(candidates) > 1 and what != best[4]:
+            notes.append(f"not chosen (lower validation accuracy): {what}")
+    notes.append(f"classifier: {best[4]}")
+    return best[1], best[2], best[3], notes
 
 
 def train_agent(train: FeatureSet, classifier, env_cfg: EnvConfig, dqn_cfg: DQNConfig, projection: np.ndarray,
-                episodes: int, seed: int, progress: bool) -> tuple[FrameSamplingEnv, DQNAgent, RLTrainer]:
+                episodes: int, seed: int, progress: bool, positional_q: bool = True
+                ) -> tuple[FrameSamplingEnv, DQNAgent, RLTrainer]:
     env = FrameSamplingEnv(train, classifier, env_cfg, projection)
-    agent = DQNAgent(env.obs_dim, int(env.action_space.n), dataclasses.replace(dqn_cfg, seed=seed))
+    slices = env.position_slices if positional_q else None
+    agent = DQNAgent(env.obs_dim, int(env.action_space.n), dataclasses.replace(dqn_cfg, seed=seed,
+                                                                                position_slices=slices))
     trainer = RLTrainer(env, agent, seed=seed)
     trainer.fit(episodes, progress=progress)
     return env, agent, trainer
@@ -183,7 +217,7 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
     projection = fit_projection(train, cfg.projection_dims)
     t = time.perf_counter()
     env, agent, trainer = train_agent(train, classifier, cfg.env, cfg.dqn, projection, cfg.episodes, cfg.seed,
-                                      cfg.progress)
+                                      cfg.progress, cfg.positional_q)
     timings["agent_train_s"] = time.perf_counter() - t
     test_env = FrameSamplingEnv(test, classifier, cfg.env, projection)
     result = evaluate_agent(agent, test_env)
@@ -197,7 +231,7 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
         t = time.perf_counter()
         silent_cfg = dataclasses.replace(cfg.env, use_audio=False)
         _, agent2, trainer2 = train_agent(train, classifier, silent_cfg, cfg.dqn, projection, cfg.episodes,
-                                          cfg.seed, cfg.progress)
+                                          cfg.seed, cfg.progress, cfg.positional_q)
         pipe.no_audio_result = evaluate_agent(agent2, FrameSamplingEnv(test, classifier, silent_cfg, projection))
         pipe.no_audio_history = trainer2.history
         timings["no_audio_agent_s"] = time.perf_counter() - t

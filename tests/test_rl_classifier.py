@@ -1,0 +1,62 @@
+"""Subset classifiers for the sampler: the trained model's head fitted further on random
+subsets of cached features, the pixel-feature head, and choosing epochs on validation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.rl.classifier import finetune_model_head, subset_val_accuracy, train_feature_head
+from helpers.rl.evaluate import positions_accuracy
+from helpers.rl.toy import ToyClassifier, make_toy_features
+
+
+@pytest.fixture(scope="module")
+def toy_sets():
+    torch.set_num_threads(1)
+    sets = []
+    for clips, seed in ((60, 0), (30, 1)):
+        fs = make_toy_features(num_clips=clips, num_positions=8, num_classes=3, informative=5, feature_dim=576,
+                               seed=seed)
+        fs.features[..., 4:] = 0.0  # the smoke model's 576 inputs; noise in 4 (else clips are memorised)
+        sets.append(fs)
+    return tuple(sets)
+
+
+def test_finetuned_model_head_reads_the_informative_frame_and_leaves_the_model_alone(toy_sets):
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+
+    train, val = toy_sets
+    torch.manual_seed(0)
+    model = MultiModalVideoModel(MultiModalConfig.smoke(num_classes=3, audio="none", caption_decoder="none"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    clf = finetune_model_head(model, train, epochs=40, batch_size=16, lr=3e-3, progress=False, val=val)
+    hist = clf.fit_history
+    assert len(hist["val_acc"]) == 40 and hist["val_acc"][hist["best_epoch"] - 1] == max(hist["val_acc"])
+    # the kept epoch is the best one on validation (restored at the end)
+    assert subset_val_accuracy(clf, val) == pytest.approx(max(hist["val_acc"]))
+    m = val.num_clips
+    with_informative = np.tile([1, 3, 5, 7], (m, 1))
+    without = np.tile([0, 2, 4, 6], (m, 1))
+    print(positions_accuracy(val, clf, with_informative), positions_accuracy(val, clf, without))
+    assert positions_accuracy(val, clf, with_informative) >= 0.9  # chance 1/3
+    assert positions_accuracy(val, clf, without) <= 0.6  # nothing to read there
+    for k, v in model.state_dict().items():  # a copy was fitted
+        torch.testing.assert_close(v, before[k])
+
+
+def test_feature_head_keeps_its_best_validation_epoch(toy_sets):
+    train, val = toy_sets
+    head = train_feature_head(train, epochs=6, batch_size=32, progress=False, val=val)
+    hist = head.fit_history
+    assert len(hist["val_acc"]) == 6 and 1 <= hist["best_epoch"] <= 6
+    assert subset_val_accuracy(head, val) == pytest.approx(max(hist["val_acc"]))
+
+
+def test_subset_val_accuracy_averages_uniform_budgets():
+    fs = make_toy_features(num_clips=30, num_positions=8, num_classes=3, informative=4, seed=2)
+    # uniform positions for k = 1, 2, 4, 8 over 8 candidates: {4}, {2, 6}, {1, 3, 5, 7}, all
+    # position 4 is in the first and last only -> (1 + 1/3 + 1/3 + 1) / 4 with a 0.9-confident toy
+    acc = subset_val_accuracy(ToyClassifier(3), fs, budgets=(1, 2, 4, 8))
+    chance = np.mean(fs.labels == 0)  # the uniform prior's argmax is class 0
+    assert acc == pytest.approx((1 + chance + chance + 1) / 4)
