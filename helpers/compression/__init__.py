@@ -4,7 +4,9 @@ measurements that compare them (size, latency, accuracy, agreement with fp32).
 
 Modules (each one job): :mod:`.deploy` (a traceable, logits-only view of the MoE model
 that quantizers and exporters need), :mod:`.pruning`, :mod:`.quantization`,
-:mod:`.export`, :mod:`.distillation`, :mod:`.measure`. Names load lazily so importing
+:mod:`.export`, :mod:`.distillation`, :mod:`.measure`, :mod:`.evalset` (held-out generated
+clips for the comparison), :mod:`.pipeline` (all of it in one call), :mod:`.cli`
+(``python -m helpers compress``). Names load lazily so importing
 the package costs nothing (torch-pruning and onnxruntime are imported on first use).
 """
 from __future__ import annotations
@@ -16,7 +18,8 @@ _EXPORTS: dict[str, str] = {
     "structured_prune": "pruning", "unstructured_prune": "pruning", "PruneReport": "pruning",
     "fine_tune": "pruning", "count_macs": "pruning", "save_pruned": "pruning", "load_pruned": "pruning",
     "quantize_fx": "quantization", "save_quantized": "quantization", "load_quantized": "quantization",
-    "quantize_onnx_static": "quantization", "OnnxRunner": "quantization",
+    "quantize_onnx_static": "quantization", "OnnxRunner": "quantization", "quantize_qat_fx": "quantization",
+    "evaluation_loader": "evalset", "generate_eval_set": "evalset", "summarize": "pipeline",
     "export_torchscript": "export", "export_program": "export", "export_onnx": "export",
     "load_exported": "export", "verify_export": "export",
     "DistillationConfig": "distillation", "KnowledgeDistillation": "distillation", "kd_loss": "distillation",

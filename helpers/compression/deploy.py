@@ -11,8 +11,10 @@ function in eval mode:
   zero temporal padding (identical numbers);
 * the MoE runs densely: all experts on all rows, weighted by the gate matrix that is
   exactly zero outside each row's top-k (same output up to float summation order);
-* the motion differences are a slice ``x[:, :, 1:] - x[:, :, :-1]`` (the training code's
-  ``T < 2`` branch is dropped: the view needs ≥ 2 time steps at the motion stage).
+* the Motion Dynamics Module is called through its tensor-only ``features()`` (the same
+  code as training). Its shape branch (``T < 2``) is fine for tracing-based exporters
+  (TorchScript, ONNX, ``torch.export``: shapes are concrete); FX symbolic tracing treats
+  the module as a leaf (:mod:`.quantization` keeps it in float).
 
 The routing (gate MLP, top-k, softmax, scatter) lives in one submodule, ``router``, so a
 quantizer can keep it in float: int8 noise there would flip discrete expert choices.
@@ -46,7 +48,11 @@ class ReplicatePadConv3d(nn.Module):
         if self.pad is not None:
             return self.conv(self.pad(x))
         p = self.time_pad
-        first, last = x[:, :, :1], x[:, :, -1:]
+        # torch.narrow, not x[:, :, :1]: FX quantization keeps narrow on the int8 tensor
+        # (shared scale), while a slice made it dequantize the whole map before every
+        # temporal conv and quantize the pieces again (measured: 46 dequantize calls, ~30 %
+        # of the int8 model's time)
+        first, last = torch.narrow(x, 2, 0, 1), torch.narrow(x, 2, x.shape[2] - 1, 1)
         return self.conv(torch.cat([first] * p + [x] + [last] * p, dim=2))
 
 
@@ -60,6 +66,22 @@ def replace_replicate_padding(module: nn.Module) -> int:
         else:
             n += replace_replicate_padding(child)
     return n
+
+
+class MotionFeatures(nn.Module):
+    """The Motion Dynamics Module as a module whose ``forward`` returns its (B, dim)
+    features tensor (its ``features()`` when it has one), so FX can keep it as one leaf."""
+
+    def __init__(self, motion: nn.Module) -> None:
+        super().__init__()
+        self.module = motion
+
+    def forward(self, feature_map: Tensor) -> Tensor:
+        m = self.module
+        if hasattr(m, "features"):  # the module's own tensor-only path (exactly the training function)
+            return m.features(feature_map)
+        r = m.reduce(feature_map)  # an older module without it: reduce → differences → encode → pool → project
+        return m.project(torch.flatten(nn.functional.adaptive_avg_pool3d(m.encode(r[:, :, 1:] - r[:, :, :-1]), 1), 1))
 
 
 class DenseRouter(nn.Module):
@@ -88,7 +110,7 @@ class DeployableActionMoE(nn.Module):
         self.stages = nn.ModuleList(getattr(m.backbone, name) for name in R2PLUS1D_STAGES)
         self.motion_index = R2PLUS1D_STAGES.index(m.config.motion_stage)
         self.avgpool = m.backbone.avgpool
-        self.reduce, self.encode, self.project = m.motion.reduce, m.motion.encode, m.motion.project
+        self.motion = MotionFeatures(m.motion)
         self.fusion_gate = m.fusion.gate
         self.router = DenseRouter(m.moe.gate, m.moe.k)
         self.experts = m.moe.experts
@@ -105,10 +127,7 @@ class DeployableActionMoE(nn.Module):
             if i == self.motion_index:
                 motion_map = x
         appearance = torch.flatten(self.avgpool(x), 1)
-        r = self.reduce(motion_map)
-        diff = r[:, :, 1:] - r[:, :, :-1]
-        pooled = torch.flatten(nn.functional.adaptive_avg_pool3d(self.encode(diff), 1), 1)
-        motion = self.project(pooled)
+        motion = self.motion(motion_map)
         g = torch.sigmoid(self.fusion_gate(torch.cat([appearance, motion], dim=1)))
         fused = appearance + g * motion
         gates = self.router(fused)

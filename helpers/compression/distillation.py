@@ -172,25 +172,56 @@ def create_student_model(model: nn.Module, scale_factor: float = 0.5, *, example
 class FrameStudent(nn.Module):
     """Per-frame 2D student: MobileNetV3-small on every frame → (B, T, 576), a 1D
     temporal conv over frame features (motion classes need the order of frames), a
-    temporal difference branch, average pool, linear classifier. Returns logits."""
+    temporal difference branch, average pool, linear classifier. Returns logits.
 
-    def __init__(self, num_classes: int, pretrained: bool = False, hidden: int = 128) -> None:
+    ``motion_input=True`` (default) feeds each frame together with its difference to
+    the next frame (6 input channels, TSN's "RGB difference" modality): after global
+    pooling a per-frame feature has lost *where* things are, so differences of pooled
+    features cannot tell left from right; the difference image keeps the leading and
+    trailing edges of whatever moves, so the 2D network sees direction and speed at
+    almost no cost (only the first conv grows). Measured on the generated data it is
+    what makes the frame student learn the motion-only classes (see
+    ``benchmarks/compression.py``). ``motion_input=False`` is the plain RGB student."""
+
+    def __init__(self, num_classes: int, pretrained: bool = False, hidden: int = 128,
+                 motion_input: bool = True) -> None:
         super().__init__()
         from helpers.models.backbones import FrameEncoder
 
         self.encoder = FrameEncoder("mobilenet_v3_small", pretrained=pretrained)
+        self.motion_input = motion_input
+        if motion_input:  # first conv takes (RGB, RGB difference); RGB weights kept, diff weights fresh
+            first = self.encoder.net[0][0][0]
+            conv = nn.Conv2d(6, first.out_channels, first.kernel_size, first.stride, first.padding, bias=False)
+            with torch.no_grad():
+                conv.weight[:, :3] = first.weight
+            self.encoder.net[0][0][0] = conv
         d = self.encoder.out_dim
         self.temporal = nn.Sequential(nn.Conv1d(2 * d, hidden, 3, padding=1), nn.ReLU(inplace=True),
                                       nn.Conv1d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True))
         self.classifier = nn.Linear(hidden, num_classes)
 
+    def encode(self, video: Tensor) -> Tensor:
+        """(B, 3, T, H, W) → (B, T, d) per-frame features."""
+        if not self.motion_input:
+            return self.encoder(video)
+        from helpers.models.backbones import (IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD,
+                                              renormalize)
+
+        b, c, t, h, w = video.shape
+        frames = renormalize(video.transpose(1, 2).reshape(b * t, c, h, w), KINETICS_MEAN, KINETICS_STD,
+                             IMAGENET_MEAN, IMAGENET_STD).reshape(b, t, c, h, w)
+        diff = torch.cat([frames[:, 1:] - frames[:, :-1], torch.zeros_like(frames[:, :1])], dim=1)
+        x = torch.cat([frames, diff], dim=2).reshape(b * t, 2 * c, h, w)
+        return self.encoder.net(x).reshape(b, t, -1)
+
     def forward(self, video: Tensor) -> Tensor:
-        f = self.encoder(video)  # (B, T, d)
+        f = self.encode(video)  # (B, T, d)
         diff = torch.cat([f[:, 1:] - f[:, :-1], torch.zeros_like(f[:, :1])], dim=1)
         h = self.temporal(torch.cat([f, diff], dim=2).transpose(1, 2))
         return self.classifier(h.mean(dim=2))
 
 
-def create_frame_student(num_classes: int, pretrained: bool = False) -> FrameStudent:
+def create_frame_student(num_classes: int, pretrained: bool = False, motion_input: bool = True) -> FrameStudent:
     """MobileNetV3-small frame student (ImageNet weights when ``pretrained`` and reachable)."""
-    return FrameStudent(num_classes, pretrained=pretrained)
+    return FrameStudent(num_classes, pretrained=pretrained, motion_input=motion_input)

@@ -1,29 +1,47 @@
-"""Post-training static int8 quantization of the MoE model (backbone + motion module +
-MoE experts and classifier), calibrated on training clips, for CPU inference.
+"""Static int8 quantization of the MoE model (backbone + motion module + MoE experts and
+classifier) for CPU inference: post-training, calibrated on training clips, and
+quantization-aware fine-tuning for when post-training loses more than a point.
 
-Which path, and why (measured on this 2-core machine, torch 2.14.1; issue 7 and
-``benchmarks/compression.py``, all models timed interleaved on a 16×112² clip):
+Which path, and why (measured on this 2-core machine — Xeon with AVX-512 VNNI and AMX —,
+torch 2.14.1, the width-16 smoke MoE on one 16×112² clip, all models interleaved;
+issue 7, ``benchmarks/compression.py``):
 
-* **Primary: ONNX Runtime static QDQ** (:func:`quantize_onnx_static`: u8 activations,
-  s8 per-channel weights, ``QLinearConv`` for every conv). Fastest here on a
-  full-width (64) smoke MoE model: 632 ms vs 3274 ms torch fp32 and 1208 ms ORT fp32
-  (loaded machine, interleaved). On the width-16 smoke teacher of the benchmark it
-  gains nothing (112 vs 108 ms torch fp32): too few MACs for int8 to pay for its
-  quantize/dequantize. Needs ``onnx`` + ``onnxruntime``; the file loads with
-  ``onnxruntime`` alone.
-* **Fallback: FX graph mode** (:func:`quantize_fx`, ``torch.ao.quantization``, x86
-  qconfig): stays a torch module (same evaluation code, TorchScript save/reload, no
-  extra runtime), ≈ 2.2× on plain ``r2plus1d_18`` per the issue, but on the MoE model
-  only 1.0–1.7× here: the float islands (temporal differences, fusion gate, router) and
-  their dequantize/quantize pairs eat the gain; ``torch.ao.quantization`` also warns it
-  is deprecated. Use it where ORT is not available.
+* **Primary: FX graph mode** (:func:`quantize_fx`, ``torch.ao.quantization``, x86
+  qconfig: fbgemm/oneDNN kernels, per-channel int8 weights, conv+BN+ReLU fused): with
+  the earlier Motion Dynamics Module ≈ 33 ms vs 112 ms torch fp32 (3.4×) on a quiet
+  machine; with the current one (differences × spatial gradients, kept in float, see
+  below) 101 ms vs 206 ms at 1 thread (2.0×), about half of the int8 time now being
+  that float motion branch. Still the fastest int8 path under load. Stays a torch
+  module (same evaluation code, TorchScript save/reload, no extra runtime) and supports
+  quantization-aware fine-tuning (:func:`quantize_qat_fx`). The temporal replicate
+  padding uses ``torch.narrow`` + ``cat`` (:mod:`.deploy`): with slicing, FX
+  dequantized the whole map before every temporal conv (46 dequantize calls per clip).
+* **Fallback: ONNX Runtime static QDQ** (:func:`quantize_onnx_static`: u8 activations,
+  s8 per-channel weights, ``QLinearConv``): at width 16 it is *slower* than ORT's own
+  fp32 (320–410 ms vs 160–310 ms): the convs have 16–128 channels, too few MACs each
+  for int8 to pay for the quantize/dequantize around every conv. It pays off at full
+  width (632 ms vs 1208 ms ORT fp32 for a width-64 model). Use it where
+  ``torch.ao.quantization`` (deprecated) is not available; the file needs only
+  ``onnxruntime``.
+* Why torch fp32 is so much slower than ORT fp32 on these models: with batch 1 and few
+  channels PyTorch's heuristic sends most ``Conv3d`` calls to ``slow_conv3d`` (im2col)
+  instead of oneDNN (N·C·T·H < 20480), and BatchNorm, ReLU and the replicate-pad
+  ``cat`` run as separate memory-bound passes (profile: 38 % slow_conv3d, 15 % BN,
+  13 % ReLU, 12 % cat). FX int8 fuses all of that into ``quantized::conv3d_relu``. The
+  benchmark therefore also reports ``int8_speedup_vs_fp32_onnxruntime``.
 * Not used: dynamic quantization (Linear only, no gain: the time is in Conv3d);
   ORT dynamic quantization of 3D convs (``ConvInteger``, ~3× *slower* than fp32);
   PT2E with torchao's x86 lowering (only 1.2× in the issue's measurement).
+* Measuring under load: 2-thread OpenMP kernels slow down 5–10× when other processes
+  hold the cores, so latencies are medians of interleaved runs, and ORT sessions are
+  created without spinning threads (which would steal the cores from the next model).
 
 What stays float: the MoE router (gate MLP + top-k), because int8 noise there flips
-discrete expert choices; ops without int8 kernels (replicate padding, the temporal
-difference, sigmoid gate) run in float between dequantize/quantize pairs.
+discrete expert choices; the Motion Dynamics Module (a leaf for FX: its cues are
+differences and products of activations that int8 rounding would erase, and its code
+branches on shapes, which FX symbolic tracing cannot follow); ops without int8 kernels
+(sigmoid gate, LayerNorm/GELU in the experts) run in float between dequantize/quantize
+pairs on (B, 128) vectors — cheap.
 """
 from __future__ import annotations
 
@@ -47,8 +65,15 @@ def _calibration_tensors(batches: Iterable[Any], max_batches: int | None) -> Ite
         yield batch["video"] if isinstance(batch, dict) else batch
 
 
+def _float_leaves(model: nn.Module, names: Iterable[str]) -> dict[str, Any]:
+    """FX prepare config: submodules (present in ``model``) that are not traced into and stay float."""
+    present = {n for n, _ in model.named_modules()}
+    return {"non_traceable_module_name": [n for n in names if n in present]}
+
+
 def quantize_fx(model: nn.Module, calibration: Iterable[Any], *, backend: str = "x86",
-                max_batches: int | None = None, keep_float: Iterable[str] = ("router",)) -> torch.fx.GraphModule:
+                max_batches: int | None = None, keep_float: Iterable[str] = ("router",),
+                float_leaves: Iterable[str] = ("motion",)) -> torch.fx.GraphModule:
     """Static int8 model (FX graph mode) of ``model`` calibrated on ``calibration``
     (Batches-contract dicts or video tensors). ``model`` may be the training model (its
     traceable view is taken) or any traceable module returning logits."""
@@ -66,11 +91,66 @@ def quantize_fx(model: nn.Module, calibration: Iterable[Any], *, backend: str = 
         raise ValueError("quantize_fx needs at least one calibration batch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization deprecation notice
-        prepared = prepare_fx(float_model, qmap, example_inputs=(calib[0][:1],))
+        prepared = prepare_fx(float_model, qmap, example_inputs=(calib[0][:1],),
+                              prepare_custom_config=_float_leaves(float_model, float_leaves))
         with torch.no_grad():
             for video in calib:
                 prepared(video)
         quantized = convert_fx(prepared)
+    return quantized.eval()
+
+
+def quantize_qat_fx(model: nn.Module, train_loader: Iterable[Any], *, epochs: int = 2, lr: float = 1e-4,
+                    run_dir: str | Path, train_config: Any = None, backend: str = "x86",
+                    max_train_batches: int | None = None, calibration_batches: int | None = 8,
+                    keep_float: Iterable[str] = ("router",),
+                    float_leaves: Iterable[str] = ("motion",)) -> torch.fx.GraphModule:
+    """Quantization-aware fine-tuning (FX graph mode): fake-quantize weights and
+    activations, train a few epochs on the labels with BatchNorm statistics frozen at
+    the trained values (conv+BN folded as ``torch.ao`` does for QAT), then convert to
+    the same int8 modules as :func:`quantize_fx`. For when post-training quantization
+    loses more than a point: the weights learn to sit where int8 rounds them well.
+
+    Activation ranges: the default QAT observers (moving-average min/max) gave logits
+    6× further from fp32 than post-training's histogram observers on the smoke model
+    (0.70 vs 0.12 max error), so the activation ranges come from histogram observers,
+    calibrated once on the training clips (one batched pass) and then held fixed while
+    training; weight ranges keep tracking the weights."""
+    from torch.ao.nn.intrinsic import qat as nniqat
+    from torch.ao.quantization import FakeQuantize, HistogramObserver, QConfig, disable_observer, \
+        get_default_qat_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_qat_fx
+
+    from .distillation import train_plain
+
+    float_model = to_deployable(model).train()
+    torch.backends.quantized.engine = "x86" if backend == "x86" else backend
+    qmap = get_default_qat_qconfig_mapping(backend)
+    act = FakeQuantize.with_args(observer=HistogramObserver, quant_min=0, quant_max=127, dtype=torch.quint8,
+                                 qscheme=torch.per_tensor_affine)
+    qmap = qmap.set_global(QConfig(activation=act, weight=qmap.global_qconfig.weight))
+    for name in keep_float:
+        if any(n == name for n, _ in float_model.named_modules()):
+            qmap = qmap.set_module_name(name, None)
+    calib = list(_calibration_tensors(train_loader, calibration_batches))
+    if not calib:
+        raise ValueError("quantize_qat_fx needs at least one training batch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = prepare_qat_fx(float_model, qmap, example_inputs=(calib[0][:1],),
+                                  prepare_custom_config=_float_leaves(float_model, float_leaves))
+        prepared.apply(nniqat.freeze_bn_stats)
+        prepared.eval()
+        with torch.no_grad():
+            prepared(torch.cat(calib))  # one pass: a histogram search per observer, not per step
+        prepared.apply(disable_observer)
+        for m in prepared.modules():  # weights move while training: their ranges follow
+            wfq = getattr(m, "weight_fake_quant", None)
+            if wfq is not None:
+                wfq.enable_observer()
+        prepared = train_plain(prepared, train_loader, run_dir=run_dir, epochs=epochs, lr=lr,
+                               train_config=train_config, max_train_batches=max_train_batches)
+        quantized = convert_fx(prepared.eval())
     return quantized.eval()
 
 
@@ -112,6 +192,9 @@ class OnnxRunner:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        # no busy-waiting after a run: spinning pool threads would steal the cores from
+        # whatever model is timed next in an interleaved comparison
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
