@@ -12,7 +12,6 @@ argmax over allowed actions only.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from helpers.atomic import atomic_open
 
 
 @dataclass
@@ -197,12 +198,10 @@ class DQNAgent:
                 "updates": self.updates}
 
     def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-        """Atomic ``torch.save`` (tmp then rename); ``extra`` (plain data) is kept alongside."""
+        """Atomic ``torch.save`` (:mod:`helpers.atomic`); ``extra`` (plain data) is kept alongside."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
-        torch.save({**self.state_dict(), "extra": extra or {}}, part)
-        os.replace(part, path)
+        with atomic_open(path, "wb") as fh:
+            torch.save({**self.state_dict(), "extra": extra or {}}, fh)
         return path
 
     @classmethod

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from helpers.atomic import atomic_open
 
 ENVELOPE_SAMPLE_RATE = 8000  # energy needs no more; halves the decode work
 
@@ -81,15 +82,12 @@ class FeatureSet:
 
     # ------------------------------------------------------------------ disk
     def save(self, path: str | Path) -> Path:
-        """Atomic ``.npz`` write (``*.part`` then rename)."""
+        """Atomic ``.npz`` write (:mod:`helpers.atomic`)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
-        with open(part, "wb") as fh:
+        with atomic_open(path, "wb") as fh:
             np.savez(fh, features=self.features, times=self.times, frame_indices=self.frame_indices,
                      labels=self.labels, audio_env=self.audio_env, has_audio=self.has_audio, events=self.events,
                      info=np.array(json.dumps({"paths": self.paths, "classes": self.classes, "meta": self.meta})))
-        os.replace(part, path)
         return path
 
     @classmethod

@@ -12,7 +12,7 @@ Schema (a plain dict of tensors, numbers, strings, lists and dicts, so it loads 
     config       TrainConfig.to_dict()           model_name, model_config, class_names
     versions     {"torch": …, "helpers": …, …}
 
-Writes go to ``<name>.part`` in the same folder and are renamed with ``os.replace``
+Writes go to a temporary file in the same folder, renamed with ``os.replace`` (helpers.atomic)
 (atomic on POSIX and Windows): the previous file stays intact until the new one is
 complete. A damaged file raises :class:`CheckpointError` naming the path and the fix.
 """
