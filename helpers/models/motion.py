@@ -79,6 +79,9 @@ def spatial_gradients(x: Tensor) -> tuple[Tensor, Tensor]:
     return 0.5 * (gx[..., 2:] - gx[..., :-2]), 0.5 * (gy[..., 2:, :] - gy[..., :-2, :])
 
 
+_EPS = 1e-6  # keeps the normalisations finite where nothing changed (all sums then exactly zero)
+
+
 def motion_cues(reduced: Tensor) -> tuple[Tensor, Tensor]:
     """Local and global motion cues of a reduced map (B, C, T, H, W), see the module docstring.
 
@@ -112,9 +115,6 @@ def motion_cues(reduced: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat([d, u, w], dim=1), global_
 
 
-_EPS = 1e-6
-
-
 class MotionDynamicsModule(nn.Module):
     """reduce (1x1x1 conv) → :func:`motion_cues`; the local cues go through a spatial
     3x3 conv → ReLU → temporal 3 conv → ReLU → global average pool, are joined by the
@@ -138,17 +138,18 @@ class MotionDynamicsModule(nn.Module):
 
     def features(self, feature_map: Tensor) -> Tensor:
         """(B, C, T, H, W) backbone map → (B, out_dim) motion features."""
-        return self._encode(self.reduce(feature_map))
+        return self._encode(*motion_cues(self.reduce(feature_map)))
 
-    def _encode(self, reduced: Tensor) -> Tensor:
-        local, global_ = motion_cues(reduced)
+    def _encode(self, local: Tensor, global_: Tensor) -> Tensor:
         pooled = self.encode(local).mean(dim=(2, 3, 4))
         return self.norm(self.project(torch.cat([pooled, global_], dim=1)))
 
     def forward(self, feature_map: Tensor) -> MotionOutput:
-        reduced = self.reduce(feature_map)
-        energy = temporal_differences(reduced).abs().mean(dim=(1, 2, 3, 4))
-        return MotionOutput(features=self._encode(reduced), energy=energy)
+        local, global_ = motion_cues(self.reduce(feature_map))
+        differences = local[:, : self.reduce.out_channels]  # the first third of the local cues
+        energy = differences.abs().mean(dim=(1, 2, 3, 4))
+        return MotionOutput(features=self._encode(local, global_), energy=energy)
+
 
 class GatedResidualFusion(nn.Module):
     """``fused = appearance + sigmoid(W [appearance; motion]) * motion``.
