@@ -48,6 +48,7 @@ class Prediction:
     metadata: dict[str, Any] = field(default_factory=dict)
     frames: np.ndarray | None = field(default=None, repr=False)  # uint8 (T, H, W, 3) decoded frames
     view_probabilities: np.ndarray | None = field(default=None, repr=False)  # (clips * crops, C)
+    runtime: str = "torch"  # what ran the model: "torch" or "onnxruntime"
 
     def to_dict(self, frames: bool = False) -> dict[str, Any]:
         """JSON-ready (``frames`` and the full probability vector left out unless asked)."""
@@ -166,7 +167,7 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
         num_video_frames=int(meta.num_frames), fps=fps, clips=n_clips, crops=crops, sampler=p.sampler_name, model_name=p.name,
         decode_ms=(t1 - t0) * 1e3, preprocess_ms=(t2 - t1) * 1e3, model_ms=(t3 - t2) * 1e3,
         total_ms=(t3 - t0) * 1e3, metadata=meta.to_dict(), frames=np.asarray(frames) if keep_frames else None,
-        view_probabilities=view_probs,
+        view_probabilities=view_probs, runtime=p.runtime,
     )
 
 

@@ -51,9 +51,13 @@ class Predictor:
     sampler: FrameSampler | None = None  # None: uniform over the whole video
     sampler_name: str = "uniform"
     extra: dict[str, Any] = field(default_factory=dict)
+    runtime: str = "torch"  # what runs ``model``: "torch" or "onnxruntime" (helpers.inference.runtime)
+    runtime_note: str = ""  # why this runtime (e.g. the reason ONNX Runtime was not used)
 
     def __post_init__(self) -> None:
         self.resize = tuple(int(v) for v in self.resize)  # type: ignore[assignment]
+        if self.runtime == "torch" and type(self.model).__name__ == "OnnxRunner":  # an .onnx file from notebook 06
+            self.runtime = "onnxruntime"
         if hasattr(self.model, "eval"):
             self.model.eval()
         if isinstance(self.model, nn.Module) and not isinstance(self.model, torch.jit.ScriptModule):
@@ -74,9 +78,13 @@ def default_checkpoint(model: str = "moe", split: int = 1, models_dir: str | Pat
 
 
 def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
-                   sampler: FrameSampler | None = None, sampler_name: str | None = None) -> Predictor:
+                   sampler: FrameSampler | None = None, sampler_name: str | None = None,
+                   runtime: str = "torch") -> Predictor:
     """A :class:`Predictor` from a ``helpers.training`` checkpoint (default: the MoE
-    model of split 1 under the settings' models folder).
+    model of split 1 under the settings' models folder). ``runtime``: ``"torch"``,
+    ``"onnxruntime"`` or ``"auto"`` (:mod:`helpers.inference.runtime`: an fp32 ONNX
+    export cached beside the checkpoint; PyTorch, with ``runtime_note`` saying why, when
+    it cannot be used).
 
     Raises :class:`NoCheckpointError` when the file is missing (naming the notebook that
     writes it) and :class:`InferenceError` when it is damaged or of another schema.
@@ -101,13 +109,18 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
     if not classes:
         n = int(getattr(getattr(model, "config", None), "num_classes", 0) or 0)
         classes = [f"class_{i}" for i in range(n)]
-    return Predictor(
+    predictor = Predictor(
         model=model, class_names=classes, num_frames=int(cfg.get("num_frames", 16)),
         resize=tuple(cfg.get("resize", (128, 171))), crop=int(cfg.get("crop", 112)), device=device,
         name=str(state.get("model_name") or cfg.get("model") or path.stem), checkpoint=path,
         sampler=sampler, sampler_name=sampler_name or ("uniform" if sampler is None else "custom"),
         extra={"best_metric": state.get("best_metric"), "epoch": state.get("epoch")},
     )
+    if runtime == "torch":
+        return predictor
+    from helpers.inference.runtime import with_runtime
+
+    return with_runtime(predictor, runtime)
 
 
 def predictor_from_model(model: nn.Module | Any, class_names: Sequence[str], *, num_frames: int = 16,
