@@ -1,34 +1,57 @@
 """End-to-end inference benchmark: ``helpers.inference.predict_video`` on a 10-s
 320×240 clip (HMDB51's size; h264 MP4, generated in a temporary folder), for every
 model found under ``models/`` (training checkpoints, and notebook 06's quantized
-TorchScript / ONNX files), on the current device.
+TorchScript / ONNX files), on the current device, on each runtime that applies.
 
 Per model one JSON line: median over ``--runs`` runs (after one warm-up) of the whole
 call — open + decode the sampled frames + preprocessing + forward — and the shares
 spent decoding and in the model. Models run in interleaved rounds so load from other
-processes affects them alike. When no model file exists, the fp32 MoE model is built
-untrained at full size (``moe_fp32_untrained``: latency does not depend on the
-weights) and a smoke-size one, so the numbers are still there; the line says so.
+processes affects them alike; the load average (``uptime``) is printed before and after.
+
+Runtimes: every video-only fp32 checkpoint runs on PyTorch (``name[torch]``) and on ONNX
+Runtime over its cached fp32 export (``name[onnxruntime]``, :mod:`helpers.inference.runtime`).
+
+Full-size synthetic models (``--synthetic auto``: when ``models/`` holds no full-size
+compressed model; ``always``; ``never``): the MoE model at full size
+(``ActionMoEConfig.full()``) with random weights — latency does not depend on the
+weights — in fp32 on both runtimes, and compressed the way notebook 06 does it:
+FX int8 (``quantize_fx``, saved and reloaded as TorchScript like notebook 06's files)
+and ONNX Runtime static QDQ int8 (``quantize_onnx_static``), both calibrated on a few
+clips of the benchmark video itself. ``--smoke`` adds the smoke-size model for reference
+(it is not a deployable model: it would win "fastest" without meaning anything).
 
 Last line, one object::
 
-    {"benchmark": "inference", "predict_ms": {model: ms, …}, "fastest_model": name, "fastest_ms": …}
+    {"benchmark": "inference", "predict_ms": {model: ms, …}, "fastest_model": name, "fastest_ms": …,
+     "fastest_compressed_model": name, "fastest_compressed_ms": …, "load": [1, 5, 15 min]}
 
 Goal (issue 8): fastest compressed model < 150 ms on 2 CPU cores, fp32 MoE < 1 s.
-Run: ``python benchmarks/inference.py [--runs 5] [--models-dir DIR] [--device cpu]``.
+Run: ``python benchmarks/inference.py [--runs 5] [--models-dir DIR] [--device cpu] [--synthetic auto]``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+COMPRESSED_HINTS = ("int8", "quant", "prun", "distil", "student", "qdq")
+
+
+def is_compressed(name: str) -> bool:
+    return any(h in name.lower() for h in COMPRESSED_HINTS)
+
+
+def load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
 
 
 def make_clip(folder: Path, seconds: float, size: tuple[int, int]) -> Path:
@@ -41,17 +64,98 @@ def make_clip(folder: Path, seconds: float, size: tuple[int, int]) -> Path:
     return write_video(folder / "clip.mp4", clip.frames, clip.fps)
 
 
-def untrained_predictors(device: str) -> list:
-    """Full-size and smoke-size MoE models with random weights (no checkpoint on disk)."""
-    from helpers.inference import predictor_from_model
+def calibration_clips(clip: Path, num_frames: int, resize: tuple[int, int], crop: int, count: int):
+    """``count`` preprocessed (1, 3, T, crop, crop) windows of the benchmark clip: real
+    activation ranges for the int8 calibration (random noise would set them wrong)."""
+    from helpers.datasets import ClipTransform
+    from helpers.video import open_video
+    from helpers.video.sampling import multi_clip_indices
+
+    transform = ClipTransform(resize=resize, crop=(crop, crop))
+    with open_video(clip) as reader:
+        n = int(reader.metadata.num_frames)
+        idx = multi_clip_indices(n, num_frames, count, max(1, n // (num_frames * count)))
+        frames = reader.frames(idx.reshape(-1).tolist(), size=resize)
+    return [transform(frames[i * num_frames:(i + 1) * num_frames])[None] for i in range(count)]
+
+
+def synthetic_predictors(clip: Path, folder: Path, device: str, calib: int, smoke: bool, notes: dict) -> list:
+    """The full-size MoE (random weights) on both runtimes and as two int8 models."""
+    import torch
+
+    from helpers.compression.quantization import OnnxRunner, load_quantized, quantize_fx, quantize_onnx_static, \
+        save_quantized
+    from helpers.inference import predictor_from_model, with_runtime
     from helpers.models import ActionMoEConfig, ActionMoEDynamicModel
 
     names = [f"class_{i}" for i in range(51)]
-    full = ActionMoEDynamicModel(ActionMoEConfig.full(51, pretrained=False))
-    smoke = ActionMoEDynamicModel(ActionMoEConfig.smoke(51))
-    return [predictor_from_model(full, names, device=device, name="moe_fp32_untrained"),
-            predictor_from_model(smoke, names, num_frames=8, resize=(36, 48), crop=32, device=device,
-                                 name="moe_smoke_untrained")]
+    torch.manual_seed(0)
+    full = ActionMoEDynamicModel(ActionMoEConfig.full(51, pretrained=False)).eval()
+    fp32 = predictor_from_model(full, names, device=device, name="moe_fp32_full_untrained[torch]")
+    out = [fp32]
+    t = time.perf_counter()
+    ort = with_runtime(fp32, "onnxruntime", cache=folder / "moe_fp32_full.fp32-onnx")
+    ort.name = "moe_fp32_full_untrained[onnxruntime]"
+    notes["onnx_export_s"] = round(time.perf_counter() - t, 1)
+    if ort.runtime == "onnxruntime":
+        out.append(ort)
+    else:
+        notes["onnxruntime"] = ort.runtime_note
+    clips = calibration_clips(clip, fp32.num_frames, fp32.resize, fp32.crop, calib)
+    example = clips[0]
+    try:
+        t = time.perf_counter()
+        q = quantize_fx(full, clips)
+        qpath = save_quantized(q, folder / "moe_int8_fx_full.pt", example)
+        qmodel = load_quantized(qpath)  # what notebook 06 writes and discover_models loads
+        notes["int8_fx_s"] = round(time.perf_counter() - t, 1)
+        out.append(predictor_from_model(qmodel, names, name="moe_int8_fx_full_untrained[torch]"))
+    except Exception as exc:  # noqa: BLE001 — say it, measure the others
+        notes["int8_fx"] = f"{type(exc).__name__}: {exc}"[:200]
+    if ort.runtime == "onnxruntime":
+        try:
+            t = time.perf_counter()
+            qdq = quantize_onnx_static(ort.extra["onnx_path"], folder / "moe_int8_qdq_full.onnx", clips)
+            notes["int8_qdq_s"] = round(time.perf_counter() - t, 1)
+            out.append(predictor_from_model(OnnxRunner(qdq, threads=torch.get_num_threads()), names,
+                                            name="moe_int8_qdq_full_untrained[onnxruntime]"))
+        except Exception as exc:  # noqa: BLE001
+            notes["int8_qdq"] = f"{type(exc).__name__}: {exc}"[:200]
+    if smoke:
+        small = ActionMoEDynamicModel(ActionMoEConfig.smoke(51)).eval()
+        sp = predictor_from_model(small, names, num_frames=8, resize=(36, 48), crop=32, device=device,
+                                  name="moe_smoke_untrained[torch]")
+        so = with_runtime(sp, "onnxruntime", cache=folder / "moe_smoke.fp32-onnx")
+        so.name = "moe_smoke_untrained[onnxruntime]"
+        out += [sp] + ([so] if so.runtime == "onnxruntime" else [])
+    return out
+
+
+def discovered_predictors(models_dir: Path, device: str) -> list:
+    """Every model under ``models_dir``; fp32 checkpoints also on ONNX Runtime."""
+    from helpers.evaluation.compare import discover_models
+    from helpers.inference import with_runtime
+
+    out = []
+    for e in discover_models(models_dir, device=device) if models_dir.is_dir() else []:
+        if e.predictor is None:
+            print(json.dumps({"model": e.name, "skipped": e.skipped}))
+            continue
+        p = e.predictor
+        if e.path is not None and e.path.suffix == ".pth":
+            base = p.name
+            p.name = f"{base}[torch]"
+            out.append(p)
+            o = with_runtime(p, "onnxruntime" if not p.is_multimodal else "auto")
+            if o.runtime == "onnxruntime":
+                o.name = f"{base}[onnxruntime]"
+                out.append(o)
+            else:
+                print(json.dumps({"model": f"{base}[onnxruntime]", "skipped": o.runtime_note}))
+        else:
+            p.name = f"{p.name}[{'onnxruntime' if e.path is not None and e.path.suffix == '.onnx' else 'torch'}]"
+            out.append(p)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,31 +165,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--size", default="320x240", help="WxH of the generated clip")
+    ap.add_argument("--synthetic", choices=("auto", "always", "never"), default="auto",
+                    help="full-size random-weight models (fp32 on both runtimes, FX int8, ORT QDQ int8)")
+    ap.add_argument("--calibration-clips", type=int, default=4)
+    ap.add_argument("--smoke", action="store_true", help="also the smoke-size model (reference only)")
     args = ap.parse_args(argv)
 
     import torch
 
-    from helpers.evaluation.compare import discover_models
     from helpers.inference import predict_video
     from helpers.settings import get_settings
 
     settings = get_settings(args.device)
     device = settings.device
     models_dir = Path(args.models_dir) if args.models_dir else settings.models_dir
-    entries = discover_models(models_dir, device=device) if models_dir.is_dir() else []
-    predictors = [e.predictor for e in entries if e.predictor is not None]
-    for e in entries:
-        if e.predictor is None:
-            print(json.dumps({"model": e.name, "skipped": e.skipped}))
-    note = None
-    if not predictors:
-        note = f"no model files under {models_dir}: untrained models (latency does not depend on the weights)"
-        predictors = untrained_predictors(device)
+    print(json.dumps({"uptime_load_before": load(), "threads": torch.get_num_threads(), "device": device}))
     w, h = (int(v) for v in args.size.lower().split("x"))
-    times: dict[str, dict[str, list[float]]] = {p.name: {"total": [], "decode": [], "model": [], "pre": []}
-                                                for p in predictors}
+    notes: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp), args.seconds, (w, h))
+        predictors = discovered_predictors(models_dir, device)
+        have_full_compressed = any(is_compressed(p.name) and p.crop >= 112 for p in predictors)
+        if args.synthetic == "always" or (args.synthetic == "auto" and not have_full_compressed):
+            notes["synthetic"] = ("full-size MoE with random weights (latency does not depend on the weights)"
+                                  + ("" if predictors else f"; no model files under {models_dir}"))
+            predictors += synthetic_predictors(clip, Path(tmp), device, args.calibration_clips, args.smoke, notes)
+        if not predictors:
+            print(json.dumps({"error": f"no model under {models_dir} and --synthetic never"}))
+            return 1
+        print(json.dumps({"prepared": [p.name for p in predictors], **notes}))
+        times = {p.name: {"total": [], "decode": [], "model": [], "pre": []} for p in predictors}
         for p in predictors:  # warm-up: first call pays for lazy init and allocation
             predict_video(clip, model=p, keep_frames=False)
         for _ in range(args.runs):
@@ -96,20 +205,25 @@ def main(argv: list[str] | None = None) -> int:
                 t["decode"].append(r.decode_ms)
                 t["model"].append(r.model_ms)
                 t["pre"].append(r.preprocess_ms)
+    after = load()
     summary: dict[str, float] = {}
     for p in predictors:
         t = {k: statistics.median(v) for k, v in times[p.name].items()}
         summary[p.name] = round(t["total"], 2)
-        print(json.dumps({"model": p.name, "predict_ms": round(t["total"], 2), "decode_ms": round(t["decode"], 2),
+        print(json.dumps({"model": p.name, "runtime": p.runtime, "compressed": is_compressed(p.name),
+                          "predict_ms": round(t["total"], 2), "decode_ms": round(t["decode"], 2),
                           "preprocess_ms": round(t["pre"], 2), "model_ms": round(t["model"], 2),
                           "decode_share": round(t["decode"] / t["total"], 3),
                           "model_share": round(t["model"] / t["total"], 3), "frames": p.num_frames,
                           "input": f"{p.num_frames}x{p.crop}x{p.crop}", "clip": f"{args.seconds:g}s {w}x{h} h264",
                           "device": device, "threads": torch.get_num_threads(), "runs": args.runs,
-                          **({"note": note} if note else {})}))
+                          "all_ms": [round(v, 1) for v in times[p.name]["total"]]}))
     fastest = min(summary, key=summary.get)
+    compressed = {k: v for k, v in summary.items() if is_compressed(k)}
+    fc = min(compressed, key=compressed.get) if compressed else None
     print(json.dumps({"benchmark": "inference", "predict_ms": summary, "fastest_model": fastest,
-                      "fastest_ms": summary[fastest]}))
+                      "fastest_ms": summary[fastest], "fastest_compressed_model": fc,
+                      "fastest_compressed_ms": compressed.get(fc), "load": after}))
     return 0
 
 
