@@ -48,6 +48,9 @@ class UploadResult:
     thumbnail_indices: list[int] = field(default_factory=list)
     prediction: Any = None  # helpers.inference.Prediction when a model was given
     error: str | None = None
+    rl: Any = None  # helpers.inference.rl_sampler.RLPick: the RL sampler's frames and its classifier's answer
+    rl_prediction: Any = None  # the model's Prediction from the RL-picked frames only
+    rl_error: str | None = None  # why there is no RL result (the upload itself is fine)
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -110,10 +113,15 @@ def _looks_like_text(name: str, mime: str) -> bool:
 
 
 def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_bytes: int = DEFAULT_MAX_BYTES,
-                  workdir: str | Path | None = None, thumbnails: int = THUMBNAILS) -> UploadResult:
+                  workdir: str | Path | None = None, thumbnails: int = THUMBNAILS,
+                  rl_sampler: Any = None) -> UploadResult:
     """Read the first uploaded file: metadata and a thumbnail strip, and — when
     ``predictor`` (a :class:`helpers.inference.Predictor`) is given — the top-``k``
-    actions. Never raises for bad input: the reason is in ``result.error``."""
+    actions. With ``rl_sampler`` (:class:`helpers.inference.rl_sampler.RLFrameSampler`)
+    also the frames notebook 05's agent picks, its classifier's answer from them, and
+    the model's answer from those frames only (``result.rl``, ``result.rl_prediction``).
+    Never raises for bad input: the reason is in ``result.error`` (``result.rl_error``
+    for the RL part alone)."""
     from helpers.inference import InferenceError, predict_video
     from helpers.video import VideoDecodeError, open_video
     from helpers.video.sampling import uniform_indices
@@ -158,6 +166,8 @@ def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_byte
             if predictor is not None:
                 result.prediction = predict_video(path, model=predictor, top_k=top_k)
                 result.prediction.path = name
+                if rl_sampler is not None:
+                    _rl_predict(result, path, predictor, rl_sampler, top_k)
         except VideoDecodeError as exc:
             return UploadResult(False, name=name, size_bytes=size,
                                 error=f"{name} could not be read as a video: {_reason(exc.reason)}")
@@ -165,6 +175,29 @@ def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_byte
             return UploadResult(False, name=name, size_bytes=size,
                                 error=f"{name} could not be read as a video: {_reason(exc.reason)}")
     return result
+
+
+def _rl_predict(result: UploadResult, path: Path, predictor: Any, rl_sampler: Any, top_k: int) -> None:
+    """Fill ``result.rl`` / ``rl_prediction``, or ``rl_error`` in words (an RL failure
+    never hides the uniform prediction)."""
+    import copy
+
+    from helpers.inference import predict_video
+    from helpers.inference.rl_sampler import clip_indices
+
+    try:
+        pick = rl_sampler.pick(path, top_k=top_k)
+        result.rl = pick
+        if not pick.frame_indices:
+            result.rl_error = "the RL sampler stopped without looking at any frame"
+            return
+        on_picks = copy.copy(predictor)  # same model and runtime; only the frames differ
+        on_picks.sampler = lambda _n, t, picked=tuple(pick.frame_indices): clip_indices(list(picked), t)
+        on_picks.sampler_name = f"rl ({getattr(rl_sampler, 'name', 'rl')})"
+        result.rl_prediction = predict_video(path, model=on_picks, top_k=top_k, keep_frames=False)
+        result.rl_prediction.path = result.name
+    except Exception as exc:  # a sampler that does not fit this video: say so, keep the rest
+        result.rl_error = _reason(f"RL sampler failed: {type(exc).__name__}: {exc}")
 
 
 def _reason(text: str) -> str:
@@ -228,7 +261,35 @@ def prediction_html(result: UploadResult) -> str:
             f"<div>Frames the model looked at ({picked}, by {html.escape(p.sampler)}): "
             f"{', '.join(map(str, p.frame_indices))} of {p.num_video_frames}</div>"
             f"<div class='latency'>Latency: {p.total_ms:.0f} ms (decode {p.decode_ms:.0f} ms, "
-            f"preprocess {p.preprocess_ms:.0f} ms, model {p.model_ms:.0f} ms) · model {html.escape(p.model_name)}</div></div>")
+            f"preprocess {p.preprocess_ms:.0f} ms, model {p.model_ms:.0f} ms) · model {html.escape(p.model_name)}"
+            f" on {html.escape(getattr(p, 'runtime', 'torch'))}</div></div>")
+
+
+def rl_html(result: UploadResult) -> str:
+    """The RL sampler's part in words: which frames it picked (in the order it looked),
+    its classifier's answer (``class="rl-label"``) and the model's answer from those
+    frames only (``class="rl-model-label"``) next to the uniform one."""
+    if result.rl is None and not result.rl_error:
+        return ""
+    if result.rl is None or not result.rl.frame_indices:
+        return f"<div class='rl-error'><b>RL sampler:</b> {html.escape(result.rl_error or '')}</div>"
+    r, p, q = result.rl, result.prediction, result.rl_prediction
+    looked = ", ".join(f"#{r.candidate_indices[o]}" for o in r.order)
+    parts = [f"<div class='rl-result'><b>RL frame sampler</b> looked at {len(r.order)} of "
+             f"{len(r.candidate_indices)} candidate frames (in this order: {looked}) in {r.ms:.0f} ms.<ul>"]
+    if r.top:
+        parts.append(f"<li>its classifier from those frames: <span class='rl-label'>{html.escape(r.label)}</span>"
+                     f" ({r.confidence:.1%})</li>")
+    if q is not None:
+        parts.append(f"<li>this model from those frames only: <span class='rl-model-label'>"
+                     f"{html.escape(q.label)}</span> ({q.confidence:.1%}), model {q.model_ms:.0f} ms</li>")
+    if p is not None:
+        parts.append(f"<li>this model from {len(set(p.frame_indices))} uniform frames: {html.escape(p.label)}"
+                     f" ({p.confidence:.1%})</li>")
+    parts.append("</ul>")
+    if result.rl_error:
+        parts.append(f"<div class='rl-error'>{html.escape(result.rl_error)}</div>")
+    return "".join(parts) + "</div>"
 
 
 def error_html(text: str) -> str:
@@ -245,10 +306,11 @@ class UploadWidget:
     """
 
     def __init__(self, predictor: Any, *, top_k: int = 5, max_bytes: int = DEFAULT_MAX_BYTES,
-                 workdir: str | Path | None = None) -> None:
+                 workdir: str | Path | None = None, rl_sampler: Any = None, note: str = "") -> None:
         import ipywidgets as w
 
         self.predictor = predictor
+        self.rl_sampler = rl_sampler
         self.top_k = top_k
         self.max_bytes = max_bytes
         self.workdir = workdir
@@ -262,10 +324,16 @@ class UploadWidget:
         self.chart = w.Image(format="png", layout=w.Layout(max_width="520px"))
         self.frames_title = w.HTML()
         self.frames = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.rl_html = w.HTML()
+        self.rl_frames = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        # which model, runtime and RL sampler answer (and why not, when one is missing)
+        self.note = w.HTML(f"<div class='widget-note' style='color:#555;font-size:small'>{html.escape(note)}</div>"
+                           if note else "")
         self.upload.observe(self._on_upload, names="value")
         self.button.on_click(self._on_predict)
-        self.widget = w.VBox([w.HBox([self.upload, self.button]), self.status, self.thumbs, self.result_html,
-                              self.chart, self.frames_title, self.frames])
+        self.widget = w.VBox([w.HBox([self.upload, self.button]), self.note, self.status, self.thumbs,
+                              self.result_html, self.chart, self.frames_title, self.frames, self.rl_html,
+                              self.rl_frames])
 
     # the widget shows itself when it is the last expression of a cell
     def _ipython_display_(self) -> None:
@@ -278,6 +346,8 @@ class UploadWidget:
         self.chart.value = b""
         self.frames.value = b""
         self.frames_title.value = ""
+        self.rl_html.value = ""
+        self.rl_frames.value = b""
 
     def _on_upload(self, change: Any = None) -> None:
         self._clear_result()
@@ -298,7 +368,7 @@ class UploadWidget:
         self.result_html.value = "<i>Predicting…</i>"
         try:
             res = handle_upload(self.upload.value, self.predictor, top_k=self.top_k, max_bytes=self.max_bytes,
-                                workdir=self.workdir)
+                                workdir=self.workdir, rl_sampler=self.rl_sampler)
             self.last_result = res
             if not res.ok:
                 self._clear_result()
@@ -310,24 +380,55 @@ class UploadWidget:
             if p.frames is not None and len(p.frames):
                 self.frames_title.value = "<b>Frames the model looked at</b>"
                 self.frames.value = png_of_frames(p.frames, [f"#{i}" for i in p.frame_indices], height=64)
+            self.rl_html.value = rl_html(res)
+            r = res.rl
+            if r is not None and r.frames is not None and len(r.frames):
+                step = {r.candidate_indices[o]: k + 1 for k, o in enumerate(r.order)}  # 1 = looked first
+                self.rl_frames.value = png_of_frames(r.frames, [f"#{i} ({step[i]}.)" for i in r.frame_indices],
+                                                    height=64)
         except Exception as exc:  # a model bug must not leave the button dead: show it in words
             self.result_html.value = error_html(f"prediction failed: {type(exc).__name__}: {exc}")
         finally:
             self.button.disabled = not (self.last_result is not None and self.last_result.ok)
 
 
-def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = None, **kwargs: Any) -> UploadWidget:
+def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = None, *, runtime: str = "auto",
+                        rl_sampler: Any = "auto", **kwargs: Any) -> UploadWidget:
     """The widget for ``model``: a :class:`helpers.inference.Predictor`, a checkpoint
     path, None (the default checkpoint; raises ``NoCheckpointError`` naming notebook 04
-    when missing) or an ``nn.Module`` with ``class_names``."""
+    when missing) or an ``nn.Module`` with ``class_names``. A checkpoint runs on
+    ``runtime`` (:mod:`helpers.inference.runtime`; ``auto``: ONNX Runtime on the CPU).
+
+    ``rl_sampler``: ``"auto"`` — the newest ``rl_frame_sampler*.pt`` that notebook 05
+    saved (models folder, or the cache in smoke mode), when there is one; a path; an
+    :class:`~helpers.inference.rl_sampler.RLFrameSampler`; or None. A file that cannot
+    be used does not stop the widget: the reason is shown above it."""
     from helpers.inference import Predictor, load_predictor, predictor_from_model
+    from helpers.inference.rl_sampler import RLSamplerError, find_rl_sampler, load_rl_sampler
 
     if isinstance(model, Predictor):
         predictor = model
     elif model is None or isinstance(model, (str, Path)):
-        predictor = load_predictor(model)
+        predictor = load_predictor(model, runtime=runtime)
     else:
         if not class_names:
             raise ValueError("class_names are needed with a bare model (or pass a Predictor)")
         predictor = predictor_from_model(model, class_names)
-    return UploadWidget(predictor, **kwargs)
+    notes = [f"model {predictor.name} on {predictor.runtime}"
+             + (f" ({predictor.runtime_note})" if predictor.runtime_note else "")]
+    sampler = None
+    if isinstance(rl_sampler, (str, Path)):
+        path = find_rl_sampler() if rl_sampler == "auto" else Path(rl_sampler)
+        if path is None:
+            notes.append("RL frame sampler: none saved (notebooks/05_rl_frame_sampling.ipynb saves one)")
+        else:
+            try:
+                sampler = load_rl_sampler(path)
+                notes.append(f"RL frame sampler: {path.name} ({sampler.encoder} features, "
+                             f"{sampler.num_positions} candidates)")
+            except RLSamplerError as exc:
+                notes.append(f"RL frame sampler not used: {_reason(str(exc))}")
+    elif rl_sampler is not None:
+        sampler = rl_sampler
+        notes.append(f"RL frame sampler: {getattr(sampler, 'name', 'given')}")
+    return UploadWidget(predictor, rl_sampler=sampler, note=" · ".join(notes), **kwargs)

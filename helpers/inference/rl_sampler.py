@@ -1,0 +1,244 @@
+"""Notebook 05's RL frame sampler applied to one new video: which frames the DQN agent
+looks at (in the order it looks), and what its subset classifier says from them — for
+the upload widget ("the frames the model looked at, and which the RL sampler picked").
+
+Running the agent needs more than its Q-network: its observation holds the subset
+classifier's probabilities after each look, a PCA summary of the seen features and the
+audio envelope, so the bundle written by :func:`save_rl_sampler` keeps the agent *and*
+the classifier (its weights), the projection, the environment config and how the
+candidate features were computed (encoder, candidate count, frame size). It is an
+ordinary :meth:`DQNAgent.save <helpers.rl.DQNAgent.save>` file with all that in
+``extra["sampler"]`` (``DQNAgent.load`` still reads it). A file saved with the agent
+only (notebook 05 before it called :func:`save_rl_sampler`) cannot be replayed; loading
+it says so.
+
+On a new video the candidates are computed exactly as :func:`helpers.rl.extract_features`
+does for one clip (``num_positions`` uniform frames; flow, pixels or the trained
+model's frame encoder; the audio envelope), the agent plays one greedy episode in a
+:class:`~helpers.rl.FrameSamplingEnv` over them, and the picks map back to video
+frame indices.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+SAMPLER_GLOB = "rl_frame_sampler*.pt"
+ENCODERS = ("flow", "pixels", "model")
+
+
+class RLSamplerError(ValueError):
+    """An RL sampler file that cannot be used here: the message says why and what to do."""
+
+
+@dataclass
+class RLPick:
+    """One episode of the agent on one video."""
+
+    order: list[int]  # candidate positions in the order the agent looked
+    frame_indices: list[int]  # the picked video frames, sorted
+    candidate_indices: list[int]  # every candidate's video frame index
+    probabilities: np.ndarray  # the subset classifier's (C,) after the last look
+    classes: list[str]
+    top: list[tuple[str, float]]
+    ms: float  # candidates + episode, wall time
+    frames: np.ndarray | None = field(default=None, repr=False)  # uint8 (k, H, W, 3) picked frames, sorted
+
+    @property
+    def label(self) -> str | None:
+        return self.top[0][0] if self.top else None
+
+    @property
+    def confidence(self) -> float:
+        return self.top[0][1] if self.top else 0.0
+
+
+@dataclass
+class RLFrameSampler:
+    """Everything needed to replay a trained agent on a new video (see the module docstring)."""
+
+    agent: Any  # helpers.rl.DQNAgent
+    classifier: Any  # helpers.rl SubsetClassifier (FeatureHead or ModelHeadClassifier)
+    projection: np.ndarray | None
+    env_config: Any  # helpers.rl.EnvConfig
+    encoder: str
+    num_positions: int
+    classes: list[str]
+    resize: tuple[int, int] = (36, 48)
+    crop: int = 32
+    motion_gap: int = 2
+    encoder_model: Any = None  # the model whose .vision encodes frames (encoder "model")
+    feature_dim: int | None = None  # what the classifier was trained on (checked per video)
+    path: Path | None = None
+    name: str = "rl_sampler"
+
+    def candidates(self, video: str | Path) -> tuple[Any, np.ndarray]:
+        """A one-clip :class:`~helpers.rl.FeatureSet` of ``video`` and its decoded
+        candidate frames (what :func:`helpers.rl.extract_features` computes per clip)."""
+        from helpers.datasets import ClipTransform
+        from helpers.rl.features import FeatureSet, audio_envelope, flow_features, pixel_motion_features
+        from helpers.video import open_video
+        from helpers.video.sampling import uniform_indices
+
+        with open_video(video) as reader:
+            meta = reader.metadata
+            idx = uniform_indices(int(meta.num_frames), self.num_positions)
+            nxt = np.minimum(idx + self.motion_gap, int(meta.num_frames) - 1)
+            wanted = np.unique(np.concatenate([idx, nxt]))
+            decoded = reader.frames(wanted.tolist(), size=None if self.encoder == "flow" else tuple(self.resize))
+        pos = {int(f): i for i, f in enumerate(wanted)}
+        frames = decoded[[pos[int(i)] for i in idx]]
+        after = decoded[[pos[int(i)] for i in nxt]]
+        if self.encoder == "flow":
+            feats = flow_features(frames, after)
+        elif self.encoder == "pixels":
+            feats = pixel_motion_features(frames, after)
+        else:
+            transform = ClipTransform(resize=tuple(self.resize), crop=(self.crop, self.crop))
+            with torch.no_grad():
+                feats = self.encoder_model.vision(transform(frames).unsqueeze(0))[0].float().numpy()
+        fps = float(meta.fps or 25.0)
+        times = (idx / fps).astype(np.float32)
+        env, has = audio_envelope(video, times, float(meta.duration or 0.0) or meta.num_frames / fps)
+        fs = FeatureSet(np.asarray(feats, np.float32)[None], times[None], idx.astype(np.int64)[None],
+                        np.zeros(1, np.int64), env[None], np.array([has]), np.full((1, 2), -1, np.int64),
+                        [str(video)], list(self.classes), {"encoder": self.encoder})
+        return fs, frames
+
+    def pick(self, video: str | Path, top_k: int = 5) -> RLPick:
+        """The agent's greedy episode on ``video`` (raises the reader's errors for bad files)."""
+        from helpers.rl.env import FrameSamplingEnv
+        from helpers.rl.trainer import run_policy
+
+        t0 = time.perf_counter()
+        fs, frames = self.candidates(video)
+        if self.feature_dim is not None and fs.feature_dim != self.feature_dim:
+            raise RLSamplerError(f"{self.encoder} features of this video have {fs.feature_dim} values, the "
+                                 f"sampler was trained on {self.feature_dim}")
+        env = FrameSamplingEnv(fs, self.classifier, self.env_config, self.projection)
+        with torch.no_grad():
+            order, _ = run_policy(self.agent, env, 0)
+        probs = np.asarray(env.probs, np.float64)
+        k = max(1, min(int(top_k), len(self.classes)))
+        top = [(self.classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]] if order else []
+        picked = sorted(order)
+        cand = fs.frame_indices[0]
+        return RLPick(order=[int(o) for o in order], frame_indices=[int(cand[o]) for o in picked],
+                      candidate_indices=[int(c) for c in cand], probabilities=probs, classes=list(self.classes),
+                      top=top, ms=(time.perf_counter() - t0) * 1e3, frames=frames[picked] if picked else None)
+
+
+def clip_indices(picked: list[int], num_frames: int) -> np.ndarray:
+    """``num_frames`` video frame indices made of the picked frames only (each repeated
+    about equally, in time order): how a fixed-length clip model sees "those frames"."""
+    picked = sorted(int(i) for i in picked)
+    if not picked:
+        raise ValueError("no frames were picked")
+    pos = np.floor(np.arange(num_frames) * len(picked) / num_frames).astype(np.int64)
+    return np.asarray(picked, np.int64)[pos]
+
+
+# ------------------------------------------------------------------ save / load
+def _classifier_state(classifier: Any) -> dict[str, Any]:
+    from helpers.rl.classifier import FeatureHead, ModelHeadClassifier
+
+    if isinstance(classifier, FeatureHead):
+        layer = classifier.body.layers[0]
+        return {"kind": "feature_head", "feature_dim": int(classifier.proj.in_features),
+                "num_classes": int(classifier.num_classes), "dim": int(classifier.proj.out_features),
+                "heads": int(layer.self_attn.num_heads), "state": classifier.state_dict()}
+    if isinstance(classifier, ModelHeadClassifier):
+        return {"kind": "model_head", "state": classifier.model.state_dict()}
+    raise RLSamplerError(f"cannot save a {type(classifier).__name__} classifier (FeatureHead or ModelHeadClassifier)")
+
+
+def save_rl_sampler(path: str | Path, agent: Any, classifier: Any, *, projection: np.ndarray | None,
+                    env_config: Any, encoder: str, num_positions: int, classes: list[str],
+                    feature_dim: int, checkpoint: str | Path | None = None, resize: tuple[int, int] = (36, 48),
+                    crop: int = 32, motion_gap: int = 2, extra: dict[str, Any] | None = None) -> Path:
+    """Write the bundle (atomic, through ``DQNAgent.save``). ``checkpoint``: the trained
+    model the features or the classifier come from (needed for ``encoder="model"`` and a
+    model-head classifier)."""
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+    clf = _classifier_state(classifier)
+    if (encoder == "model" or clf["kind"] == "model_head") and checkpoint is None:
+        raise ValueError("a model encoder or model-head classifier needs the checkpoint it came from")
+    sampler = {"version": 1, "encoder": encoder, "num_positions": int(num_positions), "classes": list(classes),
+               "feature_dim": int(feature_dim), "resize": [int(v) for v in resize], "crop": int(crop),
+               "motion_gap": int(motion_gap), "env_config": env_config.to_dict(), "classifier": clf,
+               "projection": None if projection is None else torch.as_tensor(np.asarray(projection, np.float32)),
+               "checkpoint": None if checkpoint is None else str(checkpoint)}
+    return agent.save(path, extra={**(extra or {}), "env_config": env_config.to_dict(), "sampler": sampler})
+
+
+def save_pipeline_sampler(path: str | Path, pipe: Any, extra: dict[str, Any] | None = None) -> Path:
+    """:func:`save_rl_sampler` for a :class:`helpers.rl.RLPipeline` (notebook 05's result)."""
+    fs = pipe.train
+    return save_rl_sampler(path, pipe.agent, pipe.classifier, projection=pipe.env.projection,
+                           env_config=pipe.env.config, encoder=str(fs.meta.get("encoder", "model")),
+                           num_positions=fs.num_positions, classes=list(fs.classes), feature_dim=fs.feature_dim,
+                           checkpoint=pipe.config.checkpoint,
+                           extra={"history": pipe.history.to_dict(), "summary": pipe.summary(), **(extra or {})})
+
+
+def load_rl_sampler(path: str | Path) -> RLFrameSampler:
+    """The sampler saved at ``path``; :class:`RLSamplerError` (in words) when the file is
+    not an agent, or an agent saved without its classifier."""
+    from helpers.rl.agent import DQNAgent
+    from helpers.rl.classifier import FeatureHead, ModelHeadClassifier
+    from helpers.rl.env import EnvConfig
+
+    path = Path(path)
+    try:
+        agent = DQNAgent.load(path)
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        raise RLSamplerError(f"{path}: not an RL agent file ({exc})"[:300]) from None
+    s = getattr(agent, "extra", {}).get("sampler")
+    if not s:
+        raise RLSamplerError(f"{path}: this agent was saved without its classifier and feature settings, so it "
+                             "cannot be replayed on a new video; save it with "
+                             "helpers.inference.rl_sampler.save_pipeline_sampler(path, pipe) in notebook 05")
+    clf_state = s["classifier"]
+    encoder_model = None
+    if s["encoder"] == "model" or clf_state["kind"] == "model_head":
+        from helpers.training.checkpoint import load_checkpoint
+        from helpers.training.experiment import model_from_checkpoint
+
+        ck = Path(s["checkpoint"] or "")
+        if not ck.is_file():
+            raise RLSamplerError(f"{path}: needs the trained model {ck} (notebook 04), which is missing")
+        encoder_model = model_from_checkpoint(load_checkpoint(ck)).eval()
+    if clf_state["kind"] == "feature_head":
+        head = FeatureHead(clf_state["feature_dim"], clf_state["num_classes"], clf_state["dim"], clf_state["heads"])
+        head.load_state_dict(clf_state["state"])
+        classifier = head.eval()
+    else:
+        encoder_model.load_state_dict(clf_state["state"])  # the fine-tuned head; the frame encoder is unchanged
+        classifier = ModelHeadClassifier(encoder_model)
+    projection = s.get("projection")
+    sampler = RLFrameSampler(agent=agent, classifier=classifier,
+                             projection=None if projection is None else projection.numpy(),
+                             env_config=EnvConfig(**s["env_config"]), encoder=s["encoder"],
+                             num_positions=int(s["num_positions"]), classes=list(s["classes"]),
+                             resize=tuple(s["resize"]), crop=int(s["crop"]), motion_gap=int(s["motion_gap"]),
+                             encoder_model=encoder_model, feature_dim=int(s["feature_dim"]), path=path,
+                             name=path.stem)
+    return sampler
+
+
+def find_rl_sampler(*folders: str | Path) -> Path | None:
+    """The newest ``rl_frame_sampler*.pt`` in ``folders`` (default: the settings' models
+    folder, then ``<cache>/rl`` where notebook 05 saves in smoke mode), or None."""
+    if not folders:
+        from helpers.settings import get_settings
+
+        s = get_settings()
+        folders = (s.models_dir, s.cache_dir / "rl")
+    found = [p for f in folders if Path(f).is_dir() for p in Path(f).glob(SAMPLER_GLOB) if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None

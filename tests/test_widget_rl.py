@@ -1,0 +1,155 @@
+"""The RL frame sampler in the upload path: a saved sampler bundle replayed on an
+uploaded video (which frames the agent picks, in order), its classifier's answer and
+the model's answer from those frames only, shown in the widget driven headlessly; an
+agent saved without its classifier is reported in words, not used."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+import torch
+
+NUM_POSITIONS = 8
+MAX_FRAMES = 3
+FLOW_DIM = 2 * 4 * 4 + 5  # helpers.rl.features.flow_features with grid 4
+
+
+def tiny_sampler_parts(classes: list[str]):
+    """An agent, classifier and projection of the right shapes. The agent's STOP value is
+    pushed far down, so it looks at exactly MAX_FRAMES distinct frames — what it picks
+    among them comes from its (seeded) Q-network and the classifier's outputs."""
+    from helpers.rl import DQNAgent, DQNConfig, EnvConfig, FeatureHead
+
+    torch.manual_seed(0)
+    head = FeatureHead(FLOW_DIM, len(classes), dim=16, heads=2).eval()
+    projection = np.random.default_rng(0).normal(size=(FLOW_DIM + 1, 4)).astype(np.float32)
+    env_cfg = EnvConfig(max_frames=MAX_FRAMES, target_frames=2)
+    obs_dim = len(classes) + 3 + NUM_POSITIONS + 1 + projection.shape[1] + NUM_POSITIONS + 1
+    agent = DQNAgent(obs_dim, NUM_POSITIONS + 1, DQNConfig(hidden=16, seed=0))
+    with torch.no_grad():
+        agent.online.net[-1].bias[NUM_POSITIONS] = -1e3
+    return agent, head, projection, env_cfg
+
+
+@pytest.fixture(scope="module")
+def sampler_file(predictor, tmp_path_factory):
+    from helpers.inference.rl_sampler import save_rl_sampler
+
+    agent, head, projection, env_cfg = tiny_sampler_parts(predictor.class_names)
+    path = tmp_path_factory.mktemp("rl_models") / "rl_frame_sampler_dqn.pt"
+    return save_rl_sampler(path, agent, head, projection=projection, env_config=env_cfg, encoder="flow",
+                           num_positions=NUM_POSITIONS, classes=predictor.class_names, feature_dim=FLOW_DIM)
+
+
+@pytest.fixture(scope="module")
+def mp4(smoke_model, tmp_path_factory):
+    from helpers.synth.encode import write_video
+
+    return write_video(tmp_path_factory.mktemp("rl_clip") / "clip.mp4", smoke_model.best_frames, smoke_model.fps)
+
+
+def _value(name: str, data: bytes) -> tuple[dict, ...]:
+    return ({"name": name, "type": "video/mp4", "size": len(data), "content": memoryview(data),
+             "last_modified": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)},)
+
+
+def test_clip_indices_repeat_the_picks_in_time_order():
+    from helpers.inference.rl_sampler import clip_indices
+
+    assert clip_indices([9, 1, 5], 6).tolist() == [1, 1, 5, 5, 9, 9]
+    assert clip_indices([4, 2], 3).tolist() == [2, 2, 4]
+    with pytest.raises(ValueError):
+        clip_indices([], 4)
+
+
+def test_saved_sampler_replays_on_a_new_video(sampler_file, mp4, predictor):
+    from helpers.inference.rl_sampler import load_rl_sampler
+    from helpers.rl import DQNAgent
+
+    s = load_rl_sampler(sampler_file)
+    assert (s.encoder, s.num_positions, s.feature_dim, s.classes) == ("flow", 8, FLOW_DIM, predictor.class_names)
+    r = s.pick(mp4)
+    assert len(r.order) == MAX_FRAMES == len(set(r.order)) and all(0 <= o < NUM_POSITIONS for o in r.order)
+    assert len(r.candidate_indices) == NUM_POSITIONS and r.candidate_indices == sorted(r.candidate_indices)
+    assert r.frame_indices == sorted(r.candidate_indices[o] for o in r.order)
+    assert r.frames.shape[0] == MAX_FRAMES and r.frames.dtype == np.uint8
+    assert r.probabilities.sum() == pytest.approx(1.0) and r.label in predictor.class_names
+    # the same file gives the same episode (nothing random at play time)
+    again = load_rl_sampler(sampler_file).pick(mp4)
+    assert again.order == r.order
+    np.testing.assert_allclose(again.probabilities, r.probabilities, rtol=1e-6)
+    # still an ordinary agent file
+    assert DQNAgent.load(sampler_file).n_actions == NUM_POSITIONS + 1
+
+
+def test_handle_upload_with_the_rl_sampler(sampler_file, mp4, predictor, tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler
+    from helpers.widget import handle_upload, rl_html
+
+    r = handle_upload(_value("clip.mp4", mp4.read_bytes()), predictor, rl_sampler=load_rl_sampler(sampler_file),
+                      workdir=tmp_path)
+    assert r.ok and r.rl_error is None and r.prediction.sampler == "uniform"
+    q = r.rl_prediction
+    assert q.sampler.startswith("rl (") and set(q.frame_indices) == set(r.rl.frame_indices)
+    assert len(q.frame_indices) == predictor.num_frames and q.label in predictor.class_names
+    assert set(r.prediction.frame_indices) != set(q.frame_indices)
+    text = rl_html(r)
+    assert f"looked at {MAX_FRAMES} of {NUM_POSITIONS} candidate frames" in text
+    assert f"class='rl-label'>{r.rl.label}<" in text and f"class='rl-model-label'>{q.label}<" in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sampler_that_does_not_fit_is_reported_not_fatal(sampler_file, mp4, predictor, tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler
+    from helpers.widget import handle_upload, rl_html
+
+    s = load_rl_sampler(sampler_file)
+    s.encoder = "pixels"  # 512 values per frame where the classifier expects 37
+    r = handle_upload(_value("clip.mp4", mp4.read_bytes()), predictor, rl_sampler=s, workdir=tmp_path)
+    assert r.ok and r.prediction is not None and r.rl is None
+    assert "RL sampler failed" in r.rl_error and "512" in r.rl_error
+    assert "rl-error" in rl_html(r)
+
+
+def test_widget_shows_the_rl_frames(sampler_file, mp4, predictor, tmp_path):
+    from helpers.widget import build_upload_widget
+
+    w = build_upload_widget(predictor, rl_sampler=sampler_file, workdir=tmp_path)
+    assert "RL frame sampler: rl_frame_sampler_dqn.pt (flow features, 8 candidates)" in w.note.value
+    data = mp4.read_bytes()
+    w.upload.set_state({"value": [{"name": "clip.mp4", "type": "video/mp4", "size": len(data),
+                                   "content": memoryview(data), "last_modified": 1767225600000}]})
+    w.button.click()
+    res = w.last_result
+    assert res.rl is not None and "class='predicted-label'" in w.result_html.value
+    assert "class='rl-label'" in w.rl_html.value and "class='rl-model-label'" in w.rl_html.value
+    assert w.rl_frames.value[:4] == b"\x89PNG"
+    from PIL import Image
+    import io
+
+    strip = Image.open(io.BytesIO(w.rl_frames.value))
+    assert strip.height == 64 + 14  # frames plus their labels
+    # a new upload clears the RL part too
+    w.upload.set_state({"value": [{"name": "broken.avi", "type": "video/x-msvideo", "size": 5000,
+                                   "content": memoryview(b"RIFF" + bytes(4996)), "last_modified": 0}]})
+    assert w.rl_html.value == "" and w.rl_frames.value == b""
+
+
+def test_agent_without_classifier_is_explained(predictor, mp4, tmp_path):
+    from helpers.inference.rl_sampler import RLSamplerError, find_rl_sampler, load_rl_sampler
+    from helpers.widget import build_upload_widget
+
+    agent, *_ = tiny_sampler_parts(predictor.class_names)
+    old = agent.save(tmp_path / "models" / "rl_frame_sampler_dqn.pt", extra={"env_config": {}})
+    with pytest.raises(RLSamplerError, match="saved without its classifier"):
+        load_rl_sampler(old)
+    with pytest.raises(RLSamplerError, match="not an RL agent file"):
+        load_rl_sampler(predictor.checkpoint)
+    assert find_rl_sampler(tmp_path / "models", tmp_path / "nowhere") == old
+    assert find_rl_sampler(tmp_path / "nowhere") is None
+    w = build_upload_widget(predictor, rl_sampler=old, workdir=tmp_path / "work")
+    assert w.rl_sampler is None and "RL frame sampler not used" in w.note.value
+    assert "saved without its classifier" in w.note.value
+    w2 = build_upload_widget(predictor, rl_sampler=None, workdir=tmp_path / "work")
+    assert "RL" not in w2.note.value and f"model {predictor.name} on torch" in w2.note.value
