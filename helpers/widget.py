@@ -9,6 +9,13 @@ widget (:class:`UploadWidget`, :func:`build_upload_widget`) only lays out standa
 ipywidgets and images (PNG bytes), which render the same in JupyterLab, classic
 Notebook, Kaggle and Voila — no custom front-end code, no matplotlib backend needed.
 
+The RL part: :func:`build_upload_widget` finds the sampler bundle notebook 05 saves
+(:mod:`helpers.inference.rl_sampler`: agent, classifier, feature settings), replays the
+agent on the upload, and shows its picks with its classifier's answer and this model's
+answer from those frames only, next to the uniform one. A checkpoint runs on ONNX
+Runtime when that helps (:mod:`helpers.inference.runtime`); a note above the widget says
+which model, runtime and sampler answer.
+
 Uploaded bytes are written to a temporary folder under the working directory (so a
 read-only home or a small /tmp does not matter, and Kaggle's /kaggle/working is used),
 decoded from there, and the folder is removed before the function returns; nothing is

@@ -19,7 +19,8 @@ from torch import nn
 
 TRAINING_NOTEBOOK = "notebooks/04_training.ipynb"
 
-# (num_video_frames, num_frames) -> frame indices; or an object with .select(path, metadata, n)
+# (num_video_frames, num_frames) -> frame indices (the widget passes the RL sampler's picks this way:
+# helpers.inference.rl_sampler.clip_indices)
 FrameSampler = Callable[[int, int], np.ndarray]
 
 
