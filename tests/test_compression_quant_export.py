@@ -56,6 +56,38 @@ def test_fx_int8_reloads_and_agrees_with_fp32(trained, tmp_path):
     assert float((ref - got).abs().max()) <= 0.15 * float(ref.max() - ref.min())
 
 
+def test_replicate_pad_time_on_int8_keeps_int8_and_exact_values():
+    from helpers.compression.deploy import replicate_pad_time
+
+    x = torch.rand(1, 4, 5, 6, 7)
+    padded = replicate_pad_time(x, 1)
+    assert padded.shape == (1, 4, 7, 6, 7)
+    assert torch.equal(padded[:, :, 0], x[:, :, 0]) and torch.equal(padded[:, :, -1], x[:, :, -1])
+    assert torch.equal(padded[:, :, 1:-1], x)
+    xq = torch.quantize_per_tensor(x, 0.01, 3, torch.quint8)
+    pq = replicate_pad_time(xq, 2)
+    assert pq.is_quantized and pq.q_scale() == 0.01 and pq.q_zero_point() == 3
+    assert torch.equal(pq.dequantize(), replicate_pad_time(xq.dequantize(), 2))
+
+
+def test_fx_int8_graph_keeps_the_temporal_padding_in_int8(trained):
+    """Every temporal pad runs on int8 (no dequantize → float pad → quantize round trip,
+    each a full feature map), and the stem's first conv, reading the video itself, stays
+    float (see KEEP_FLOAT)."""
+    from helpers.compression.deploy import replicate_pad_time
+    from helpers.compression.quantization import _int8_pad
+
+    model, batches = trained
+    q = quantize_fx(model, batches)
+    pads = [n for n in q.graph.nodes if n.target is _int8_pad]
+    assert len(pads) == 8  # 4 stages × 1 block × 2 (2+1)D temporal convs
+    # the stem's temporal pad reads the float first conv: padded in float, then quantized
+    assert sum(n.target is replicate_pad_time for n in q.graph.nodes) == 1
+    assert all(a.target != "dequantize" for n in pads for a in n.all_input_nodes)
+    assert "quantized" not in type(q.get_submodule("stages.0.0")).__module__  # float conv (+ fused ReLU)
+    assert "quantized" in type(q.get_submodule("stages.1.0.conv1.0.0")).__module__
+
+
 def test_exports_reload_and_match(trained, tmp_path):
     model, batches = trained
     x = batches[0]["video"][:2]

@@ -98,11 +98,11 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
 
     loader_cfg = tcfg.with_(num_workers=0, clip_cache="memory", progress=False, batch_size=8) \
         if tcfg.model_preset == "smoke" else tcfg
-    train_loader, test_loader, classes, _, _, _ = build_loaders(loader_cfg, data)
+    train_loader, test_loader, classes, _, data_dir, _ = build_loaders(loader_cfg, data)
     from helpers.settings import get_settings
 
     eval_batches = evaluation_loader(loader_cfg, list(classes), s.eval_dir or get_settings().synth_dir / "hmdb51_heldout",
-                                     clips_per_class=s.eval_clips_per_class)
+                                     clips_per_class=s.eval_clips_per_class, data_dir=data_dir)
     eval_name = (f"held-out generated clips (seed {loader_cfg.seed}+offset, never trained on)"
                  if eval_batches is not None else "split test side")
     if eval_batches is None:
