@@ -33,6 +33,7 @@ def count_parameters(model: Any) -> int:
 
 
 def file_size_mb(path: str | Path) -> float:
+    """Size on disk in MB (10⁶ bytes)."""
     return Path(path).stat().st_size / 1e6
 
 

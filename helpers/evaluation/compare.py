@@ -47,7 +47,7 @@ def _kind(name: str) -> str:
 
 
 def _file_mb(path: Path) -> float:
-    return path.stat().st_size / 2**20
+    return path.stat().st_size / 1e6  # MB (10⁶ bytes), as helpers.compression.measure
 
 
 def discover_models(models_dir: str | Path, device: str = "cpu") -> list[ModelEntry]:

@@ -58,9 +58,10 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 
 def model_size_mb(model: nn.Module) -> float:
-    """Bytes of parameters and buffers (what a float state_dict holds), in MiB."""
+    """Bytes of parameters and buffers (what a float state_dict holds), in MB (10⁶ bytes,
+    the unit of every size in this project: compression tables, evaluation, README)."""
     tensors = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
-    return sum(t.numel() * t.element_size() for t in tensors.values()) / 2**20
+    return sum(t.numel() * t.element_size() for t in tensors.values()) / 1e6
 
 
 def forward_kwargs(model: nn.Module, batch: Mapping) -> dict:
