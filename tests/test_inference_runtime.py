@@ -94,13 +94,18 @@ def test_falls_back_to_torch_with_the_reason(checkpoint, monkeypatch):
         p = load_predictor(checkpoint, runtime="onnxruntime")
     assert p.runtime == "torch" and "exporter says no" in p.runtime_note and p.runtime_note.startswith("PyTorch")
     assert not onnx_cache_path(checkpoint).exists()
-    p2 = with_runtime(load_predictor(checkpoint), "auto")  # auto falls back without a warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto falls back without a warning
+        p2 = with_runtime(p, "auto")
     assert p2.runtime == "torch" and "exporter says no" in p2.runtime_note
-    gpu = with_runtime(load_predictor(checkpoint), "auto")
-    gpu.device = "cuda:0"
-    assert "CPU only" in with_runtime(gpu, "auto").runtime_note
+    p2.device = "cuda:0"  # checked before any export or device move
+    assert "CPU only" in with_runtime(p2, "auto").runtime_note
     with pytest.raises(ValueError, match="runtime must be one of"):
-        load_predictor(checkpoint, runtime="tensorrt")
+        with_runtime(p, "tensorrt")
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        load_predictor(checkpoint.with_name("missing.pth"), runtime="ort")  # said before the file is looked at
 
 
 def test_multimodal_stays_on_torch():

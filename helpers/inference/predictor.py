@@ -93,6 +93,8 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
     from helpers.training import CheckpointError, load_checkpoint
     from helpers.training.experiment import model_from_checkpoint
 
+    if runtime not in ("auto", "torch", "onnxruntime"):  # helpers.inference.runtime.RUNTIMES
+        raise ValueError(f"runtime must be one of ('auto', 'torch', 'onnxruntime'), got {runtime!r}")
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
     if not path.is_file():
         raise NoCheckpointError(path, f"no trained model here: run {TRAINING_NOTEBOOK} first "
