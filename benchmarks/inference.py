@@ -17,7 +17,9 @@ compressed model; ``always``; ``never``): the MoE model at full size
 weights — in fp32 on both runtimes, and compressed the way notebook 06 does it:
 FX int8 (``quantize_fx``, saved and reloaded as TorchScript like notebook 06's files)
 and ONNX Runtime static QDQ int8 (``quantize_onnx_static``), both calibrated on a few
-clips of the benchmark video itself. ``--smoke`` adds the smoke-size model for reference
+clips of the benchmark video itself; and notebook 06's distilled students at the same
+16×112² input (``create_frame_student``, ``create_fast_student`` when present), fp32 on
+both runtimes. ``--smoke`` adds the smoke-size model for reference
 (it is not a deployable model: it would win "fastest" without meaning anything).
 
 Last line, one object::
@@ -121,6 +123,7 @@ def synthetic_predictors(clip: Path, folder: Path, device: str, calib: int, smok
                                             name="moe_int8_qdq_full_untrained[onnxruntime]"))
         except Exception as exc:  # noqa: BLE001
             notes["int8_qdq"] = f"{type(exc).__name__}: {exc}"[:200]
+    out += student_predictors(folder, names, device, notes)
     if smoke:
         small = ActionMoEDynamicModel(ActionMoEConfig.smoke(51)).eval()
         sp = predictor_from_model(small, names, num_frames=8, resize=(36, 48), crop=32, device=device,
@@ -128,6 +131,37 @@ def synthetic_predictors(clip: Path, folder: Path, device: str, calib: int, smok
         so = with_runtime(sp, "onnxruntime", cache=folder / "moe_smoke.fp32-onnx")
         so.name = "moe_smoke_untrained[onnxruntime]"
         out += [sp] + ([so] if so.runtime == "onnxruntime" else [])
+    return out
+
+
+def student_predictors(folder: Path, names: list[str], device: str, notes: dict) -> list:
+    """Notebook 06's distilled students at the full input size (16×112², random
+    weights), fp32 on both runtimes: the compressed models meant for the < 150 ms goal."""
+    import torch
+
+    from helpers.compression import distillation
+    from helpers.inference import predictor_from_model, with_runtime
+
+    out = []
+    for short, factory in (("frame", "create_frame_student"), ("motion", "create_fast_student")):
+        make = getattr(distillation, factory, None)
+        if make is None:
+            notes[f"student_{short}"] = f"helpers.compression.distillation has no {factory} here"
+            continue
+        torch.manual_seed(0)
+        try:
+            model = make(len(names)).eval()
+        except Exception as exc:  # noqa: BLE001
+            notes[f"student_{short}"] = f"{type(exc).__name__}: {exc}"[:200]
+            continue
+        p = predictor_from_model(model, names, device=device, name=f"student_{short}_untrained[torch]")
+        o = with_runtime(p, "onnxruntime", cache=folder / f"student_{short}.fp32-onnx")
+        out.append(p)
+        if o.runtime == "onnxruntime":
+            o.name = f"student_{short}_untrained[onnxruntime]"
+            out.append(o)
+        else:
+            notes[f"student_{short}_onnxruntime"] = o.runtime_note
     return out
 
 
