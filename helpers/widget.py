@@ -187,10 +187,7 @@ def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_byte
 def _rl_predict(result: UploadResult, path: Path, predictor: Any, rl_sampler: Any, top_k: int) -> None:
     """Fill ``result.rl`` / ``rl_prediction``, or ``rl_error`` in words (an RL failure
     never hides the uniform prediction)."""
-    import copy
-
-    from helpers.inference import predict_video
-    from helpers.inference.rl_sampler import clip_indices
+    from helpers.inference.rl_sampler import predict_on_picks
 
     try:
         pick = rl_sampler.pick(path, top_k=top_k)
@@ -198,10 +195,7 @@ def _rl_predict(result: UploadResult, path: Path, predictor: Any, rl_sampler: An
         if not pick.frame_indices:
             result.rl_error = "the RL sampler stopped without looking at any frame"
             return
-        on_picks = copy.copy(predictor)  # same model and runtime; only the frames differ
-        on_picks.sampler = lambda _n, t, picked=tuple(pick.frame_indices): clip_indices(list(picked), t)
-        on_picks.sampler_name = f"rl ({getattr(rl_sampler, 'name', 'rl')})"
-        result.rl_prediction = predict_video(path, model=on_picks, top_k=top_k, keep_frames=False)
+        result.rl_prediction = predict_on_picks(path, predictor, pick, top_k, getattr(rl_sampler, "name", "rl"))
         result.rl_prediction.path = result.name
     except Exception as exc:  # a sampler that does not fit this video: say so, keep the rest
         result.rl_error = _reason(f"RL sampler failed: {type(exc).__name__}: {exc}")

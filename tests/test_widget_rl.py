@@ -153,3 +153,24 @@ def test_agent_without_classifier_is_explained(predictor, mp4, tmp_path):
     assert "saved without its classifier" in w.note.value
     w2 = build_upload_widget(predictor, rl_sampler=None, workdir=tmp_path / "work")
     assert "RL" not in w2.note.value and f"model {predictor.name} on torch" in w2.note.value
+
+
+def test_cli_rl_sampler(smoke_model, sampler_file, mp4, capsys, tmp_path):
+    import json
+
+    from helpers.inference import main
+
+    args = [str(mp4), "--checkpoint", str(smoke_model.checkpoint), "--runtime", "torch"]
+    assert main(args + ["--rl-sampler", str(sampler_file), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rl = out["rl"]
+    assert rl["sampler"] == sampler_file.name and len(rl["looked"]) == MAX_FRAMES
+    assert sorted(rl["looked"]) == rl["frame_indices"] and rl["model_top"][0]["label"] in smoke_model.class_names
+    assert main(args + ["--rl-sampler", str(sampler_file)]) == 0
+    text = capsys.readouterr().out
+    assert "RL sampler rl_frame_sampler_dqn.pt looked at frames" in text and "from those frames only" in text
+    junk = tmp_path / "rl_frame_sampler_junk.pt"
+    junk.write_bytes(b"junk")
+    assert main(args + ["--rl-sampler", str(junk)]) == 0  # the main answer still comes
+    text = capsys.readouterr().out
+    assert "RL sampler: " in text and "not an RL agent file" in text and "1. " in text

@@ -1,5 +1,5 @@
 """``python -m helpers predict VIDEO [--checkpoint PATH] [--top-k 5] [--clips N]
-[--runtime auto|torch|onnxruntime] [--json]``.
+[--runtime auto|torch|onnxruntime] [--rl-sampler PATH|auto] [--json]``.
 
 ``--runtime auto`` (the default) runs a video-only model on the CPU with ONNX Runtime
 over an fp32 export cached beside the checkpoint (:mod:`helpers.inference.runtime`:
@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="auto", choices=RUNTIMES,
                    help="what runs the model: auto (ONNX Runtime for video-only models on the CPU), torch, "
                         "onnxruntime (falls back to torch with the reason)")
+    p.add_argument("--rl-sampler", default=None, metavar="PATH|auto",
+                   help="also show the frames notebook 05's RL sampler picks and the answers from them "
+                        "(auto: the newest rl_frame_sampler*.pt under models/ or the cache)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p
 
@@ -50,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if predictor.runtime != args.runtime and args.runtime != "auto":
             print(f"predict: runtime {predictor.runtime}: {predictor.runtime_note}", file=sys.stderr)
         result = predict_video(args.video, model=predictor, top_k=args.top_k, clips=args.clips, keep_frames=False)
+        rl = _rl_part(args, predictor) if args.rl_sampler else None
     except NoCheckpointError as exc:
         print(f"predict: {exc}", file=sys.stderr)
         return 3
@@ -60,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         d = result.to_dict()
         d.pop("probabilities")
         d["runtime_note"] = predictor.runtime_note
+        if rl is not None:
+            d["rl"] = rl
         print(json.dumps(d))
         return 0
     print(f"{result.path}  ({result.num_video_frames} frames at {result.fps:g} fps, model {result.model_name}"
@@ -71,4 +77,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"runtime: {predictor.runtime_note}")
     print(f"time: decode {result.decode_ms:.1f} ms, preprocess {result.preprocess_ms:.1f} ms, "
           f"model {result.model_ms:.1f} ms, total {result.total_ms:.1f} ms")
+    if rl is not None and "error" in rl:
+        print(f"RL sampler: {rl['error']}")
+    elif rl is not None:
+        print(f"RL sampler {rl['sampler']} looked at frames {rl['looked']} ({rl['ms']:.0f} ms)")
+        if rl["top"]:
+            print(f"  its classifier from those frames: {rl['top'][0]['label']} ({rl['top'][0]['probability']:.2%})")
+        if rl.get("model_top"):
+            print(f"  this model from those frames only: {rl['model_top'][0]['label']} "
+                  f"({rl['model_top'][0]['probability']:.2%})")
     return 0
+
+
+def _rl_part(args: argparse.Namespace, predictor) -> dict:
+    """The RL sampler's picks and answers as plain data, or ``{"error": …}`` in words
+    (an unusable sampler never costs the main prediction)."""
+    from pathlib import Path
+
+    from helpers.inference.rl_sampler import RLSamplerError, find_rl_sampler, load_rl_sampler, predict_on_picks
+
+    path = find_rl_sampler() if args.rl_sampler == "auto" else Path(args.rl_sampler)
+    if path is None:
+        return {"error": "none saved (notebooks/05_rl_frame_sampling.ipynb saves one)"}
+    try:
+        sampler = load_rl_sampler(path)
+        pick = sampler.pick(args.video, top_k=args.top_k)
+    except RLSamplerError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 — the video fitted the model; say why not the sampler
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    out = {"sampler": path.name, "looked": [pick.candidate_indices[o] for o in pick.order],
+           "frame_indices": pick.frame_indices, "ms": round(pick.ms, 1),
+           "top": [{"label": n, "probability": round(p, 6)} for n, p in pick.top]}
+    if pick.frame_indices:
+        q = predict_on_picks(args.video, predictor, pick, args.top_k, sampler.name)
+        out["model_top"] = [{"label": n, "probability": round(p, 6)} for n, p in q.top]
+    return out

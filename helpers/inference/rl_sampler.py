@@ -143,6 +143,20 @@ def clip_indices(picked: list[int], num_frames: int) -> np.ndarray:
     return np.asarray(picked, np.int64)[pos]
 
 
+def predict_on_picks(video: str | Path, predictor: Any, pick: RLPick, top_k: int = 5, name: str = "rl") -> Any:
+    """The predictor's :class:`~helpers.inference.Prediction` from the picked frames only
+    (:func:`clip_indices`): same model and runtime, only the frames differ. Shared by
+    the widget and ``python -m helpers predict --rl-sampler``."""
+    import copy
+
+    from helpers.inference.predict import predict_video
+
+    on_picks = copy.copy(predictor)  # not dataclasses.replace: no second __post_init__
+    on_picks.sampler = lambda _n, t, picked=tuple(pick.frame_indices): clip_indices(list(picked), t)
+    on_picks.sampler_name = f"rl ({name})"
+    return predict_video(video, model=on_picks, top_k=top_k, keep_frames=False)
+
+
 # ------------------------------------------------------------------ save / load
 def _classifier_state(classifier: Any) -> dict[str, Any]:
     from helpers.rl.classifier import FeatureHead, ModelHeadClassifier
