@@ -174,3 +174,41 @@ def test_cli_rl_sampler(smoke_model, sampler_file, mp4, capsys, tmp_path):
     assert main(args + ["--rl-sampler", str(junk)]) == 0  # the main answer still comes
     text = capsys.readouterr().out
     assert "RL sampler: " in text and "not an RL agent file" in text and "1. " in text
+
+
+def test_replay_on_the_file_matches_the_episode_on_cached_features(tmp_path):
+    """A (briefly) trained agent saved as a bundle picks, from the video file alone, the
+    same frames it picks in notebook 05's environment over the cached features — so the
+    widget shows what the sampler really does (flow features and audio envelope included)."""
+    from helpers.inference.rl_sampler import load_rl_sampler, save_rl_sampler
+    from helpers.rl import DQNAgent, DQNConfig, EnvConfig, FeatureHead, FrameSamplingEnv, RLTrainer, \
+        cached_features, fit_projection, run_policy
+    from helpers.synth import SynthConfig, generate
+
+    data = tmp_path / "kin"
+    generate("kinetics", data, SynthConfig(classes=2, clips_per_class=3, seconds=2.0, fps=8, size=(48, 32)),
+             progress=False)
+    fs = cached_features(None, data, "train", tmp_path / "cache", encoder="flow", num_positions=6, progress=False)
+    assert fs.has_audio.all()  # the envelope is part of the observation being compared
+    torch.manual_seed(0)
+    head = FeatureHead(fs.feature_dim, len(fs.classes), dim=16, heads=2).eval()
+    projection = fit_projection(fs, 3)
+    env = FrameSamplingEnv(fs, head, EnvConfig(max_frames=4, target_frames=2), projection)
+    agent = DQNAgent(env.obs_dim, int(env.action_space.n),
+                     DQNConfig(hidden=16, batch_size=8, eps_decay_steps=60, seed=0, position_slices=env.position_slices))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: a second thread only adds waiting (as helpers.rl.pipeline does)
+    try:
+        RLTrainer(env, agent).fit(40, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    path = save_rl_sampler(tmp_path / "rl_frame_sampler_dqn.pt", agent, head, projection=projection,
+                           env_config=env.config, encoder="flow", num_positions=6, classes=fs.classes,
+                           feature_dim=fs.feature_dim)
+    sampler = load_rl_sampler(path)
+    for clip in range(fs.num_clips):
+        cached, _ = run_policy(agent, env, clip)
+        r = sampler.pick(fs.paths[clip])
+        assert r.order == cached, clip
+        assert r.candidate_indices == fs.frame_indices[clip].tolist()
+        np.testing.assert_allclose(r.probabilities, env.probs, atol=1e-5)
