@@ -1,4 +1,5 @@
-"""KD loss against a hand computation; students train a few steps."""
+"""KD loss against a hand computation; students train a few steps; the fast student's shapes,
+motion sensitivity and TorchScript round trip."""
 from __future__ import annotations
 
 import math
@@ -7,8 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.compression.distillation import (DistillationConfig, KnowledgeDistillation, create_frame_student,
-                                              create_student_model, kd_loss)
+from helpers.compression.distillation import (DistillationConfig, KnowledgeDistillation, create_fast_student,
+                                              create_frame_student, create_student_model, kd_loss, train_plain)
+from helpers.compression.export import export_torchscript, load_exported
 from helpers.models import ActionMoEConfig, ActionMoEDynamicModel
 
 
@@ -68,3 +70,58 @@ def test_scaled_student_is_smaller_and_trains(tmp_path):
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, teacher_before[k]), k
     assert all(p.requires_grad for p in teacher.parameters())  # frozen only while distilling
+
+
+def test_fast_student_shapes_any_resolution_and_motion_sensitivity():
+    torch.manual_seed(0)
+    student = create_fast_student(5).eval()
+    clip = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        assert student(clip).shape == (2, 5)
+        assert student(torch.randn(1, 3, 16, 112, 112)).shape == (1, 5)  # trained at 32 px, timed at 112 px
+        # a static clip has exactly zero motion features (the module's zero-in, zero-out property)
+        static = clip[:, :, :1].expand(-1, -1, 8, -1, -1).contiguous()
+        b, c, t, h, w = static.shape
+        x = student.stem(static.transpose(1, 2).reshape(b * t, c, h, w))
+        fmap = x.reshape(b, t, *x.shape[1:]).transpose(1, 2)
+        assert torch.count_nonzero(student.motion.features(fmap)) == 0
+        # the same frames in reverse order are a different clip to it (motion direction is seen)
+        assert not torch.allclose(student(clip), student(clip.flip(2)), atol=1e-4)
+    n = sum(p.numel() for p in student.parameters())
+    assert n < 100_000  # ~57 k: 25x smaller than the MobileNetV3-small frame student
+
+
+def test_fast_student_loss_decreases_with_and_without_teacher(tmp_path):
+    torch.manual_seed(0)
+    batches = _batches(n=2, b=4, t=6, size=24, classes=3)
+    teacher = ActionMoEDynamicModel(ActionMoEConfig.smoke(num_classes=3, backbone_width=16)).eval()
+
+    def loss_of(model):
+        model.eval()
+        with torch.no_grad():
+            return float(sum(F.cross_entropy(model(b["video"]), b["label"]) for b in batches))
+
+    for kd in (False, True):
+        torch.manual_seed(0)
+        student = create_fast_student(3)
+        before = loss_of(student)
+        if kd:
+            out = KnowledgeDistillation(teacher, student, DistillationConfig(epochs=4, lr=3e-3, alpha=0.3)).fit(
+                batches, run_dir=tmp_path / "kd")
+        else:
+            out = train_plain(student, batches, run_dir=tmp_path / "plain", epochs=4, lr=3e-3)
+        after = loss_of(out)
+        assert after < 0.7 * before, (kd, before, after)
+
+
+def test_fast_student_exports_and_reloads_matching(tmp_path):
+    torch.manual_seed(0)
+    student = create_fast_student(4).eval()
+    path = export_torchscript(student, tmp_path / "student.pt", torch.randn(1, 3, 8, 32, 32))
+    loaded = load_exported(path)
+    for shape in [(1, 3, 8, 32, 32), (2, 3, 12, 56, 48)]:  # traced once, runs at other sizes too
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            want, got = student(x), loaded(x)
+        assert got.shape == (shape[0], 4)
+        assert torch.allclose(want, got, atol=1e-5)
