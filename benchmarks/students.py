@@ -3,20 +3,22 @@
 MobileNetV3-small frame student for reference, and the latency of each next to the
 teacher's deployable view.
 
-    python benchmarks/students.py [--checkpoint PATH] [--data DIR] [--seeds 0,1,2]
+    python benchmarks/students.py [--checkpoint PATH] [--data DIR | --smoke-data] [--seeds 0,1,2]
 
-Same teacher, loaders and held-out evaluation set as ``benchmarks/compression.py``
-(:func:`helpers.compression.pipeline.load_teacher`, 180 freshly generated clips never
-trained on); without --checkpoint the smoke teacher is trained into --out. Both arms of a
+Same data, teacher, loaders and held-out evaluation set as ``benchmarks/compression.py``
+(its generated 4-class data, :func:`helpers.compression.pipeline.load_teacher`, held-out
+clips of another seed never trained on); ``--smoke-data``: the notebooks' smoke stand-in
+(6 classes, 42 training clips) instead. Without --checkpoint the smoke teacher is trained
+into --out. Both arms of a
 seed start from the same initial student, see the same batches and epochs; ``kd_gain`` is
 the mean over seeds of (with KD − without KD), with its standard error: the same seed
 rerun in a new process moves a student by 1–2 points (measured), so one seed says little. Latency: one 1×3×16×112×112 clip, 2 threads,
 all models interleaved (median of --repeats). The last line printed is one JSON object.
 
-Defaults T = 4, alpha = 0.1 were chosen on a *third* generated set (another seed, not the
-evaluation set): alpha 0.1 / 0.3 / 0.5 cost about 0.5 / 2 / 3.5 points there at any
-T in {2, 4, 8}, because the smoke teacher is less accurate than this student (see the
-report in ``helpers.compression.distillation.MotionStudent``).
+Defaults T = 4, alpha = 0.1 were chosen on the smoke stand-in with a *third* generated set
+(another seed, not the evaluation set): alpha 0.1 / 0.3 / 0.5 cost about 0.5 / 2 / 3.5
+points there at any T in {2, 4, 8}, because that smoke teacher (59 %) is less accurate
+than this student (75 %); see ``helpers.compression.distillation.MotionStudent``.
 """
 from __future__ import annotations
 
@@ -35,17 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=None, help="HMDB51-layout folder (default: the generated stand-in)")
+    ap.add_argument("--data", default=None, help="HMDB51-layout folder (default: the compression benchmark's clips)")
+    ap.add_argument("--smoke-data", action="store_true", help="the notebooks' smoke stand-in instead")
     ap.add_argument("--checkpoint", default=None, help="trained MoE checkpoint (default: load_or_train smoke)")
     ap.add_argument("--out", default=None, help="where the teacher and exported students go (default: temporary)")
     ap.add_argument("--teacher-epochs", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=6)  # benchmarks/compression.py's --student-epochs
     ap.add_argument("--seeds", default=",".join(map(str, range(10))))
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--alpha", type=float, default=0.1)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--no-frame", action="store_true", help="skip the MobileNetV3-small frame student")
-    ap.add_argument("--eval-clips-per-class", type=int, default=33)
+    ap.add_argument("--eval-clips-per-class", type=int, default=None, help="default: 45 (33 with --smoke-data)")
     ap.add_argument("--repeats", type=int, default=10)
     args = ap.parse_args(argv)
     os.environ.setdefault("SMOKE", "1")
@@ -66,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     log = lambda m: print(f"{m} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)  # noqa: E731
     seeds = [int(s) for s in args.seeds.split(",") if s]
+    eval_dir = get_settings().synth_dir / "hmdb51_heldout"
+    if args.data is None and not args.smoke_data:  # the compression benchmark's data and held-out clips
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from compression import benchmark_data
+
+        bench = get_settings().synth_dir / "compression_benchmark"
+        args.data, eval_dir = str(benchmark_data(bench / "train")), bench / "heldout"
+    per_class = args.eval_clips_per_class if args.eval_clips_per_class is not None else (33 if args.smoke_data else 45)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         out = Path(args.out) if args.out else Path(tmp)
@@ -73,9 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                                            None if args.checkpoint else out / "teacher")
         cfg = tcfg.with_(num_workers=0, clip_cache="memory", progress=False, batch_size=8) \
             if tcfg.model_preset == "smoke" else tcfg
-        train_loader, test_loader, classes, *_ = build_loaders(cfg, args.data)
-        eval_batches = evaluation_loader(cfg, list(classes), get_settings().synth_dir / "hmdb51_heldout",
-                                         clips_per_class=args.eval_clips_per_class)
+        train_loader, test_loader, classes, _, data_dir, _ = build_loaders(cfg, args.data)
+        eval_batches = evaluation_loader(cfg, list(classes), eval_dir, clips_per_class=per_class, data_dir=data_dir)
         if eval_batches is None:
             eval_batches = [{"video": b["video"], "label": b["label"]} for b in test_loader]
         labels = torch.cat([b["label"] for b in eval_batches])
@@ -138,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "frame_student_accuracy_nokd_kd": [round(acc[("frame", k)][0], 4) for k in (False, True)]
         if ("frame", True) in acc else None,
         "seeds": seeds, "epochs": args.epochs, "temperature": args.temperature, "alpha": args.alpha,
+        "data": "smoke stand-in" if args.smoke_data else (args.data or "compression benchmark"),
         "eval_clips": len(labels), "load_1_5_15": [round(v, 2) for v in load],
         "wall_s": round(time.perf_counter() - t0, 1),
     }

@@ -246,15 +246,23 @@ class MotionStudent(nn.Module):
     keeps the stride-2 map (stride 4 lost ~15 points) and hands it to the same module,
     unchanged; the appearance branch is a small extra.
 
-    Measured with ``benchmarks/students.py`` (generated data: 42 training clips of 6
-    motion classes, 8 epochs, 180 held-out clips; 20 seeds; load ~2 on 2 cores): 85 k
-    parameters; 75.1 % held-out accuracy on labels alone, 74.5 % distilled (T = 4,
-    alpha = 0.1: kd_gain -0.6 ± 0.2 points) where the smoke teacher reaches 59.4 % — a
-    teacher less accurate than its student only pulls it down (alpha 0.3 / 0.5: about
-    -2 / -3.5 points on a separate tuning set; pipeline default 0.7 worse still). With
-    the strong teacher of ``tests/test_training_learning.py``'s data (96.5 %) it reaches
-    99.3 % alone, 99.8 % distilled (3 seeds, 144 clips: at the ceiling). 20–40 ms per
-    1×3×16×112×112 clip on 2 CPU threads (teacher's deployable view: 43–51 ms, interleaved).
+    Measured with ``benchmarks/students.py`` (held-out generated clips never trained on;
+    both arms of a seed from the same initial student and batch order; load ~1.5–2 on
+    2 cores), 85 k parameters, 0.39 MB:
+
+    * compression benchmark data (4 classes, 84 training clips, 6 epochs, 164 clips,
+      10 seeds): 98.4 % on labels alone, 97.9 % distilled at T = 4, alpha = 0.1
+      (kd_gain -0.4 ± 0.2 points), 95.7 % at the default alpha = 0.7 (-2.9 ± 0.4);
+      the teacher reaches 92.7 %.
+    * notebooks' smoke stand-in (6 classes, 42 training clips, 8 epochs, 180 clips,
+      20 seeds): 75.1 % alone, 74.5 % distilled (alpha 0.1: -0.6 ± 0.2 points; 0.3 / 0.5:
+      about -2 / -3.5 on a separate tuning set); the teacher reaches 59.4 %.
+
+    So distillation does not help here: the student is *more* accurate than the MoE
+    teacher on both (it has little capacity to memorise appearance, the teacher's
+    failure mode), and the teacher's soft targets only pull it towards the teacher's
+    mistakes. 20–40 ms per 1×3×16×112×112 clip on 2 CPU threads against 43–51 ms for
+    the smoke teacher's deployable view (interleaved, same runs).
     Fully convolutional with global pooling: trains at 32 px, runs at any H, W >= 8."""
 
     def __init__(self, num_classes: int, width: int = 16, motion_hidden: int = 32, dim: int = 128) -> None:
