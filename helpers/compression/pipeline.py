@@ -31,6 +31,8 @@ class CompressionSettings:
     finetune_epochs: int = 3
     student_epochs: int = 8
     student_scale: float = 0.5
+    student_temperature: float = 4.0
+    student_alpha: float = 0.1  # tuned on a separate generated set (benchmarks/students.py); 0.7 cost ~4.6 points
     scaled_student: bool = True  # also distil the teacher's own architecture at student_scale width
     max_train_batches: int | None = None
     calibration_batches: int | None = None  # None: every training batch
@@ -80,8 +82,8 @@ def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs:
 def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None, data: str | Path | None = None,
                     settings: CompressionSettings | None = None, models_dir: Path | None = None) -> CompressionResult:
     from .deploy import to_deployable
-    from .distillation import DistillationConfig, KnowledgeDistillation, create_frame_student, \
-        create_student_model, train_plain
+    from .distillation import DistillationConfig, KnowledgeDistillation, create_fast_student, \
+        create_frame_student, create_student_model, train_plain
     from .evalset import evaluation_loader
     from .export import export_onnx, export_torchscript, verify_export
     from .pruning import fine_tune, save_pruned, structured_prune, unstructured_prune
@@ -189,14 +191,21 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
     log("int8 done")
 
     # students, each with and without the teacher (the KD gain is measured, not assumed)
-    kd_cfg = DistillationConfig(epochs=s.student_epochs, max_train_batches=s.max_train_batches)
-    builders: dict[str, Callable[[], nn.Module]] = {"frame": lambda: create_frame_student(len(classes))}
+    kd_cfg = DistillationConfig(temperature=s.student_temperature, alpha=s.student_alpha, epochs=s.student_epochs,
+                                max_train_batches=s.max_train_batches)
+    from helpers.training.trainer import loader_generator
+
+    builders: dict[str, Callable[[], nn.Module]] = {"fast": lambda: create_fast_student(len(classes)),
+                                                    "frame": lambda: create_frame_student(len(classes))}
     if s.scaled_student:
         builders["scaled"] = lambda: create_student_model(teacher, s.student_scale, example=small)
     for kind, build in builders.items():
         for kd in (False, True):
             name = f"student_{kind}_{'kd' if kd else 'nokd'}"
-            torch.manual_seed(0)  # the same initial student for both
+            torch.manual_seed(0)  # the same initial student and the same batch order for both
+            gen = loader_generator(train_loader)
+            if gen is not None:
+                gen.manual_seed(loader_cfg.seed)
             student = build()
             if kd:
                 student = KnowledgeDistillation(teacher, student, kd_cfg).fit(train_loader, run_dir=runs / name,
@@ -204,7 +213,7 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
             else:
                 student = train_plain(student, train_loader, run_dir=runs / name, epochs=s.student_epochs,
                                       train_config=loader_cfg, max_train_batches=s.max_train_batches)
-            if kind == "frame":
+            if kind in ("frame", "fast"):
                 path = export_torchscript(student, out / f"{name}.pt", small)
             else:
                 path = save_pruned(student, out / f"{name}.pth")
