@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("helpers.video.probe", "print a video's metadata and decode a few frames"),
     "train": ("helpers.training.cli", "train the MoE or multi-modal model on a split (load-or-train)"),
     "rl": ("helpers.rl.cli", "train the DQN frame sampler (notebook 05) and save it for the widget and predict"),
+    "evaluate": ("helpers.evaluation.cli", "evaluate a checkpoint (clip and video level) and compare every saved model"),
     "compress": ("helpers.compression.cli", "prune, quantize (int8) and distil the MoE model; print the side-by-side table"),
     "predict": ("helpers.inference.cli", "classify the action in a video file (top-k with probabilities)"),
     "run-notebooks": ("helpers.notebook_runner", "execute the notebooks 01→08 top to bottom"),
