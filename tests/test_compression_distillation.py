@@ -125,3 +125,20 @@ def test_fast_student_exports_and_reloads_matching(tmp_path):
             want, got = student(x), loaded(x)
         assert got.shape == (shape[0], 4)
         assert torch.allclose(want, got, atol=1e-5)
+
+
+def test_frame_student_sees_motion_through_the_motion_cues():
+    """MobileNet's stem map goes through the Motion Dynamics Module: a static clip gives
+    exactly zero motion features, reversing a moving clip changes the logits."""
+    torch.manual_seed(0)
+    student = create_frame_student(3).eval()
+    assert student.motion is not None and student.classifier.in_features == 2 * 128
+    static = torch.randn(1, 3, 1, 32, 32).expand(1, 3, 6, 32, 32).contiguous()
+    with torch.no_grad():
+        _, stem_map = student._encode(static)
+        assert stem_map.shape == (1, 16, 6, 16, 16)
+        assert torch.count_nonzero(student.motion.features(stem_map)) == 0
+        moving = torch.randn(2, 3, 6, 32, 32)
+        assert not torch.allclose(student(moving), student(moving.flip(2)), atol=1e-4)
+    plain = create_frame_student(3, motion_cues=False)
+    assert plain.motion is None and plain(torch.randn(1, 3, 4, 32, 32)).shape == (1, 3)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +32,8 @@ class CompressionSettings:
     student_epochs: int = 8
     student_scale: float = 0.5
     student_temperature: float = 4.0
-    student_alpha: float = 0.1  # tuned on a separate generated set (benchmarks/students.py); 0.7 cost ~4.6 points
+    student_alpha: float = 0.1  # fast student: tuned on a separate generated set (benchmarks/students.py); 0.7 cost ~4.6 points
+    frame_student_alpha: float = 0.5  # MobileNetV3 frame student (more capacity than data: the soft targets help, see FrameStudent)
     scaled_student: bool = True  # also distil the teacher's own architecture at student_scale width
     max_train_batches: int | None = None
     calibration_batches: int | None = None  # None: every training batch
@@ -70,8 +71,6 @@ def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs:
     cfg = TrainConfig.smoke("moe", epochs=epochs)
     settings = None
     if models_dir is not None:  # a self-contained teacher: its run folder beside it, never another run resumed
-        from dataclasses import replace
-
         from helpers.settings import get_settings
 
         settings = replace(get_settings(), runs_dir=Path(models_dir) / "runs")
@@ -224,8 +223,9 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
                 gen.manual_seed(loader_cfg.seed)
             student = build()
             if kd:
-                student = KnowledgeDistillation(teacher, student, kd_cfg).fit(train_loader, run_dir=runs / name,
-                                                                               train_config=loader_cfg)
+                alpha = s.frame_student_alpha if kind == "frame" else s.student_alpha
+                student = KnowledgeDistillation(teacher, student, replace(kd_cfg, alpha=alpha)).fit(
+                    train_loader, run_dir=runs / name, train_config=loader_cfg)
             else:
                 student = train_plain(student, train_loader, run_dir=runs / name, epochs=s.student_epochs,
                                       train_config=loader_cfg, max_train_batches=s.max_train_batches)
