@@ -50,6 +50,13 @@ class ReplicatePadConv3d(nn.Module):
         return self.conv(replicate_pad_time(x, self.time_pad))
 
 
+def time_pad_parts(x: Tensor, pad: int) -> list[Tensor]:
+    """``[first]*pad + [x] + [last]*pad`` along time, ready to concatenate. ``torch.narrow``,
+    not a slice: FX quantization keeps narrow on the int8 tensor."""
+    first, last = torch.narrow(x, 2, 0, 1), torch.narrow(x, 2, x.shape[2] - 1, 1)
+    return [first] * pad + [x] + [last] * pad
+
+
 def replicate_pad_time(x: Tensor, pad: int) -> Tensor:
     """``x`` (B, C, T, H, W) with its first and last frames repeated ``pad`` times.
 
@@ -58,8 +65,7 @@ def replicate_pad_time(x: Tensor, pad: int) -> Tensor:
     45 ms vs 0.3 ms for a 1×32×16×56² map; with 23 temporal convs it was most of the int8
     model's time). FX keeps this function as one node (``torch.fx.wrap`` below) that
     :func:`helpers.compression.quantization.keep_padding_int8` turns into an int8 op."""
-    first, last = torch.narrow(x, 2, 0, 1), torch.narrow(x, 2, x.shape[2] - 1, 1)
-    parts = [first] * pad + [x] + [last] * pad
+    parts = time_pad_parts(x, pad)
     if x.is_quantized:
         return torch.ops.quantized.cat(parts, 2, x.q_scale(), x.q_zero_point())
     return torch.cat(parts, dim=2)
