@@ -405,7 +405,7 @@ def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = N
     :class:`~helpers.inference.rl_sampler.RLFrameSampler`; or None. A file that cannot
     be used does not stop the widget: the reason is shown above it."""
     from helpers.inference import Predictor, load_predictor, predictor_from_model
-    from helpers.inference.rl_sampler import RLSamplerError, find_rl_sampler, load_rl_sampler
+    from helpers.inference.rl_sampler import NONE_SAVED, RLSamplerError, load_rl_sampler, locate_rl_sampler
 
     if isinstance(model, Predictor):
         predictor = model
@@ -419,9 +419,9 @@ def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = N
              + (f" ({predictor.runtime_note})" if predictor.runtime_note else "")]
     sampler = None
     if isinstance(rl_sampler, (str, Path)):
-        path = find_rl_sampler() if rl_sampler == "auto" else Path(rl_sampler)
+        path = locate_rl_sampler(rl_sampler)
         if path is None:
-            notes.append("RL frame sampler: none saved (notebooks/05_rl_frame_sampling.ipynb saves one)")
+            notes.append(f"RL frame sampler: {NONE_SAVED}")
         else:
             try:
                 sampler = load_rl_sampler(path)

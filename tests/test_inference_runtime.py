@@ -131,3 +131,11 @@ def test_cli_runtime_option(smoke_model, checkpoint, clip, capsys):
     assert "on torch)" in text and f"1. {smoke_model.best_class}" in text
     with pytest.raises(SystemExit):
         main([str(clip), "--runtime", "tensorrt"])
+
+
+def test_cli_runtime_choices_are_the_library_runtimes():
+    """The CLI keeps its own copy (``--help`` without importing torch); it must not drift."""
+    from helpers.inference import cli
+    from helpers.inference.predictor import RUNTIMES
+
+    assert cli.RUNTIMES == RUNTIMES

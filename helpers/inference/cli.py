@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-RUNTIMES = ("auto", "torch", "onnxruntime")  # helpers.inference.runtime.RUNTIMES, without importing torch
+RUNTIMES = ("auto", "torch", "onnxruntime")  # helpers.inference.predictor.RUNTIMES, without importing torch for --help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,13 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _rl_part(args: argparse.Namespace, predictor) -> dict:
     """The RL sampler's picks and answers as plain data, or ``{"error": …}`` in words
     (an unusable sampler never costs the main prediction)."""
-    from pathlib import Path
+    from helpers.inference.rl_sampler import NONE_SAVED, RLSamplerError, load_rl_sampler, locate_rl_sampler, \
+        predict_on_picks
 
-    from helpers.inference.rl_sampler import RLSamplerError, find_rl_sampler, load_rl_sampler, predict_on_picks
-
-    path = find_rl_sampler() if args.rl_sampler == "auto" else Path(args.rl_sampler)
+    path = locate_rl_sampler(args.rl_sampler)
     if path is None:
-        return {"error": "none saved (notebooks/05_rl_frame_sampling.ipynb saves one)"}
+        return {"error": NONE_SAVED}
     try:
         sampler = load_rl_sampler(path)
         pick = sampler.pick(args.video, top_k=args.top_k)

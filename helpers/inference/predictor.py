@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 TRAINING_NOTEBOOK = "notebooks/04_training.ipynb"
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime")  # what runs the model: helpers.inference.runtime
 
 # (num_video_frames, num_frames) -> frame indices (the widget passes the RL sampler's picks this way:
 # helpers.inference.rl_sampler.clip_indices)
@@ -93,8 +94,8 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
     from helpers.training import CheckpointError, load_checkpoint
     from helpers.training.experiment import model_from_checkpoint
 
-    if runtime not in ("auto", "torch", "onnxruntime"):  # helpers.inference.runtime.RUNTIMES
-        raise ValueError(f"runtime must be one of ('auto', 'torch', 'onnxruntime'), got {runtime!r}")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
     if not path.is_file():
         raise NoCheckpointError(path, f"no trained model here: run {TRAINING_NOTEBOOK} first "

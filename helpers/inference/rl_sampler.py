@@ -246,6 +246,15 @@ def load_rl_sampler(path: str | Path) -> RLFrameSampler:
     return sampler
 
 
+NONE_SAVED = "none saved (notebooks/05_rl_frame_sampling.ipynb saves one)"
+
+
+def locate_rl_sampler(spec: str | Path) -> Path | None:
+    """``"auto"``: the newest saved sampler (:func:`find_rl_sampler`, None when there is
+    none, then say :data:`NONE_SAVED`); anything else: that path."""
+    return find_rl_sampler() if str(spec) == "auto" else Path(spec)
+
+
 def find_rl_sampler(*folders: str | Path) -> Path | None:
     """The newest ``rl_frame_sampler*.pt`` in ``folders`` (default: the settings' models
     folder, then ``<cache>/rl`` where notebook 05 saves in smoke mode), or None."""

@@ -37,9 +37,8 @@ from pathlib import Path
 
 import torch
 
-from helpers.inference.predictor import Predictor
+from helpers.inference.predictor import RUNTIMES, Predictor
 
-RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 CACHE_SUFFIX = ".fp32-onnx"
 RTOL = 1e-3  # export check: max |Δlogit| ≤ RTOL · max(1, max |logit|)
 
