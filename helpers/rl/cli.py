@@ -48,8 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from helpers.inference.rl_sampler import save_pipeline_sampler
     from helpers.notebook import seed_everything
-    from helpers.rl import DQNConfig, EnvConfig, PipelineConfig
-    from helpers.rl.pipeline import model_for_notebook, run_pipeline
+    from helpers.rl.pipeline import model_for_notebook, notebook_config, run_pipeline
     from helpers.training import checkpoint_path
 
     settings = get_settings()
@@ -65,14 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         model, checkpoint, note = model_for_notebook(args.checkpoint or checkpoint_path("multimodal", 1, settings.models_dir),
                                                      smoke)
         log(note)
-        config = PipelineConfig(
-            data_dir=data_dir, cache_dir=settings.cache_dir / "rl", checkpoint=checkpoint, seed=args.seed,
-            num_positions=args.num_positions, episodes=args.episodes, head_epochs=args.head_epochs,
-            classifier="auto" if model is not None else "head",
-            env=EnvConfig(max_frames=args.max_frames, target_frames=args.target_frames, frame_cost=args.frame_cost,
-                          over_target_cost=0.03),
-            dqn=DQNConfig(eps_decay_steps=2 * args.episodes),
-        )
+        config = notebook_config(data_dir, settings.cache_dir / "rl", checkpoint, has_model=model is not None,
+                                 seed=args.seed, num_positions=args.num_positions, episodes=args.episodes,
+                                 head_epochs=args.head_epochs, max_frames=args.max_frames,
+                                 target_frames=args.target_frames, frame_cost=args.frame_cost)
         pipe = run_pipeline(config, model=model, checkpoint=checkpoint)
     except (FileNotFoundError, ValueError) as exc:
         print(f"rl: {exc}", file=sys.stderr)
