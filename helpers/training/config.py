@@ -45,6 +45,7 @@ class TrainConfig:
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 where supported, else fp16; off on CPU
     # --- losses
     label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0  # > 0: mixup of training clips, λ ~ Beta(a, a) (video-only models; see .mixup)
     cls_weight: float = 1.0
     caption_weight: float = 0.5  # multimodal only
     sync_weight: float = 0.5  # multimodal only (needs audio)

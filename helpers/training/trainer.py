@@ -34,9 +34,10 @@ from torch import nn
 from helpers.training.checkpoint import FORMAT, load_checkpoint, package_versions, save_checkpoint
 from helpers.training.config import TrainConfig
 from helpers.training.losses import MultiTaskLoss
+from helpers.training.mixup import mix_clips, mixup_lambda, mixup_targets
 from helpers.training.optim import build_optimizer, build_scheduler
 from helpers.training.seed import capture_rng_state, restore_rng_state
-from helpers.training.tasks import sync_correct, task_outputs, topk_correct, unwrap
+from helpers.training.tasks import is_multimodal, sync_correct, task_outputs, topk_correct, unwrap
 
 
 class StopTraining(Exception):
@@ -127,6 +128,9 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.accelerator = accelerator
         self.loss_fn = loss or MultiTaskLoss.from_config(config)
+        if config.mixup_alpha > 0 and is_multimodal(model):
+            raise ValueError("mixup_alpha > 0 is for the video-only models: a blended clip has no one caption "
+                             "or audio track")
         self.generator = loader_generator(train_loader)
         steps = self._batches_per_epoch(train_loader)
         self.steps_per_epoch = max(1, math.ceil(steps / config.accum_steps))
@@ -205,9 +209,14 @@ class Trainer:
             last_micro = (i + 1) % cfg.accum_steps == 0 or i + 1 == n_batches
             sync_ctx = (self.accelerator.no_sync(self.model) if self.accelerator is not None and not last_micro
                         else contextlib.nullcontext())
+            lam = mixup_lambda(cfg.mixup_alpha, cfg.seed, epoch, i) if cfg.mixup_alpha > 0 else None
+            if lam is not None:
+                batch = {**batch, "video": mix_clips(batch["video"], lam)}
             with sync_ctx:
                 with self._autocast():
                     out = task_outputs(self.model, batch, sync=cfg.sync_weight > 0, captions=cfg.caption_weight > 0)
+                    if lam is not None:  # soft targets: the loss takes class probabilities
+                        out.labels = mixup_targets(out.labels, lam, out.logits.shape[-1])
                     loss, parts = self.loss_fn(out)
                 scaled = loss / cfg.accum_steps
                 if self.accelerator is not None:
@@ -221,7 +230,8 @@ class Trainer:
             loss_value = float(loss.detach())
             b = int(out.labels.shape[0])
             seen += b
-            correct += int(topk_correct(out.logits.detach(), out.labels, (1,))[1].sum())
+            hard = out.labels.argmax(-1) if out.labels.is_floating_point() else out.labels  # mixup: the larger share
+            correct += int(topk_correct(out.logits.detach(), hard, (1,))[1].sum())
             for k, v in {"loss": loss_value, **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v * b
             if out.expert_counts is not None:
