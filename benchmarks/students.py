@@ -4,21 +4,23 @@ MobileNetV3-small frame student for reference, and the latency of each next to t
 teacher's deployable view.
 
     python benchmarks/students.py [--checkpoint PATH] [--data DIR | --smoke-data] [--seeds 0,1,2]
+                                  [--classes 12] [--epochs 40] [--alpha 0.9] [--mixup 0.4] [--kind fast|frame]
 
 Same data, teacher, loaders and held-out evaluation set as ``benchmarks/compression.py``
-(its generated 4-class data, :func:`helpers.compression.pipeline.load_teacher`, held-out
-clips of another seed never trained on); ``--smoke-data``: the notebooks' smoke stand-in
-(6 classes, 42 training clips) instead. Without --checkpoint the smoke teacher is trained
-into --out. Both arms of a
-seed start from the same initial student, see the same batches and epochs; ``kd_gain`` is
-the mean over seeds of (with KD − without KD), with its standard error: the same seed
-rerun in a new process moves a student by 1–2 points (measured), so one seed says little. Latency: one 1×3×16×112×112 clip, 2 threads,
-all models interleaved (median of --repeats). The last line printed is one JSON object.
+(its generated 12-class data, :func:`helpers.compression.pipeline.load_teacher` trained
+for --teacher-epochs, held-out clips of another seed never trained on); ``--smoke-data``:
+the notebooks' smoke stand-in instead. Without --checkpoint the teacher is trained into
+--out (reused from there on the next run).
 
-Defaults T = 4, alpha = 0.1 were chosen on the smoke stand-in with a *third* generated set
-(another seed, not the evaluation set): alpha 0.1 / 0.3 / 0.5 cost about 0.5 / 2 / 3.5
-points there at any T in {2, 4, 8}, because that smoke teacher (59 %) is less accurate
-than this student (75 %); see ``helpers.compression.distillation.MotionStudent``.
+Both arms of a seed start from the same initial student and see the same batches, epochs
+and mixup blends (``--mixup``: λ per batch from the seed; the distilled arm's teacher
+scores the blended clip, the other arm learns the blended labels). ``kd_gain`` is the
+mean over seeds of (with KD − without KD), with its standard error: one seed says
+little (students of different seeds differ by up to 9 points here). Defaults = notebook
+06's recipe (:class:`helpers.compression.pipeline.CompressionSettings`): 40 epochs,
+T = 4, alpha = 0.9, mixup 0.4 — see :class:`helpers.compression.distillation.MotionStudent`
+for what each part contributed. Latency: one 1×3×16×112×112 clip, 2 threads, all models
+interleaved (median of --repeats). The last line printed is one JSON object.
 """
 from __future__ import annotations
 
@@ -41,16 +43,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke-data", action="store_true", help="the notebooks' smoke stand-in instead")
     ap.add_argument("--checkpoint", default=None, help="trained MoE checkpoint (default: load_or_train smoke)")
     ap.add_argument("--out", default=None, help="where the teacher and exported students go (default: temporary)")
-    ap.add_argument("--teacher-epochs", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=6)  # benchmarks/compression.py's --student-epochs
+    ap.add_argument("--teacher-epochs", type=int, default=24)
+    ap.add_argument("--epochs", type=int, default=40)  # benchmarks/compression.py's --student-epochs
     ap.add_argument("--seeds", default=",".join(map(str, range(10))))
     ap.add_argument("--temperature", type=float, default=4.0)
-    ap.add_argument("--alpha", type=float, default=0.1)
+    ap.add_argument("--alpha", type=float, default=0.9)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--mixup", type=float, default=0.4,
+                    help="mixup alpha for both arms (> 0: the teacher sees the student's blended clips)")
     ap.add_argument("--no-frame", action="store_true", help="skip the MobileNetV3-small frame student")
     ap.add_argument("--kind", choices=("fast", "frame"), default="fast",
                     help="which student gets every seed (the other one: the first seed only); "
                          "frame: the MobileNetV3-small frame student, run with --alpha 0.5 as notebook 06 does")
+    ap.add_argument("--classes", type=int, default=12,
+                    help="generated motion classes of the benchmark data (12: all, with their family structure)")
+    ap.add_argument("--clips-per-class", type=int, default=33, help="generated clips per class (21 of 33 train)")
     ap.add_argument("--eval-clips-per-class", type=int, default=None, help="default: 45 (33 with --smoke-data)")
     ap.add_argument("--repeats", type=int, default=10)
     args = ap.parse_args(argv)
@@ -77,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     eval_dir = get_settings().synth_dir / "hmdb51_heldout"
     if args.data is None and not args.smoke_data:  # the compression benchmark's data and held-out clips
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from compression import benchmark_data
+        from compression import BENCH_DATA, benchmark_data
 
         bench = get_settings().synth_dir / "compression_benchmark"
-        args.data, eval_dir = str(benchmark_data(bench / "train")), bench / "heldout"
+        if (args.classes, args.clips_per_class) != (BENCH_DATA["classes"], BENCH_DATA["clips_per_class"]):
+            bench = bench.with_name(f"{bench.name}_{args.classes}x{args.clips_per_class}")
+        args.data = str(benchmark_data(bench / "train", classes=args.classes, clips_per_class=args.clips_per_class))
+        eval_dir = bench / "heldout"
     per_class = args.eval_clips_per_class if args.eval_clips_per_class is not None else (33 if args.smoke_data else 45)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
@@ -98,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         teacher_view = to_deployable(teacher)
         teacher_acc = accuracy(teacher_view)
         log(f"teacher {ckpt}: {teacher_acc:.1%} on {len(labels)} evaluation clips")
-        kd_cfg = DistillationConfig(temperature=args.temperature, alpha=args.alpha, epochs=args.epochs, lr=args.lr)
+        kd_cfg = DistillationConfig(temperature=args.temperature, alpha=args.alpha, epochs=args.epochs, lr=args.lr,
+                                    mixup_alpha=args.mixup)
         builders = {"fast": lambda: create_fast_student(len(classes))}
         if not args.no_frame:
             builders["frame"] = lambda: create_frame_student(len(classes))
@@ -120,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                                        train_config=run_cfg)
                     else:
                         student = train_plain(student, train_loader, run_dir=run_dir, epochs=args.epochs, lr=args.lr,
-                                              train_config=run_cfg)
+                                              train_config=run_cfg, mixup_alpha=args.mixup)
                     a = accuracy(student)
                     acc.setdefault((kind, kd), []).append(a)
                     rows.append({"benchmark": "students_model", "model": name, "seed": seed, "accuracy": round(a, 4),
@@ -154,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "frame_student_accuracy_nokd_kd": [round(acc[("frame", k)][0], 4) for k in (False, True)]
         if ("frame", True) in acc else None,
         "seeds": seeds, "epochs": args.epochs, "temperature": args.temperature, "alpha": args.alpha,
+        "mixup": args.mixup, "classes": len(classes),
         "data": "smoke stand-in" if args.smoke_data else (args.data or "compression benchmark"),
         "eval_clips": len(labels), "load_1_5_15": [round(v, 2) for v in load],
         "wall_s": round(time.perf_counter() - t0, 1),

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <models_dir>/compressed)")
     p.add_argument("--ratios", type=_floats, default=(0.3, 0.5, 0.7), help="structured pruning ratios, e.g. 0.3,0.5")
     p.add_argument("--finetune-epochs", type=int, default=3)
-    p.add_argument("--student-epochs", type=int, default=8)
+    p.add_argument("--student-epochs", type=int, default=40, help="distillation pays off only on long schedules")
+    p.add_argument("--student-mixup", type=float, default=0.4,
+                   help="mixup alpha of both student arms (the teacher scores the blended clip; 0: off)")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT epochs when post-training int8 loses > 1 point")
     p.add_argument("--teacher-epochs", type=int, default=8, help="epochs when the teacher must be trained")
     p.add_argument("--eval-clips-per-class", type=int, default=33,
@@ -66,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or get_settings().models_dir / "compressed"
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     cfg = CompressionSettings(prune_ratios=args.ratios, finetune_epochs=args.finetune_epochs,
-                              student_epochs=args.student_epochs, qat_epochs=args.qat_epochs,
+                              student_epochs=args.student_epochs, student_mixup=args.student_mixup,
+                              qat_epochs=args.qat_epochs,
                               teacher_epochs=args.teacher_epochs, eval_clips_per_class=args.eval_clips_per_class,
                               latency_shape=args.latency_shape, latency_repeats=args.repeats,
                               onnx=not args.no_onnx, log=log)
