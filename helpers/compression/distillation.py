@@ -116,11 +116,14 @@ class KnowledgeDistillation:
 
     def fit(self, train_loader: Any, val_loader: Any = None, *, run_dir: str | Path,
             train_config: Any = None) -> nn.Module:
-        """Distil with the project's Trainer; returns the student (eval, CPU)."""
+        """Distil with the project's Trainer on the settings' device (the GPU when there is
+        one); returns the student (eval, CPU) and leaves the teacher where it was."""
+        from helpers.settings import get_settings
         from helpers.training import TrainConfig, Trainer
 
         c = self.config
         flags = [p.requires_grad for p in self.teacher.parameters()]
+        teacher_device = next(self.teacher.parameters(), torch.empty(0)).device
         if c.feature_weight > 0:  # create the projection before the optimiser is built
             self.student.eval()
             probe = next(iter(train_loader))["video"][:1]
@@ -135,11 +138,12 @@ class KnowledgeDistillation:
             backbone_lr_mult=1.0, early_stopping_patience=None, progress=False,
             max_train_batches=c.max_train_batches, mixup_alpha=c.mixup_alpha)
         try:
-            trainer = Trainer(step, cfg, train_loader, val_loader, run_dir=run_dir, device="cpu")
+            trainer = Trainer(step, cfg, train_loader, val_loader, run_dir=run_dir, device=get_settings().device)
             trainer.fit()
         finally:  # DistillStep froze the teacher for the optimiser; hand it back as it came
             for p, flag in zip(self.teacher.parameters(), flags):
                 p.requires_grad_(flag)
+            self.teacher.to(teacher_device)
         return self.student.cpu().eval()
 
 

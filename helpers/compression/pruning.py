@@ -144,14 +144,15 @@ def unstructured_prune(model: nn.Module, amount: float, *, inplace: bool = False
 def fine_tune(model: nn.Module, train_loader: Any, val_loader: Any = None, *, epochs: int = 1, lr: float = 3e-4,
               run_dir: str | Path, config: Any = None, max_train_batches: int | None = None) -> nn.Module:
     """A short recovery fine-tune with the project's Trainer (AdamW, the same losses and
-    evaluation); returns the model in eval mode on CPU. ``config`` (a TrainConfig) sets
-    everything else; by default the smoke preset's loop settings."""
+    evaluation) on the settings' device; returns the model in eval mode on CPU. ``config``
+    (a TrainConfig) sets everything else; by default the smoke preset's loop settings."""
+    from helpers.settings import get_settings
     from helpers.training import TrainConfig, Trainer
 
     cfg = (config or TrainConfig.smoke("moe")).with_(epochs=epochs, lr=lr, warmup_epochs=0.0, backbone_lr_mult=1.0,
                                                      early_stopping_patience=None, progress=False,
                                                      max_train_batches=max_train_batches)
-    trainer = Trainer(model, cfg, train_loader, val_loader, run_dir=run_dir, device="cpu")
+    trainer = Trainer(model, cfg, train_loader, val_loader, run_dir=run_dir, device=get_settings().device)
     trainer.fit()
     return trainer.core.cpu().eval()
 
