@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-frame", action="store_true", help="skip the MobileNetV3-small frame student")
     ap.add_argument("--kind", choices=("fast", "frame"), default="fast",
                     help="which student gets every seed (the other one: the first seed only); "
-                         "frame: the MobileNetV3-small frame student, run with --alpha 0.5 as notebook 06 does")
+                         "frame: the MobileNetV3-small frame student")
     ap.add_argument("--classes", type=int, default=12,
                     help="generated motion classes of the benchmark data (12: all, with their family structure)")
     ap.add_argument("--clips-per-class", type=int, default=33, help="generated clips per class (21 of 33 train)")

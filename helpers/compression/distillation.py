@@ -197,9 +197,10 @@ class FrameStudent(nn.Module):
     Measured (``benchmarks/compression.py``: 12 generated classes, 252 training clips,
     40 epochs, mixup 0.4, 492 held-out clips, both arms from the same initial student,
     batches and blends; one seed, identical in two runs): 87.0 % on labels alone, 88.4 %
-    distilled at T = 4, alpha = 0.9 (+1.4 points) — both above the 83.9 % teacher, yet the
-    teacher's targets on blended clips still help; 27–55 ms per 16-frame 112² clip on 2 CPU
-    threads (load 2). On the earlier 4-class data without mixup: 97.9 % alone, 98.2 %
+    distilled at T = 4, alpha = 0.9 (+1.4 points). Over 3 seeds of ``benchmarks/students.py
+    --kind frame``: 87.2 → 87.9 %, +0.8 ± 1.0 points (−0.2, −0.2, +2.6): within noise, as
+    expected of a student that is already above its 83.9 % teacher; 27–55 ms per 16-frame
+    112² clip on 2 CPU threads (load 2). On the earlier 4-class data without mixup: 97.9 % alone, 98.2 %
     distilled at alpha 0.5 (+0.3 ± 0.2 points over 8 seeds, within noise). With ImageNet
     weights (``pretrained``, on Kaggle) the appearance path starts from MobileNetV3-small's
     features."""
