@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--student-epochs", type=int, default=40)
     ap.add_argument("--student-mixup", type=float, default=0.4, help="mixup alpha of both student arms (0: off)")
     ap.add_argument("--scaled-student", action="store_true",
-                    help="also the teacher's architecture at half width (40 epochs of it take ~10 min on 2 cores)")
+                    help="also the teacher's architecture at half width (slow: 40 epochs of an R(2+1)D student per arm)")
     ap.add_argument("--finetune-epochs", type=int, default=8)
     ap.add_argument("--qat-epochs", type=int, default=2)
     ap.add_argument("--eval-clips-per-class", type=int, default=45)
