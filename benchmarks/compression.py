@@ -38,14 +38,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 BENCH_DATA = dict(classes=12, clips_per_class=33, seconds=1.6, fps=10, size=(80, 60), event_fraction=(0.6, 0.8))
 
 
-def benchmark_data(dest: Path, **overrides) -> Path:
-    """Generate (once) the benchmark's clips in the HMDB51 layout; returns the videos folder.
-    ``overrides``: generator settings that differ from :data:`BENCH_DATA` (e.g. ``classes=12``)."""
+def benchmark_data(classes: int = BENCH_DATA["classes"],
+                   clips_per_class: int = BENCH_DATA["clips_per_class"]) -> tuple[Path, Path]:
+    """Generate (once) the benchmark's clips in the HMDB51 layout under
+    ``<synth_dir>/compression_benchmark[_<classes>x<clips>]``; returns (videos folder, the
+    folder its held-out clips go to). Other class or clip counts get their own folder."""
     from helpers.compression.evalset import generate_eval_set
+    from helpers.settings import get_settings
     from helpers.synth import SynthConfig
 
-    cfg = SynthConfig.smoke(**{**BENCH_DATA, **overrides})
-    return generate_eval_set(dest, cfg.classes, cfg.clips_per_class, cfg.seed, base=cfg) / "videos"
+    bench = get_settings().synth_dir / "compression_benchmark"
+    if (classes, clips_per_class) != (BENCH_DATA["classes"], BENCH_DATA["clips_per_class"]):
+        bench = bench.with_name(f"{bench.name}_{classes}x{clips_per_class}")
+    cfg = SynthConfig.smoke(**{**BENCH_DATA, "classes": classes, "clips_per_class": clips_per_class})
+    videos = generate_eval_set(bench / "train", cfg.classes, cfg.clips_per_class, cfg.seed, base=cfg) / "videos"
+    return videos, bench / "heldout"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,12 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     eval_dir = None
     if args.data is None:
-        from helpers.settings import get_settings
-
-        bench = get_settings().synth_dir / "compression_benchmark"
-        if args.classes != BENCH_DATA["classes"]:
-            bench = bench.with_name(f"{bench.name}_{args.classes}x{BENCH_DATA['clips_per_class']}")
-        args.data, eval_dir = str(benchmark_data(bench / "train", classes=args.classes)), bench / "heldout"
+        videos, eval_dir = benchmark_data(args.classes)
+        args.data = str(videos)
     s = CompressionSettings(prune_ratios=tuple(float(r) for r in args.ratios.split(",") if r),
                             teacher_epochs=args.teacher_epochs, student_epochs=args.student_epochs,
                             finetune_epochs=args.finetune_epochs, qat_epochs=args.qat_epochs,

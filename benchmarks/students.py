@@ -84,13 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     eval_dir = get_settings().synth_dir / "hmdb51_heldout"
     if args.data is None and not args.smoke_data:  # the compression benchmark's data and held-out clips
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from compression import BENCH_DATA, benchmark_data
+        from compression import benchmark_data
 
-        bench = get_settings().synth_dir / "compression_benchmark"
-        if (args.classes, args.clips_per_class) != (BENCH_DATA["classes"], BENCH_DATA["clips_per_class"]):
-            bench = bench.with_name(f"{bench.name}_{args.classes}x{args.clips_per_class}")
-        args.data = str(benchmark_data(bench / "train", classes=args.classes, clips_per_class=args.clips_per_class))
-        eval_dir = bench / "heldout"
+        videos, eval_dir = benchmark_data(args.classes, args.clips_per_class)
+        args.data = str(videos)
     per_class = args.eval_clips_per_class if args.eval_clips_per_class is not None else (33 if args.smoke_data else 45)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):

@@ -87,7 +87,7 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
         create_frame_student, create_student_model, train_plain
     from .evalset import evaluation_loader
     from .export import export_onnx, export_torchscript, verify_export
-    from .pruning import fine_tune, save_pruned, structured_prune, unstructured_prune
+    from .pruning import FINETUNE_LR, fine_tune, save_pruned, structured_prune, unstructured_prune
     from .quantization import OnnxRunner, load_quantized, quantize_fx, quantize_onnx_static, quantize_qat_fx, \
         save_quantized
 
@@ -117,6 +117,9 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
     small = calib[0][:1]
     timed = torch.randn(1, 3, *s.latency_shape)
     runs = out / "runs"
+    # the students' recipe; the pruned models' fine-tune re-uses it with its own epochs and lr
+    kd_cfg = DistillationConfig(temperature=s.student_temperature, alpha=s.student_alpha, epochs=s.student_epochs,
+                                max_train_batches=s.max_train_batches, mixup_alpha=s.student_mixup)
 
     def ft(m: nn.Module, name: str) -> nn.Module:
         """Recovery fine-tune of a pruned model: labels only, or (default) distilled from
@@ -128,8 +131,7 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
         if not s.finetune_from_teacher:
             return fine_tune(m, train_loader, None, epochs=s.finetune_epochs, run_dir=runs / name,
                              config=loader_cfg, max_train_batches=s.max_train_batches)
-        cfg = DistillationConfig(temperature=s.student_temperature, alpha=s.student_alpha, epochs=s.finetune_epochs,
-                                 lr=3e-4, max_train_batches=s.max_train_batches, mixup_alpha=s.student_mixup)
+        cfg = replace(kd_cfg, epochs=s.finetune_epochs, lr=FINETUNE_LR)
         return KnowledgeDistillation(teacher, m, cfg).fit(train_loader, run_dir=runs / name, train_config=loader_cfg)
 
     models: dict[str, Callable] = {}
@@ -220,8 +222,6 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
     log("int8 done")
 
     # students, each with and without the teacher (the KD gain is measured, not assumed)
-    kd_cfg = DistillationConfig(temperature=s.student_temperature, alpha=s.student_alpha, epochs=s.student_epochs,
-                                max_train_batches=s.max_train_batches, mixup_alpha=s.student_mixup)
     from helpers.training.trainer import loader_generator
 
     builders: dict[str, Callable[[], nn.Module]] = {"fast": lambda: create_fast_student(len(classes)),
