@@ -31,13 +31,35 @@ def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: python -m helpers <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
-    lines += ["", "Run `python -m helpers <command> --help` for a command's options."]
+    lines += ["", "Every command also takes --max-steps N: a step budget for a quick rehearsal of the",
+              "full-size path (caps optimisation steps and evaluated batches; see HELPERS_MAX_STEPS).",
+              "", "Run `python -m helpers <command> --help` for a command's options."]
     return "\n".join(lines)
+
+
+def pop_max_steps(args: list[str]) -> list[str]:
+    """``args`` without ``--max-steps N`` / ``--max-steps=N``, whose value goes to the
+    environment (:func:`helpers.settings.step_budget` reads it wherever a loop runs)."""
+    import os
+
+    from helpers.settings import MAX_STEPS_ENV
+
+    out: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg == "--max-steps" or arg.startswith("--max-steps="):
+            value = arg.partition("=")[2] if "=" in arg else next(it, "")
+            if not value.isdigit() or int(value) < 1:
+                raise SystemExit(f"helpers: --max-steps takes a whole number ≥ 1, got {value!r}")
+            os.environ[MAX_STEPS_ENV] = value
+        else:
+            out.append(arg)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch to the command's module; returns the process exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = pop_max_steps(list(sys.argv[1:] if argv is None else argv))
     if not args or args[0] in {"-h", "--help", "help"}:
         print(_usage())
         return 0

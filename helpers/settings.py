@@ -15,6 +15,8 @@ Environment variables read:
 ``HELPERS_MODELS_DIR`` overrides the models folder.
 ``HELPERS_DEVICE``   ``cpu``/``cuda``/``cuda:1``… instead of auto-detection.
 ``HELPERS_SEED``     global seed (default 0).
+``HELPERS_MAX_STEPS`` a step budget (see :func:`step_budget`): caps every optimisation
+                     loop and every evaluation pass; sizes and code paths stay as they are.
 ``KAGGLE_KERNEL_RUN_TYPE`` set by Kaggle kernels; switches outputs to ``/kaggle/working``.
 """
 from __future__ import annotations
@@ -86,6 +88,37 @@ def find_kaggle_hmdb51(input_root: Path = KAGGLE_INPUT) -> Path | None:
         if marker.is_dir() and any(marker.glob("*.avi")):
             return marker.parent
     return None
+
+
+MAX_STEPS_ENV = "HELPERS_MAX_STEPS"
+
+
+def step_budget() -> int | None:
+    """``HELPERS_MAX_STEPS`` as a positive int, or None (no budget).
+
+    One knob for a rehearsal of the full-size path on a CPU: the trainer stops after
+    this many optimiser steps in all, fine-tunes, students and the RL agent likewise,
+    and every evaluation or calibration pass reads at most this many batches. It
+    changes how long things run, never which code runs (full models, full input shape).
+    """
+    raw = os.environ.get(MAX_STEPS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_STEPS_ENV}={raw!r} is not a whole number of steps") from None
+    if value < 1:
+        raise ValueError(f"{MAX_STEPS_ENV} must be at least 1, got {value}")
+    return value
+
+
+def within_budget(limit: int | None) -> int | None:
+    """``limit`` lowered to the step budget (None = no limit on either side)."""
+    budget = step_budget()
+    if budget is None:
+        return limit
+    return budget if limit is None else min(limit, budget)
 
 
 @dataclass(frozen=True)

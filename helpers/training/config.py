@@ -31,6 +31,7 @@ class TrainConfig:
     num_workers: int | None = None  # None: one per CPU minus one
     clip_cache: Literal["off", "disk", "memory"] = "off"  # memory: whole items (fixed crops), small data only
     max_train_batches: int | None = None  # cap per epoch (benchmarks, quick checks)
+    max_steps: int | None = None  # optimiser steps in all; HELPERS_MAX_STEPS lowers it (helpers.settings.step_budget)
     # --- optimisation
     lr: float = 1e-3
     backbone_lr_mult: float = 0.1  # pretrained backbone learns slower (1.0 from random init)

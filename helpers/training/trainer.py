@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import math
 import time
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from helpers.settings import within_budget
 from helpers.training.checkpoint import FORMAT, load_checkpoint, package_versions, save_checkpoint
 from helpers.training.config import TrainConfig
 from helpers.training.losses import MultiTaskLoss
@@ -66,12 +68,14 @@ class TrainResult:
     last_checkpoint: Path
     history: list[dict[str, Any]] = field(default_factory=list)
     run_dir: Path | None = None
+    budget_exhausted: bool = False  # ended by the step budget (max_steps / HELPERS_MAX_STEPS)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: what the CLI prints."""
         return {"best_val_acc": round(self.best_val_acc, 6), "best_epoch": self.best_epoch, "epochs": self.epochs,
                 "stopped_early": self.stopped_early, "checkpoint": str(self.checkpoint),
-                "last_checkpoint": str(self.last_checkpoint), "run_dir": str(self.run_dir)}
+                "last_checkpoint": str(self.last_checkpoint), "run_dir": str(self.run_dir),
+                "budget_exhausted": self.budget_exhausted}
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -169,6 +173,15 @@ class Trainer:
         """The model without DDP wrappers (what checkpoints hold)."""
         return unwrap(self.model)
 
+    @property
+    def max_steps(self) -> int | None:
+        """The optimiser steps this run may take in all (config, lowered by the step budget)."""
+        return within_budget(self.config.max_steps)
+
+    @property
+    def budget_exhausted(self) -> bool:
+        return self.max_steps is not None and self.step >= self.max_steps
+
     def _batches_per_epoch(self, loader: Any) -> int:
         try:
             n = len(loader)
@@ -203,6 +216,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         for i, batch in enumerate(self.train_loader):
             if cfg.max_train_batches and i >= cfg.max_train_batches:
+                break
+            if self.budget_exhausted and i % cfg.accum_steps == 0:
                 break
             if self.accelerator is None:
                 batch = to_device(batch, self.device)
@@ -280,7 +295,7 @@ class Trainer:
             return {}
         self.model.eval()
         tot = {k: torch.zeros((), dtype=torch.float64) for k in ("n", "loss", "top1", "top5", "sync_n", "sync")}
-        for batch in loader:
+        for batch in itertools.islice(loader, within_budget(None)):
             if self.accelerator is None:
                 batch = to_device(batch, self.device)
             with self._autocast():
@@ -432,6 +447,8 @@ class Trainer:
                 self._log(row)
                 bar.update(1)
                 stopped_early = self._should_stop()
+                if self.budget_exhausted:
+                    break
                 try:
                     for cb in self.callbacks:
                         cb.on_epoch_end(self, row)
@@ -440,6 +457,8 @@ class Trainer:
         finally:
             bar.close()
             self._close_loggers()
+        if self.budget_exhausted and self.is_main:
+            print(f"step budget reached: {self.step} optimiser steps (max_steps / HELPERS_MAX_STEPS)")
         if stopped_early and self.is_main:
             print(f"early stopping: no improvement for {cfg.early_stopping_patience} epochs "
                   f"(best {self.best_metric:.1%} at epoch {self.best_epoch})")
@@ -448,7 +467,7 @@ class Trainer:
         return TrainResult(
             best_val_acc=max(self.best_metric, 0.0), best_epoch=self.best_epoch, epochs=self.epoch,
             stopped_early=stopped_early, checkpoint=self.best_path, last_checkpoint=self.last_path,
-            history=self.history, run_dir=self.run_dir,
+            history=self.history, run_dir=self.run_dir, budget_exhausted=self.budget_exhausted,
         )
 
     def _should_stop(self) -> bool:

@@ -1,0 +1,80 @@
+"""The step budget (HELPERS_MAX_STEPS / --max-steps): how long loops run, never which
+code runs."""
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from helpers.cli import pop_max_steps
+from helpers.settings import MAX_STEPS_ENV, step_budget, within_budget
+from helpers.training import Trainer, TrainConfig
+
+
+def test_budget_reads_the_environment(monkeypatch):
+    monkeypatch.delenv(MAX_STEPS_ENV, raising=False)
+    assert step_budget() is None and within_budget(7) == 7 and within_budget(None) is None
+    monkeypatch.setenv(MAX_STEPS_ENV, "3")
+    assert step_budget() == 3 and within_budget(7) == 3 and within_budget(2) == 2 and within_budget(None) == 3
+    for bad in ("0", "-1", "two"):
+        monkeypatch.setenv(MAX_STEPS_ENV, bad)
+        with pytest.raises(ValueError, match=MAX_STEPS_ENV):
+            step_budget()
+
+
+def test_cli_flag_anywhere_sets_the_budget(monkeypatch):
+    monkeypatch.delenv(MAX_STEPS_ENV, raising=False)
+    assert pop_max_steps(["train", "--max-steps", "4", "--model", "moe"]) == ["train", "--model", "moe"]
+    assert os.environ[MAX_STEPS_ENV] == "4"
+    assert pop_max_steps(["--max-steps=2", "rl"]) == ["rl"]
+    assert os.environ[MAX_STEPS_ENV] == "2"
+    with pytest.raises(SystemExit, match="whole number"):
+        pop_max_steps(["train", "--max-steps", "x"])
+
+
+class Linear(nn.Module):
+    """A tiny video classifier: mean over (T, H, W), then a linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, video):
+        return SimpleNamespace(logits=self.fc(video.mean(dim=(2, 3, 4))))
+
+
+class CountingLoader:
+    def __init__(self, batches: int) -> None:
+        self.batches, self.read = batches, 0
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self):
+        for i in range(self.batches):
+            self.read += 1
+            yield {"video": torch.randn(2, 3, 2, 4, 4), "label": torch.tensor([i % 2, (i + 1) % 2])}
+
+
+def test_trainer_stops_at_the_budget_and_evaluates_capped(monkeypatch, tmp_path):
+    cfg = TrainConfig(epochs=5, progress=False, early_stopping_patience=None, warmup_epochs=0.0)
+    train, val = CountingLoader(4), CountingLoader(6)
+    monkeypatch.setenv(MAX_STEPS_ENV, "3")
+    trainer = Trainer(Linear(), cfg, train, val, run_dir=tmp_path, device="cpu")
+    result = trainer.fit()
+    assert trainer.step == 3 and result.budget_exhausted and result.epochs == 1
+    assert val.read == 3  # evaluation read 3 of its 6 batches
+    assert result.summary()["budget_exhausted"] is True
+
+    monkeypatch.delenv(MAX_STEPS_ENV)
+    train, val = CountingLoader(4), CountingLoader(6)
+    trainer = Trainer(Linear(), cfg.with_(epochs=2), train, val, run_dir=tmp_path / "free", device="cpu")
+    result = trainer.fit()
+    assert trainer.step == 8 and not result.budget_exhausted and val.read == 12
+
+    trainer = Trainer(Linear(), cfg.with_(max_steps=5), CountingLoader(4), None, run_dir=tmp_path / "cfg",
+                      device="cpu")
+    assert trainer.fit().epochs == 2 and trainer.step == 5  # the config's own cap, mid-epoch
