@@ -16,7 +16,7 @@ training loop adds ``aux_loss`` to the task loss and plots read ``routing`` — 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from torch import Tensor, nn
@@ -101,6 +101,11 @@ class ActionMoEDynamicModel(nn.Module):
         self.classifier = nn.Linear(dim, cfg.num_classes)
         self._frozen: list[nn.Module] = []
         self.freeze(cfg.freeze)
+
+    def rebuild_config(self) -> ActionMoEConfig:
+        """The config that rebuilds this architecture with no download (the weights then
+        come from a checkpoint): the pretrained flag off, everything else as built."""
+        return replace(self.config, pretrained=False)
 
     def freeze(self, up_to: FreezeUpTo) -> None:
         """Stop gradients for the backbone stages up to and including ``up_to`` and keep

@@ -21,6 +21,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -131,7 +132,7 @@ class GPT2CaptionDecoder(nn.Module):
 
     def __init__(self, memory_dim: int, vocab_size: int, pretrained: bool = False, n_embd: int = 256,
                  n_layer: int = 2, n_head: int = 4, max_len: int = 32,
-                 pad_id: int = 0, bos_id: int = 1, eos_id: int = 2) -> None:
+                 pad_id: int = 0, bos_id: int = 1, eos_id: int = 2, *, built: tuple[dict, Any] | None = None) -> None:
         super().__init__()
         from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -139,7 +140,11 @@ class GPT2CaptionDecoder(nn.Module):
         self.tokenizer = None
         self.weights_source = "random init"
         net = None
-        if pretrained:
+        if built is not None:  # see from_built: a pretrained GPT-2's architecture, weights to come
+            net = GPT2LMHeadModel(GPT2Config(**built[0]))
+            self.tokenizer = built[1]
+            self.weights_source = "gpt2 architecture (weights from the checkpoint)"
+        elif pretrained:
             net = hf_from_pretrained(GPT2LMHeadModel.from_pretrained, "gpt2", add_cross_attention=True,
                                      fallback="the small caption decoder with a word tokenizer")
             if net is not None:
@@ -151,7 +156,8 @@ class GPT2CaptionDecoder(nn.Module):
                 else:
                     self.tokenizer.pad_token = self.tokenizer.eos_token
         if net is not None:
-            self.weights_source = "gpt2"
+            if built is None:
+                self.weights_source = "gpt2"
             eos = net.config.eos_token_id
             pad_id = bos_id = eos_id = eos
         else:
@@ -162,6 +168,31 @@ class GPT2CaptionDecoder(nn.Module):
         self.net = net
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.memory_proj = nn.Linear(memory_dim, net.config.n_embd)
+
+    @classmethod
+    def from_built(cls, memory_dim: int, gpt2_config: dict, tokenizer_json: str,
+                   max_len: int = 32) -> "GPT2CaptionDecoder":
+        """The decoder a pretrained GPT-2 built, from its config and tokenizer as stored in a
+        checkpoint (:meth:`tokenizer_to_json`); random weights until the checkpoint's load."""
+        return cls(memory_dim, 0, max_len=max_len, built=(gpt2_config, cls.tokenizer_from_json(tokenizer_json)))
+
+    @staticmethod
+    def tokenizer_to_json(tokenizer: Any) -> str:
+        """A Hugging Face fast tokenizer as one JSON string (its vocabulary, merges and
+        special tokens), so a checkpoint carries it."""
+        return json.dumps({"tokenizer": tokenizer.backend_tokenizer.to_str(),
+                           "special": {k: str(getattr(tokenizer, k)) for k in ("bos_token", "eos_token", "unk_token")
+                                       if getattr(tokenizer, k, None) is not None}})
+
+    @staticmethod
+    def tokenizer_from_json(text: str) -> Any:
+        from tokenizers import Tokenizer
+        from transformers import PreTrainedTokenizerFast
+
+        data = json.loads(text)
+        tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(data["tokenizer"]), **data["special"])
+        tok.pad_token = tok.eos_token
+        return tok
 
     def forward(self, input_ids: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
         attn = (input_ids != self.pad_id).long()

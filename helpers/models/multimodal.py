@@ -55,6 +55,10 @@ class MultiModalConfig:
     caption_decoder: Literal["small", "gpt2", "none"] = "small"
     caption_pretrained: bool = True  # GPT-2 weights/tokenizer (decoder "gpt2" only)
     caption_vocab: list[str] | None = None
+    # the architecture of a GPT-2 that was loaded pretrained, and its tokenizer, as built
+    # (see MultiModalVideoModel.rebuild_config): a checkpoint rebuilds it without a download
+    caption_gpt2_config: dict | None = None
+    caption_tokenizer: str | None = None  # GPT2CaptionDecoder.tokenizer_to_json
     caption_layers: int = 2
     caption_max_len: int = 24
     dropout: float = 0.1
@@ -85,6 +89,14 @@ class MultiModalConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _hf_config_dict(config) -> dict:
+    """A transformers config as the keyword arguments that rebuild it (no bookkeeping keys)."""
+    d = config.to_dict()
+    for key in ("transformers_version", "architectures", "_name_or_path", "model_type", "torch_dtype", "dtype"):
+        d.pop(key, None)
+    return d
 
 
 def _groups(channels: int, max_groups: int) -> int:
@@ -163,6 +175,13 @@ class MultiModalVideoModel(nn.Module):
             raise ValueError(f"caption_decoder must be 'small', 'gpt2' or 'none', got {cfg.caption_decoder!r}")
         words = WordTokenizer(cfg.caption_vocab) if cfg.caption_vocab else None
         gpt2_fallback = False
+        if cfg.caption_decoder == "gpt2" and cfg.caption_gpt2_config is not None:
+            if cfg.caption_tokenizer is None:
+                raise ValueError("caption_gpt2_config needs caption_tokenizer (both come from rebuild_config)")
+            dec = GPT2CaptionDecoder.from_built(cfg.dim, cfg.caption_gpt2_config, cfg.caption_tokenizer,
+                                                max_len=cfg.caption_max_len)
+            self.caption, self.tokenizer = dec, dec.tokenizer
+            return
         if cfg.caption_decoder == "gpt2" and cfg.caption_pretrained:
             dec = GPT2CaptionDecoder(cfg.dim, len(words) if words else 4, pretrained=True, max_len=cfg.caption_max_len)
             if dec.tokenizer is not None:
@@ -179,6 +198,23 @@ class MultiModalVideoModel(nn.Module):
         else:
             self.caption = SmallCaptionDecoder(len(words), cfg.dim, cfg.caption_layers, cfg.heads,
                                                cfg.caption_max_len, cfg.dropout)
+
+    def rebuild_config(self) -> MultiModalConfig:
+        """The config that rebuilds this exact architecture with no download: pretrained
+        flags off, and in their place what was built (wav2vec2-base's and GPT-2's own
+        configs and GPT-2's tokenizer when they were loaded; the small caption decoder when
+        GPT-2 was asked for but missing). A checkpoint stores this, not the config asked for."""
+        cfg = replace(self.config, vision_pretrained=False, audio_pretrained=False, caption_pretrained=False)
+        if cfg.vision == "mobilevit":
+            cfg = replace(cfg, mobilevit_config=_hf_config_dict(self.vision.net.config))
+        if isinstance(self.audio_encoder, Wav2Vec2AudioEncoder):
+            cfg = replace(cfg, wav2vec2_offline=_hf_config_dict(self.audio_encoder.net.config))
+        if isinstance(self.caption, GPT2CaptionDecoder) and not isinstance(self.tokenizer, WordTokenizer):
+            cfg = replace(cfg, caption_gpt2_config=_hf_config_dict(self.caption.net.config),
+                          caption_tokenizer=GPT2CaptionDecoder.tokenizer_to_json(self.tokenizer))
+        elif isinstance(self.caption, SmallCaptionDecoder):
+            cfg = replace(cfg, caption_decoder="small")
+        return cfg
 
     def train(self, mode: bool = True) -> "MultiModalVideoModel":
         super().train(mode)

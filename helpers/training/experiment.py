@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from helpers.settings import Settings, get_settings
 from helpers.training.config import TrainConfig
+from helpers.training.tasks import unwrap
 
 
 @dataclass
@@ -204,9 +205,17 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if k == "backbone_layers" and isinstance(v, list) else v for k, v in d.items()}
 
 
+def built_model_config(model: nn.Module) -> dict[str, Any]:
+    """What a checkpoint stores to rebuild ``model``: the architecture as built (the
+    pretrained flags off, and the configs of whatever pretrained parts were loaded), not
+    the config asked for, which builds another network once weights are (not) found."""
+    return unwrap(model).rebuild_config().to_dict()
+
+
 def model_from_checkpoint(state: dict[str, Any]) -> nn.Module:
-    """Rebuild the model a checkpoint holds and load its weights (no download: the
-    pretrained flags are switched off, the weights come from the file)."""
+    """Rebuild the model a checkpoint holds and load its weights. Never downloads: the
+    stored config is the architecture as built (:func:`built_model_config`), and the
+    pretrained flags are off (also in checkpoints written before configs were stored so)."""
     name = state.get("model_name") or state["config"]["model"]
     mcfg = dict(state.get("model_config") or {})
     for flag in ("pretrained", "vision_pretrained", "audio_pretrained", "caption_pretrained"):
@@ -226,4 +235,4 @@ def build_experiment(config: TrainConfig, data: str | Path | None = None, settin
     mcfg = model_config_for(config, len(classes), captions)
     torch.manual_seed(config.seed)
     model = build_model(config.model, mcfg)
-    return Experiment(config, model, mcfg.to_dict(), train_loader, val_loader, classes, data_dir, notes)
+    return Experiment(config, model, built_model_config(model), train_loader, val_loader, classes, data_dir, notes)
