@@ -11,6 +11,7 @@ generated stand-in (:mod:`.evalset`: 180 clips instead of the split's 18, never 
 on), else on the split's test side."""
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,8 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+
+from helpers.settings import within_budget
 
 from .measure import CompressionRow, count_parameters, file_size_mb, fill_ratios, median_latency_ms, predict, \
     top1_agreement
@@ -38,7 +41,9 @@ class CompressionSettings:
     student_mixup: float = 0.4  # mixup alpha for both arms of every student (0: off); see helpers.training.mixup
     scaled_student: bool = True  # also distil the teacher's own architecture at student_scale width
     max_train_batches: int | None = None
-    calibration_batches: int | None = None  # None: every training batch
+    # int8 calibration clips: PyTorch's and ONNX Runtime's guides calibrate on ~100 samples;
+    # every training batch (the old default) held ~8 GB of clips at HMDB51 split 1, 16x112²
+    calibration_clips: int = 64
     latency_shape: tuple[int, int, int] = (16, 112, 112)  # (T, H, W) of the timed clip
     latency_repeats: int = 5
     teacher_epochs: int = 8
@@ -59,10 +64,17 @@ class CompressionResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs: int, models_dir: Path | None = None):
+def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs: int, models_dir: Path | None = None,
+                 preset: str | None = None):
     """(teacher, TrainConfig, checkpoint path): from ``checkpoint`` when given, else
-    :func:`helpers.training.load_or_train` (which trains the smoke model when missing;
-    with ``models_dir`` its checkpoint and run folder both go there)."""
+    notebook 04's model through :func:`helpers.training.load_or_train` (with
+    ``models_dir`` its checkpoint and run folder both go there).
+
+    ``preset`` ("smoke"/"full"; default: the settings' size) is what is trained when no
+    checkpoint exists: the smoke teacher (``epochs`` epochs) for smoke runs and
+    benchmarks, the full preset otherwise — never a smoke model under the name of the
+    real one."""
+    from helpers.settings import get_settings
     from helpers.training import TrainConfig, load_checkpoint, load_or_train
     from helpers.training.experiment import model_from_checkpoint
 
@@ -70,14 +82,31 @@ def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs:
         state = load_checkpoint(checkpoint)
         cfg = TrainConfig.from_dict(state["config"])
         return model_from_checkpoint(state), cfg, Path(checkpoint)
-    cfg = TrainConfig.smoke("moe", epochs=epochs)
-    settings = None
+    settings = get_settings()
+    preset = preset or ("smoke" if settings.smoke else "full")
+    if preset not in ("smoke", "full"):
+        raise ValueError(f"preset must be 'smoke' or 'full', got {preset!r}")
+    cfg = TrainConfig.smoke("moe", epochs=epochs) if preset == "smoke" else TrainConfig.full("moe")
     if models_dir is not None:  # a self-contained teacher: its run folder beside it, never another run resumed
-        from helpers.settings import get_settings
-
-        settings = replace(get_settings(), runs_dir=Path(models_dir) / "runs")
+        settings = replace(settings, runs_dir=Path(models_dir) / "runs")
     res = load_or_train("moe", 1, config=cfg, data=data, models_dir=models_dir, settings=settings)
+    if res.checkpoint.is_file():  # the loaders must match what the teacher was trained with
+        cfg = TrainConfig.from_dict(load_checkpoint(res.checkpoint)["config"])
     return res.model.eval(), cfg, res.checkpoint
+
+
+def calibration_clips(loader: Any, clips: int) -> list[torch.Tensor]:
+    """Training batches (video tensors) until ``clips`` clips are held, at most the step
+    budget's number of batches: int8 calibration needs a representative sample, not the
+    whole training set in memory."""
+    from helpers.settings import within_budget
+
+    out: list[torch.Tensor] = []
+    for batch in itertools.islice(loader, within_budget(None)):
+        out.append(batch["video"])
+        if sum(len(v) for v in out) >= clips:
+            break
+    return out
 
 
 def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None, data: str | Path | None = None,
@@ -110,10 +139,11 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
     eval_name = (f"held-out generated clips (seed {loader_cfg.seed}+offset, never trained on)"
                  if eval_batches is not None else "split test side")
     if eval_batches is None:
-        eval_batches = [{"video": b["video"], "label": b["label"]} for b in test_loader]
+        eval_batches = [{"video": b["video"], "label": b["label"]}
+                        for b in itertools.islice(test_loader, within_budget(None))]
     labels = torch.cat([b["label"] for b in eval_batches])
     log(f"evaluation set: {len(labels)} clips, {eval_name}")
-    calib = [b["video"] for i, b in zip(range(s.calibration_batches or 10**9), train_loader)]
+    calib = calibration_clips(train_loader, s.calibration_clips)
     small = calib[0][:1]
     timed = torch.randn(1, 3, *s.latency_shape)
     runs = out / "runs"
@@ -197,13 +227,13 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
     if s.qat_epochs > 0 and fp32_acc - ptq_acc > s.qat_threshold:
         qat = quantize_qat_fx(teacher, train_loader, epochs=s.qat_epochs, run_dir=runs / "qat",
                               train_config=loader_cfg, max_train_batches=s.max_train_batches,
-                              calibration_batches=s.calibration_batches)
+                              calibration_batches=len(calib))
         path, timed_q = int8_file(qat, out / "moe_int8_qat.pt")
         acc = add("int8_qat", qat, path, count_parameters(teacher), timed_fn=timed_q,
                   runtime="torch FX int8 (x86)", method="qat")
         # deploy QAT only if it beats post-training int8 on the split's test side (the teacher's
         # validation clips), so the held-out evaluation set never picks the model it scores
-        val = [{"video": b["video"], "label": b["label"]} for b in test_loader]
+        val = [{"video": b["video"], "label": b["label"]} for b in itertools.islice(test_loader, within_budget(None))]
         val_acc = {k: float(torch.eq(*predict(models[k], val)).float().mean()) for k in ("int8", "int8_qat")}
         int8_name = "int8_qat" if val_acc["int8_qat"] > val_acc["int8"] else "int8"
         extra["int8_qat"]["val_accuracy"], extra["int8"]["val_accuracy"] = val_acc["int8_qat"], val_acc["int8"]
