@@ -1,9 +1,11 @@
 """Offline-safe weight loading: the cache is used without network, a dead or silent host
 ends in a fast fallback (never a hang), a reachable host (127.0.0.1) really downloads."""
+import hashlib
 import http.server
 import logging
 import socket
 import threading
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -65,23 +67,56 @@ def test_silent_host_times_out_instead_of_hanging(monkeypatch, caplog):
     assert not pretrained.torch_hub_checkpoint(weights.url).exists()
 
 
-def test_reachable_host_downloads_and_caches(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    torch.save(small_state(), root / "tiny-abc.pth")
+@contextmanager
+def serving(root):
+    """An HTTP server on 127.0.0.1 for the files in ``root``; yields its base URL."""
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(root))  # noqa: E731
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.RequestHandlerClass.log_message = lambda *a: None
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        weights = SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}/tiny-abc.pth")
-        state = pretrained.torchvision_state_dict(weights, "tiny")
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def hashed_weights_file(root, digest_prefix=None) -> str:
+    """``small_state()`` saved as ``tiny-<sha256 prefix>.pth`` (torchvision's naming); a
+    given ``digest_prefix`` names it with a wrong one. Returns the file name."""
+    root.mkdir()
+    tmp = root / "tiny.tmp"
+    torch.save(small_state(), tmp)
+    name = f"tiny-{digest_prefix or hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]}.pth"
+    tmp.rename(root / name)
+    return name
+
+
+def test_reachable_host_downloads_and_caches(tmp_path):
+    name = hashed_weights_file(tmp_path / "www")
+    with serving(tmp_path / "www") as base:
+        weights = SimpleNamespace(url=f"{base}/{name}")
+        state = pretrained.torchvision_state_dict(weights, "tiny")
     assert torch.equal(state["bias"], small_state()["bias"])
     assert pretrained.torch_hub_checkpoint(weights.url).is_file()
+
+
+def test_download_with_wrong_hash_is_refused_and_not_cached(tmp_path, caplog):
+    name = hashed_weights_file(tmp_path / "www", digest_prefix="00000000")
+    with serving(tmp_path / "www") as base, caplog.at_level(logging.WARNING, logger="helpers.models"):
+        weights = SimpleNamespace(url=f"{base}/{name}")
+        assert pretrained.torchvision_state_dict(weights, "tiny") is None
+    assert "hash" in caplog.records[0].getMessage()
+    assert not pretrained.torch_hub_checkpoint(weights.url).exists()
+
+
+def test_download_path_checks_the_hash(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pretrained, "host_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda url, **kw: calls.append((url, kw)) or {})
+    url = "https://download.invalid/models/tiny-0123abcd.pth"
+    assert pretrained.torchvision_state_dict(SimpleNamespace(url=url), "tiny") == {}
+    assert calls and calls[0][0] == url and calls[0][1]["check_hash"] is True
 
 
 def test_offline_flag_skips_the_network(monkeypatch, caplog):
@@ -125,3 +160,14 @@ def test_multimodal_pretrained_request_offline_builds_fallbacks(monkeypatch, cap
     for name in ("mobilenet_v3_small", "facebook/wav2vec2-base", "gpt2"):
         assert name in text
     assert model.forward_batch(batch)["logits"].shape == (1, 5)
+
+
+def test_hf_cache_follows_the_environment_at_call_time(monkeypatch, tmp_path):
+    """huggingface_hub fixes its cache path at import; an HF_HOME set later still counts."""
+    calls = []
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setattr(pretrained, "host_reachable", lambda *a, **k: False)
+    pretrained.hf_from_pretrained(lambda name, **kw: calls.append(kw), "org/model")
+    assert calls == [{"local_files_only": True, "cache_dir": str(tmp_path / "hf" / "hub")}]

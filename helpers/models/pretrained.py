@@ -9,12 +9,15 @@ blind ``weights=...`` can hang or crash the build of a model. Every pretrained f
 
 1. use a copy already on disk (the torch hub cache, the Hugging Face cache) first;
 2. otherwise probe the host with a short TCP connect (``PROBE_TIMEOUT_S``) and only
-   then download (with a socket timeout, so a stalled transfer ends too);
+   then download (with a socket timeout, so a stalled transfer ends too); a torchvision
+   download is checked against the sha256 prefix in its file name, as torchvision does
+   (a cached file is used as is, as ``torch.hub`` does);
 3. on any failure return ``None`` and log ONE warning naming the weights and the reason;
    the caller then keeps its random initialisation.
 
 Environment: ``HELPERS_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1`` for Hugging Face) skips the
-network entirely, so only cached copies are used.
+network entirely, so only cached copies are used. ``TORCH_HOME``, ``HF_HOME`` and
+``HF_HUB_CACHE`` are read at each call, so setting them after import still counts.
 """
 from __future__ import annotations
 
@@ -100,7 +103,9 @@ def torchvision_state_dict(
     ``None`` after one warning when it is neither cached nor downloadable.
 
     The cached file is read with ``weights_only=True``; a download goes through
-    ``torch.hub.load_state_dict_from_url`` (atomic: it writes a temporary file first).
+    ``torch.hub.load_state_dict_from_url`` (atomic: it writes a temporary file first) with
+    ``check_hash=True``: torchvision's file names carry the first digits of the file's
+    sha256, and a download that does not match is refused (and not cached).
     """
     import torch
 
@@ -120,11 +125,32 @@ def torchvision_state_dict(
             return None
         with _socket_timeout(DOWNLOAD_SOCKET_TIMEOUT_S):
             return torch.hub.load_state_dict_from_url(
-                url, map_location="cpu", progress=progress, check_hash=False, weights_only=True
+                url, map_location="cpu", progress=progress, check_hash=True, weights_only=True
             )
     except (URLError, OSError, RuntimeError, ValueError) as exc:  # network, disk, corrupt file
         warn_fallback(name, f"{type(exc).__name__}: {exc}", fallback)
         return None
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache the environment names now (``HF_HUB_CACHE``, else
+    ``HF_HOME``/hub, else ``~/.cache/huggingface/hub``), resolved as huggingface_hub does."""
+    env = os.environ
+    xdg = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    home = env.get("HF_HOME") or os.path.join(xdg, "huggingface")
+    cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
+    return Path(os.path.expandvars(os.path.expanduser(cache)))
+
+
+def _hf_cache_dir_override() -> str | None:
+    """``hf_hub_cache()`` when it differs from the cache huggingface_hub fixed at import
+    (the environment changed since, e.g. in a notebook or a test), else ``None``."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return None
+    now = hf_hub_cache()
+    return None if now == Path(constants.HF_HUB_CACHE) else str(now)
 
 
 def hf_from_pretrained(
@@ -136,8 +162,12 @@ def hf_from_pretrained(
 ) -> Any | None:
     """``factory(name, local_files_only=..., **kwargs)`` (e.g. ``Wav2Vec2Model.from_pretrained``)
     or ``None`` after one warning. ``local_files_only`` is set when offline is forced or
-    ``huggingface.co`` does not answer the probe, so only the local cache is tried."""
+    ``huggingface.co`` does not answer the probe, so only the local cache is tried. The cache
+    is the one the environment names at call time (``cache_dir`` is passed when it moved)."""
     local_only = offline_forced(huggingface=True) or not host_reachable(HF_HOST)
+    cache_dir = _hf_cache_dir_override()
+    if cache_dir is not None and "cache_dir" not in kwargs:
+        kwargs["cache_dir"] = cache_dir
     try:
         return factory(name, local_files_only=local_only, **kwargs)
     except (OSError, ValueError, EnvironmentError, ImportError) as exc:
