@@ -197,7 +197,8 @@ def save_pipeline_sampler(path: str | Path, pipe: Any, extra: dict[str, Any] | N
     return save_rl_sampler(path, pipe.agent, pipe.classifier, projection=pipe.env.projection,
                            env_config=pipe.env.config, encoder=str(fs.meta.get("encoder", "model")),
                            num_positions=fs.num_positions, classes=list(fs.classes), feature_dim=fs.feature_dim,
-                           checkpoint=pipe.config.checkpoint,
+                           checkpoint=pipe.config.checkpoint, resize=tuple(fs.meta.get("resize", (36, 48))),
+                           crop=int(fs.meta.get("crop", 32)),
                            extra={"history": pipe.history.to_dict(), "summary": pipe.summary(), **(extra or {})})
 
 

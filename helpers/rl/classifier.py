@@ -127,6 +127,8 @@ def _fit_subsets(module: nn.Module, forward, params, fs, *, epochs: int, batch_s
     restored at the end. Returns ``{"val_acc": [...], "best_epoch": int}``."""
     from tqdm.auto import trange
 
+    from helpers.settings import within_budget
+
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n = fs.num_positions
@@ -135,7 +137,7 @@ def _fit_subsets(module: nn.Module, forward, params, fs, *, epochs: int, batch_s
     per_epoch = max(1, int(np.ceil(fs.num_clips / batch_size)))
     history: dict = {"val_acc": [], "best_epoch": epochs}
     best, best_state = -1.0, None
-    for epoch in trange(epochs, desc=desc, disable=not progress, leave=False):
+    for epoch in trange(within_budget(epochs), desc=desc, disable=not progress, leave=False):
         module.train()
         for _ in range(per_epoch):
             idx = torch.as_tensor(rng.integers(0, fs.num_clips, size=batch_size))

@@ -246,16 +246,17 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
                       np.array([r["label"] for r in rows], np.int64), np.stack(envs), np.array(audio, bool),
                       np.array([r["event"] for r in rows], np.int64), [r["path"] for r in rows], list(classes),
                       {"split": split, "data_dir": str(data_dir), "num_positions": num_positions,
-                       "encoder": encoder,
+                       "encoder": encoder, "resize": [int(v) for v in resize], "crop": int(crop),
                        "seconds_per_frame": (time.perf_counter() - start) / (len(rows) * num_positions)})
 
 
 def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, num_positions: int,
-              encoder: str = "model") -> str:
+              encoder: str = "model", resize: tuple[int, int] = (36, 48), crop: int = 32) -> str:
     """A file name that changes when the model file, the data or the sampling changes."""
     ck = Path(checkpoint) if checkpoint else None
     stamp = f"{ck.resolve()}:{ck.stat().st_mtime_ns}:{ck.stat().st_size}" if ck and ck.is_file() else str(ck)
-    digest = hashlib.sha1(f"{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}".encode()).hexdigest()[:12]
+    size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
+    digest = hashlib.sha1(f"{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
 
@@ -264,7 +265,7 @@ def cached_features(model: torch.nn.Module | None, data_dir: str | Path, split: 
                     resize: tuple[int, int] = (36, 48), crop: int = 32, encoder: str = "model",
                     progress: bool = True) -> FeatureSet:
     """:func:`extract_features` once; later calls read ``cache_dir/<key>.npz``."""
-    path = Path(cache_dir) / cache_key(checkpoint, data_dir, split, num_positions, encoder)
+    path = Path(cache_dir) / cache_key(checkpoint, data_dir, split, num_positions, encoder, resize, crop)
     if path.is_file():
         return FeatureSet.load(path)
     fs = extract_features(model, data_dir, split, num_positions=num_positions, resize=resize, crop=crop,

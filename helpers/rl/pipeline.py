@@ -140,6 +140,18 @@ def model_for_notebook(checkpoint: str | Path, smoke: bool) -> tuple[Any, Path |
     return None, None, msg + " — smoke mode goes on with optical-flow features and a small subset head"
 
 
+def model_frame_size(checkpoint: str | Path | None) -> tuple[tuple[int, int], int]:
+    """``(resize, crop)`` the model was trained at (its checkpoint's config), so its frame
+    encoder sees frames of the size it learned on; the smoke size without a checkpoint."""
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return (36, 48), 32
+    from helpers.training import TrainConfig
+    from helpers.training.checkpoint import load_checkpoint
+
+    tcfg = TrainConfig.from_dict(load_checkpoint(checkpoint)["config"])
+    return tuple(tcfg.resize), int(tcfg.crop)
+
+
 def _val_features(model, cfg: PipelineConfig, encoder: str, common: dict) -> FeatureSet | None:
     """The validation split's features, or None when the data has no such split."""
     try:
@@ -153,7 +165,9 @@ def build_classifier(cfg: PipelineConfig, model, checkpoint) -> tuple[Any, Featu
     from helpers.rl.classifier import finetune_model_head, subset_val_accuracy, train_feature_head
 
     notes: list[str] = []
-    common = dict(checkpoint=checkpoint, num_positions=cfg.num_positions, progress=cfg.progress)
+    resize, crop = model_frame_size(checkpoint)
+    common = dict(checkpoint=checkpoint, num_positions=cfg.num_positions, progress=cfg.progress, resize=resize,
+                  crop=crop)
     candidates: list[tuple[float, Any, FeatureSet, FeatureSet, str]] = []
     if cfg.classifier in ("auto", "model"):
         tr = cached_features(model, cfg.data_dir, "train", cfg.cache_dir, encoder="model", **common)

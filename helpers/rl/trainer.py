@@ -45,9 +45,12 @@ class RLTrainer:
         self._first = True
 
     def fit(self, episodes: int, progress: bool = True) -> RLHistory:
+        """Play ``episodes`` training episodes (at most the step budget's number)."""
         from tqdm.auto import trange
 
-        bar = trange(episodes, desc="DQN", disable=not progress, leave=False)
+        from helpers.settings import within_budget
+
+        bar = trange(within_budget(episodes), desc="DQN", disable=not progress, leave=False)
         for _ in bar:
             obs, info = self.env.reset(seed=self._seed if self._first else None)
             self._first = False
