@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                             student_mixup=args.student_mixup, scaled_student=args.scaled_student,
                             eval_clips_per_class=args.eval_clips_per_class,
                             latency_shape=tuple(int(v) for v in args.latency_shape.split(",")),
-                            latency_repeats=args.repeats, eval_dir=eval_dir, log=lambda m: print(m, file=sys.stderr, flush=True))
+                            latency_repeats=args.repeats, eval_dir=eval_dir, teacher_preset="smoke", log=lambda m: print(m, file=sys.stderr, flush=True))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         with contextlib.redirect_stdout(sys.stderr):  # training logs go to stderr: stdout is JSON only

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         out = Path(args.out) if args.out else Path(tmp)
         teacher, tcfg, ckpt = load_teacher(args.checkpoint, args.data, args.teacher_epochs,
-                                           None if args.checkpoint else out / "teacher")
+                                           None if args.checkpoint else out / "teacher", preset="smoke")
         cfg = tcfg.with_(num_workers=0, clip_cache="memory", progress=False, batch_size=8) \
             if tcfg.model_preset == "smoke" else tcfg
         train_loader, test_loader, classes, _, data_dir, _ = build_loaders(cfg, args.data)

@@ -107,3 +107,46 @@ def test_cli_fails_with_a_one_line_reason(tmp_path, capsys):
     else:
         raise AssertionError("a ratio ≥ 1 must be refused")
     assert "pruning ratios must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_teacher_without_checkpoint_is_trained_at_the_settings_size(monkeypatch, tmp_path):
+    """Full mode never trains (and writes under the real model's name) a smoke teacher."""
+    from types import SimpleNamespace
+
+    import helpers.training
+    from helpers.compression.pipeline import load_teacher
+
+    asked: list[TrainConfig] = []
+
+    def fake_load_or_train(model, split, *, config, **kwargs):
+        asked.append(config)
+        return SimpleNamespace(model=torch.nn.Linear(1, 1), checkpoint=tmp_path / "none.pth")
+
+    monkeypatch.setattr(helpers.training, "load_or_train", fake_load_or_train)
+    monkeypatch.setenv("SMOKE", "0")
+    _, cfg, _ = load_teacher(None, None, epochs=3)
+    assert asked[-1].model_preset == "full" and cfg.model_preset == "full"
+    assert (asked[-1].num_frames, asked[-1].crop) == (16, 112)
+    monkeypatch.setenv("SMOKE", "1")
+    _, cfg, _ = load_teacher(None, None, epochs=3)
+    assert cfg.model_preset == "smoke" and cfg.epochs == 3
+    _, cfg, _ = load_teacher(None, None, epochs=3, preset="smoke")  # benchmarks ask for the smoke teacher
+    assert cfg.model_preset == "smoke"
+
+
+def test_int8_calibration_holds_a_bounded_number_of_clips(monkeypatch):
+    from helpers.compression.pipeline import calibration_clips
+    from helpers.settings import MAX_STEPS_ENV
+
+    read = []
+
+    def batches():
+        for i in range(1000):  # a whole HMDB51 split's worth of batches
+            read.append(i)
+            yield {"video": torch.zeros(16, 3, 1, 1, 1)}
+
+    monkeypatch.delenv(MAX_STEPS_ENV, raising=False)
+    calib = calibration_clips(batches(), 64)
+    assert sum(len(v) for v in calib) == 64 and len(read) == 4
+    monkeypatch.setenv(MAX_STEPS_ENV, "2")
+    assert len(calibration_clips(batches(), 64)) == 2

@@ -47,6 +47,7 @@ class CompressionSettings:
     latency_shape: tuple[int, int, int] = (16, 112, 112)  # (T, H, W) of the timed clip
     latency_repeats: int = 5
     teacher_epochs: int = 8
+    teacher_preset: str | None = None  # trained when no checkpoint: "smoke"/"full"; None: the settings' size
     eval_clips_per_class: int = 33  # held-out generated clips (see .evalset); 0: the split's test side
     eval_dir: Path | None = None  # where they are generated; None: <synth_dir>/hmdb51_heldout
     qat_epochs: int = 2  # quantization-aware fine-tuning when post-training int8 loses > qat_threshold
@@ -125,7 +126,7 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     log = lambda msg: s.log(f"{msg} ({time.perf_counter() - t0:.0f} s)")  # noqa: E731
-    teacher, tcfg, ckpt = load_teacher(checkpoint, data, s.teacher_epochs, models_dir)
+    teacher, tcfg, ckpt = load_teacher(checkpoint, data, s.teacher_epochs, models_dir, s.teacher_preset)
     log(f"teacher: {ckpt}")
     from helpers.training.experiment import build_loaders
 
