@@ -8,10 +8,14 @@ motion family (not the direction) sounds during the event; each clip has a capti
     from helpers.synth import SynthConfig, generate, SYNTH_CLASSES
     result = generate("hmdb51", out_dir, SynthConfig.smoke())
 
-Modules: ``config`` (classes, SynthConfig), ``motion`` (tracks, event window),
-``scene`` (drawing), ``audio`` (sound), ``caption``, ``clip`` (one clip in memory),
-``encode`` (PyAV writer), ``layouts`` (names, splits, index files), ``builder``
-(:func:`generate`), ``cli``. Heavy imports (PyAV, OpenCV) happen only when used.
+``SynthConfig(names="hmdb51", classes=51)`` names the classes after HMDB51's 51 actions
+instead (generated motions under real names: for rehearsing 51-class shapes only).
+
+Modules: ``config`` (classes, SynthConfig), ``recipes`` (the motion a class shows),
+``motion`` (tracks, event window), ``scene`` (drawing), ``audio`` (sound), ``caption``,
+``clip`` (one clip in memory), ``encode`` (PyAV writer), ``layouts`` (names, splits,
+index files), ``builder`` (:func:`generate`), ``cli``. Heavy imports (PyAV, OpenCV)
+happen only when used.
 """
 from __future__ import annotations
 

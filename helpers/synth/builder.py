@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -49,8 +49,8 @@ class SynthResult:
 
 
 def config_dict(config: SynthConfig) -> dict:
-    """The config as JSON-ready values (tuples become lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+    """The config as JSON-ready values (see :meth:`SynthConfig.to_dict`)."""
+    return config.to_dict()
 
 
 def _render_encoded(task: tuple[str, SynthConfig, str, int, int]) -> tuple[dict, bytes]:

@@ -19,11 +19,16 @@ VERBS: dict[str, str] = {
 }
 
 
-def make_caption(class_name: str, appearance: Appearance, speed: str | None = None) -> str:
-    """e.g. "a striped red arrow quickly rotates clockwise on a checkered navy background"."""
+def make_caption(class_name: str, appearance: Appearance, speed: str | None = None,
+                 second: str | None = None) -> str:
+    """e.g. "a striped red arrow quickly rotates clockwise on a checkered navy background".
+    ``class_name`` is the motion pattern shown (not an HMDB51 name: captions describe
+    what is on screen); ``second`` adds a simultaneous pattern ("… moves to the left
+    and grows larger …")."""
     texture = "" if appearance.texture == "plain" else f"{appearance.texture} "
     article = "an" if (texture or appearance.colour)[0] in "aeiou" else "a"
     adverb = f"{speed} " if speed else ""
     pattern = "" if appearance.background_pattern == "plain" else f"{appearance.background_pattern} "
-    return (f"{article} {texture}{appearance.colour} {appearance.shape} {adverb}{VERBS[class_name]} "
+    verb = VERBS[class_name] if second is None else f"{VERBS[class_name]} and {VERBS[second]}"
+    return (f"{article} {texture}{appearance.colour} {appearance.shape} {adverb}{verb} "
             f"on a {pattern}{appearance.background_colour} background")

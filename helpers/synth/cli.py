@@ -1,4 +1,4 @@
-"""``python -m helpers synth --layout hmdb51|kinetics --out DIR --seed N [...]``."""
+"""``python -m helpers synth --layout hmdb51|kinetics --out DIR --seed N [--class-names hmdb51] [...]``."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.synth.config import MAX_CLASSES, SynthConfig, SynthConfigError
+from helpers.synth.config import MAX_CLASSES, NAME_SETS, SynthConfig, SynthConfigError
 
 
 class _UsageError(Exception):
@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="default: the preset's seed (0)")
     p.add_argument("--preset", choices=["smoke", "demo"], default="smoke",
                    help="base sizes (default smoke); the options below override them")
-    p.add_argument("--classes", type=int, help=f"first K classes of the fixed list (2–{MAX_CLASSES})")
+    p.add_argument("--class-names", choices=list(NAME_SETS), default=None,
+                   help="motion: the 12 classes named after their motion (default); hmdb51: "
+                        f"HMDB51's {len(NAME_SETS['hmdb51'])} real names on generated motions, to "
+                        "rehearse 51-class shapes (not an accuracy benchmark)")
+    p.add_argument("--classes", type=int, help=f"first K classes of the name set (2–{MAX_CLASSES} motion, "
+                                                f"2–{len(NAME_SETS['hmdb51'])} hmdb51)")
     p.add_argument("--clips-per-class", type=int)
     p.add_argument("--seconds", type=float)
     p.add_argument("--fps", type=int)
@@ -54,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = SynthConfig.demo() if args.preset == "demo" else SynthConfig.smoke()
         overrides = {k: v for k, v in {
             "classes": args.classes, "clips_per_class": args.clips_per_class, "seconds": args.seconds,
-            "fps": args.fps, "size": args.size, "seed": args.seed}.items() if v is not None}
+            "fps": args.fps, "size": args.size, "seed": args.seed, "names": args.class_names}.items()
+            if v is not None}
         config = dataclasses.replace(base, **overrides)
         if args.workers is not None and args.workers < 1:
             raise _UsageError(f"--workers must be ≥ 1, got {args.workers}")

@@ -1,5 +1,6 @@
 """One clip, end to end in memory: event window, appearance, track, frames, sound,
-caption. A clip is a pure function of (config, class, clip seed)."""
+caption. A clip is a pure function of (config, class, clip seed). The class's motion
+comes from its recipe (:mod:`helpers.synth.recipes`), so either name set works."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,8 +9,9 @@ import numpy as np
 
 from helpers.synth.audio import render_audio
 from helpers.synth.caption import make_caption
-from helpers.synth.config import SYNTH_CLASSES, SynthConfig
+from helpers.synth.config import SynthConfig
 from helpers.synth.motion import dissolve_frames, sample_distractor, sample_event, sample_track
+from helpers.synth.recipes import label_of, recipe_of
 from helpers.synth.scene import render_background, render_frames, sample_appearance
 
 
@@ -54,8 +56,7 @@ def render_clip(class_name: str, config: SynthConfig, seed: int, *, audio: bool 
     Separate random streams feed the event timing, the look, the motion and the sound,
     so changing one part of the generator does not reshuffle the others.
     """
-    if class_name not in SYNTH_CLASSES:
-        raise KeyError(f"unknown synthetic class {class_name!r}; known: {', '.join(SYNTH_CLASSES)}")
+    recipe = recipe_of(class_name)  # KeyError for an unknown name
     event_rng, look_rng, motion_rng, sound_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     w, h, n = config.width, config.height, config.num_frames
@@ -65,12 +66,13 @@ def render_clip(class_name: str, config: SynthConfig, seed: int, *, audio: bool 
     appearance = sample_appearance(look_rng)
     background = render_background(appearance, w, h, look_rng)
     distractor = sample_distractor(n, config.fps, w, h, look_rng) if config.distractor else None
-    track, motion_params = sample_track(class_name, n, event, w, h, motion_rng, dissolve=dissolve)
+    track, motion_params = sample_track(recipe.pattern, n, event, w, h, motion_rng, dissolve=dissolve,
+                                        second=recipe.second)
     frames = render_frames(track, appearance, background, distractor)
 
     waveform, audio_params = None, {}
     if audio:
-        waveform, audio_params = render_audio(class_name, config.num_samples, config.sample_rate,
+        waveform, audio_params = render_audio(recipe.pattern, config.num_samples, config.sample_rate,
                                               event.start / config.fps, event.end / config.fps, sound_rng)
 
     lo, hi = config.event_fraction
@@ -85,9 +87,11 @@ def render_clip(class_name: str, config: SynthConfig, seed: int, *, audio: bool 
         "speed": speed or "moderately",
         **{k: round(float(v), 3) for k, v in {**motion_params, **audio_params}.items()},
     }
+    if recipe.pattern != class_name:  # a name that does not say the motion: record it
+        attributes["motion"] = recipe.pattern if recipe.second is None else f"{recipe.pattern}+{recipe.second}"
     return SynthClip(
         class_name=class_name,
-        label=SYNTH_CLASSES.index(class_name),
+        label=label_of(class_name),
         seed=int(seed),
         frames=frames,
         audio=waveform,
@@ -96,6 +100,6 @@ def render_clip(class_name: str, config: SynthConfig, seed: int, *, audio: bool 
         event_start=event.start,
         event_end=event.end,
         dissolve_end=min(event.end + dissolve, n),
-        caption=make_caption(class_name, appearance, speed),
+        caption=make_caption(recipe.pattern, appearance, speed, second=recipe.second),
         attributes=attributes,
     )

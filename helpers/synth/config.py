@@ -4,10 +4,18 @@ The class list has a fixed order so that ``classes=K`` always means the first K
 names, and a class keeps its label (and its clips keep their bytes) whatever K is.
 The order is chosen so that small K is already a fair benchmark: the first 4 are two
 direction pairs (translation, rotation), the first 6 add a scale pair.
+
+Two name sets: ``names="motion"`` (default) names the 12 classes after their motion;
+``names="hmdb51"`` uses HMDB51's 51 real class names, so every 51-class shape (heads,
+confusion matrix, top-5) can be rehearsed. What an HMDB51-named class shows is set in
+:mod:`helpers.synth.recipes`; its name says nothing about it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Literal
+
+from helpers.hmdb51_sources import HMDB51_CLASSES
 
 # Fixed order: label = position in this tuple.
 SYNTH_CLASSES: tuple[str, ...] = (
@@ -49,6 +57,18 @@ class SynthConfigError(ValueError):
     """A configuration that cannot produce a sensible dataset (says which field and why)."""
 
 
+ClassNames = Literal["motion", "hmdb51"]
+NAME_SETS: dict[str, tuple[str, ...]] = {"motion": SYNTH_CLASSES, "hmdb51": HMDB51_CLASSES}
+
+
+def name_set(names: str) -> tuple[str, ...]:
+    """Every class name of a name set, in label order."""
+    try:
+        return NAME_SETS[names]
+    except KeyError:
+        raise SynthConfigError(f"names must be one of {', '.join(NAME_SETS)}, got {names!r}") from None
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """One generation run. Every clip is a pure function of (this config, its class, its
@@ -57,6 +77,7 @@ class SynthConfig:
     ``size`` is (width, height) like the real datasets' 320×240. ``event_fraction`` is
     the (min, max) share of the clip the informative motion fills; it is placed at a
     random time, and outside it the scene does only class-independent things.
+    ``names`` picks the class names: the motion names (up to 12) or HMDB51's (up to 51).
     """
 
     classes: int = 6
@@ -70,6 +91,7 @@ class SynthConfig:
     distractor: bool = True
     # x264 speed/quality trade-off for the kinetics layout (veryfast keeps `make run` short).
     x264_preset: str = "veryfast"
+    names: ClassNames = "motion"
 
     def __post_init__(self) -> None:
         if isinstance(self.size, list):  # tolerate JSON round trips
@@ -96,8 +118,17 @@ class SynthConfig:
     # ---- derived ---------------------------------------------------------------------
     @property
     def class_names(self) -> tuple[str, ...]:
-        """The first ``classes`` names of :data:`SYNTH_CLASSES` (label = index)."""
-        return SYNTH_CLASSES[: self.classes]
+        """The first ``classes`` names of the name set (label = index)."""
+        return name_set(self.names)[: self.classes]
+
+    def to_dict(self) -> dict:
+        """The config as JSON-ready values (tuples become lists). ``names`` is left out
+        while it is "motion", so manifests and cache stamps of motion-named sets keep
+        the bytes they had before the field existed."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if out["names"] == "motion":
+            del out["names"]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @property
     def num_frames(self) -> int:
@@ -122,11 +153,14 @@ def _validate(c: SynthConfig) -> None:
     def fail(msg: str) -> None:
         raise SynthConfigError(msg)
 
+    names = name_set(c.names)
     if not isinstance(c.classes, int) or c.classes < 2:
         fail(f"classes must be an integer ≥ 2, got {c.classes!r}")
-    if c.classes > MAX_CLASSES:
+    if c.names == "motion" and c.classes > MAX_CLASSES:
         fail(f"classes={c.classes} exceeds the {MAX_CLASSES} synthetic classes "
-             f"({', '.join(SYNTH_CLASSES)})")
+             f"({', '.join(SYNTH_CLASSES)}); names='hmdb51' allows up to {len(HMDB51_CLASSES)}")
+    if c.classes > len(names):
+        fail(f"classes={c.classes} exceeds the {len(names)} {c.names} class names")
     if not isinstance(c.clips_per_class, int) or c.clips_per_class < 3:
         fail(f"clips_per_class must be an integer ≥ 3 (train/test/unused need one each), "
              f"got {c.clips_per_class!r}")

@@ -43,10 +43,13 @@ def kinetics_clip_name(seed: int, seconds: float) -> str:
 # ---- split assignments -------------------------------------------------------------
 def hmdb51_split_counts(num_clips: int) -> tuple[int, int, int]:
     """(train, test, unused) per class: like HMDB51 (70 train + 30 test of ≥101 clips,
-    the rest unused), at least one clip is left unused and the used ones split 70/30."""
+    the rest unused), at least one clip is left unused and the used ones split 70/30,
+    with at least one train and one test clip (3 clips: 1/1/1, 4: 2/1/1)."""
+    if num_clips < 3:
+        raise ValueError(f"a class needs at least 3 clips (train, test, unused), got {num_clips}")
     unused = max(1, int(round(num_clips / 11)))
     used = num_clips - unused
-    train = int(round(0.7 * used))
+    train = min(max(1, int(round(0.7 * used))), used - 1)
     return train, used - train, unused
 
 

@@ -92,12 +92,19 @@ def _rest_pose(width: int, height: int, rng: np.random.Generator) -> tuple[float
 
 
 def sample_track(class_name: str, num_frames: int, event: EventWindow, width: int, height: int,
-                 rng: np.random.Generator, dissolve: int = 3) -> tuple[Track, dict[str, float]]:
+                 rng: np.random.Generator, dissolve: int = 3,
+                 second: str | None = None) -> tuple[Track, dict[str, float]]:
     """The object's track for one clip, and the drawn motion parameters (for captions
     and the manifest). Everything class-independent is drawn first, with the same calls
-    for every class, so it has the same distribution whatever the class."""
-    if class_name not in SYNTH_CLASSES:
-        raise KeyError(f"unknown synthetic class {class_name!r}; known: {', '.join(SYNTH_CLASSES)}")
+    for every class, so it has the same distribution whatever the class.
+
+    ``class_name`` is a motion pattern (a :data:`SYNTH_CLASSES` name); ``second``, when
+    given, is another pattern moving a different part of the pose over the same window
+    (its parameters are drawn after the first's and reported with a ``second_`` prefix).
+    """
+    for name in (class_name, second):
+        if name is not None and name not in SYNTH_CLASSES:
+            raise KeyError(f"unknown synthetic class {name!r}; known: {', '.join(SYNTH_CLASSES)}")
     cx0, cy0, angle0, r0 = _rest_pose(width, height, rng)
     after = _rest_pose(width, height, rng)
     # every frame, every class: a slow sub-pixel wobble (and a fraction of a degree)
@@ -106,56 +113,62 @@ def sample_track(class_name: str, num_frames: int, event: EventWindow, width: in
     ja = _wobble(num_frames, math.radians(0.1), rng)
 
     p = event_progress(num_frames, event)
-    cx = np.full(num_frames, cx0)
-    cy = np.full(num_frames, cy0)
-    angle = np.full(num_frames, angle0)
-    radius = np.full(num_frames, r0)
-    params: dict[str, float] = {}
+    rest = {"cx": cx0, "cy": cy0, "angle": angle0, "radius": r0}
+    pose = {k: np.full(num_frames, v) for k, v in rest.items()}
+    changed, params = _pattern(class_name, rest, p, width, height, rng)
+    pose.update(changed)
+    if second is not None:
+        changed2, params2 = _pattern(second, rest, p, width, height, rng)
+        if set(changed2) & set(changed):
+            raise ValueError(f"{class_name} and {second} move the same part of the pose")
+        pose.update(changed2)
+        params.update({f"second_{k}": v for k, v in params2.items()})
 
-    if class_name in ("move_left", "move_right"):
+    t = np.arange(num_frames)
+    mix = np.clip((t - event.end + 1) / (dissolve + 1), 0.0, 1.0)
+    first = Pose(cx=pose["cx"] + jx, cy=pose["cy"] + jy, angle=pose["angle"] + ja,
+                 radius=np.asarray(pose["radius"], dtype=np.float64))
+    ones = np.ones(num_frames)
+    then = Pose(cx=after[0] + jx, cy=after[1] + jy, angle=after[2] + ja, radius=after[3] * ones)
+    return Track(first=first, then=then, mix=mix), params
+
+
+def _pattern(name: str, rest: dict[str, float], p: np.ndarray, width: int, height: int,
+             rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """One motion pattern from the rest pose ``rest`` along progress ``p``: the pose
+    parts it changes (per-frame arrays) and its drawn parameters."""
+    cx0, cy0, angle0, r0 = rest["cx"], rest["cy"], rest["angle"], rest["radius"]
+    if name in ("move_left", "move_right"):
         d = rng.uniform(0.16, 0.22) * width
-        cx = cx0 + (d if class_name == "move_right" else -d) * p
-        params["distance_px"] = d
-    elif class_name in ("move_up", "move_down"):
+        return {"cx": cx0 + (d if name == "move_right" else -d) * p}, {"distance_px": d}
+    if name in ("move_up", "move_down"):
         d = rng.uniform(0.20, 0.26) * height
-        cy = cy0 + (d if class_name == "move_down" else -d) * p
-        params["distance_px"] = d
-    elif class_name in ("rotate_cw", "rotate_ccw"):
+        return {"cy": cy0 + (d if name == "move_down" else -d) * p}, {"distance_px": d}
+    if name in ("rotate_cw", "rotate_ccw"):
         sweep = rng.uniform(0.6, 1.2) * math.pi
-        angle = angle0 + (sweep if class_name == "rotate_cw" else -sweep) * p
-        params["sweep_deg"] = math.degrees(sweep)
-    elif class_name in ("grow", "shrink"):
+        return ({"angle": angle0 + (sweep if name == "rotate_cw" else -sweep) * p},
+                {"sweep_deg": math.degrees(sweep)})
+    if name in ("grow", "shrink"):
         factor = rng.uniform(1.8, 2.2)
-        end = r0 * (factor if class_name == "grow" else 1.0 / factor)
-        radius = r0 + (end - r0) * p  # constant radial speed
-        params["scale_factor"] = end / r0
-    elif class_name in ("orbit_cw", "orbit_ccw"):
+        end = r0 * (factor if name == "grow" else 1.0 / factor)
+        # constant radial speed
+        return {"radius": r0 + (end - r0) * p}, {"scale_factor": end / r0}
+    if name in ("orbit_cw", "orbit_ccw"):
         rho = rng.uniform(0.09, 0.13) * min(width, height)
         phase = rng.uniform(0.0, 2 * math.pi)
         sweep = rng.uniform(1.5, 2.0) * math.pi
         centre_x, centre_y = cx0 - rho * math.cos(phase), cy0 - rho * math.sin(phase)
-        theta = phase + (sweep if class_name == "orbit_cw" else -sweep) * p
-        cx, cy = centre_x + rho * np.cos(theta), centre_y + rho * np.sin(theta)
-        params.update(orbit_radius_px=rho, sweep_deg=math.degrees(sweep))
-    elif class_name in ("shake_horizontal", "shake_vertical"):
-        horizontal = class_name == "shake_horizontal"
+        theta = phase + (sweep if name == "orbit_cw" else -sweep) * p
+        return ({"cx": centre_x + rho * np.cos(theta), "cy": centre_y + rho * np.sin(theta)},
+                {"orbit_radius_px": rho, "sweep_deg": math.degrees(sweep)})
+    if name in ("shake_horizontal", "shake_vertical"):
+        horizontal = name == "shake_horizontal"
         amp = rng.uniform(0.06, 0.09) * (width if horizontal else height)
         cycles = int(rng.integers(2, 4))
         offset = amp * np.sin(2 * math.pi * cycles * p)
-        if horizontal:
-            cx = cx0 + offset
-        else:
-            cy = cy0 + offset
-        params.update(amplitude_px=amp, cycles=cycles)
-    else:  # pragma: no cover - SYNTH_CLASSES and this table are kept in step
-        raise AssertionError(class_name)
-
-    t = np.arange(num_frames)
-    mix = np.clip((t - event.end + 1) / (dissolve + 1), 0.0, 1.0)
-    first = Pose(cx=cx + jx, cy=cy + jy, angle=angle + ja, radius=np.asarray(radius, dtype=np.float64))
-    ones = np.ones(num_frames)
-    then = Pose(cx=after[0] + jx, cy=after[1] + jy, angle=after[2] + ja, radius=after[3] * ones)
-    return Track(first=first, then=then, mix=mix), params
+        changed = {"cx": cx0 + offset} if horizontal else {"cy": cy0 + offset}
+        return changed, {"amplitude_px": amp, "cycles": cycles}
+    raise AssertionError(name)  # pragma: no cover - SYNTH_CLASSES and this table are kept in step
 
 
 def _wobble(num_frames: int, scale: float, rng: np.random.Generator) -> np.ndarray:
