@@ -34,6 +34,8 @@ SPLITS_FOLDER = "testTrainMulti_7030_splits"
 VIDEO_ARCHIVE = "hmdb51_org.rar"
 SPLITS_ARCHIVE = "test_train_splits.rar"
 ACTIVE_FILE = "active_dataset.json"
+GENERATED_STAMP = ".generated.json"  # beside generated archives: the generator config
+EXTRACTED_FROM = ".extracted_from.json"  # in a stand-in copy: the stamp of its archives
 ACQUIRE_HINT = (
     "attach the HMDB51 Kaggle dataset (Add data → search 'hmdb51'), turn the notebook's "
     "internet on, or place hmdb51_org.rar and test_train_splits.rar in {archives}"
@@ -66,9 +68,10 @@ class HMDB51Paths:
 
 
 def paths_for(source: Source, settings: Settings | None = None) -> HMDB51Paths:
-    """The folder layout for a source: ``data/hmdb51/…`` or ``data/synth/hmdb51/…``."""
+    """The folder layout for a source: ``data/hmdb51/…`` or ``<synth home>/hmdb51/…``
+    (:func:`synth_home`)."""
     s = settings or get_settings()
-    root = s.data_dir / "hmdb51" if source == "hmdb51" else s.synth_dir / "hmdb51"
+    root = s.data_dir / "hmdb51" if source == "hmdb51" else synth_home(s) / "hmdb51"
     return HMDB51Paths(
         source=source,
         root=root,
@@ -78,16 +81,28 @@ def paths_for(source: Source, settings: Settings | None = None) -> HMDB51Paths:
     )
 
 
+def synth_home(settings: Settings | None = None) -> Path:
+    """Where the notebooks' stand-in lives: ``settings.synth_dir``, or, when
+    ``HELPERS_SYNTH_CLASSES``/``HELPERS_SYNTH_CLIPS`` resize it for a rehearsal,
+    ``<synth_dir>/variants/<names>-<classes>x<clips>`` (kept apart, so the usual
+    stand-in stays cached and a rehearsal never reads it)."""
+    from helpers.synth.overrides import env_overrides
+
+    s = settings or get_settings()
+    if not env_overrides():
+        return s.synth_dir
+    c = synth_config(s)
+    return s.synth_dir / "variants" / f"{c.names}-{c.classes}x{c.clips_per_class}"
+
+
 def synth_origin_dir(settings: Settings | None = None) -> Path:
     """Where the generated archives are written before being served over HTTP."""
-    s = settings or get_settings()
-    return s.synth_dir / "hmdb51_origin"
+    return synth_home(settings) / "hmdb51_origin"
 
 
 def kinetics_dir(settings: Settings | None = None) -> Path:
     """The generated Kinetics-style dataset (clips with audio, captions, annotations)."""
-    s = settings or get_settings()
-    return s.synth_dir / "kinetics"
+    return synth_home(settings) / "kinetics"
 
 
 def is_extracted(paths: HMDB51Paths) -> bool:
@@ -167,13 +182,17 @@ def choose_source(
 
 
 def synth_config(settings: Settings | None = None):
-    """The stand-in's size: smoke under SMOKE, the demo size otherwise; seeded."""
+    """The stand-in's size: smoke under SMOKE, the demo size otherwise; seeded; classes
+    and clips per class as ``HELPERS_SYNTH_CLASSES``/``HELPERS_SYNTH_CLIPS`` say
+    (:mod:`helpers.synth.overrides`: 13–51 classes take HMDB51's real names)."""
     from dataclasses import replace
 
     from helpers.synth import SynthConfig
+    from helpers.synth.overrides import env_overrides
 
     s = settings or get_settings()
-    return replace(SynthConfig.smoke() if s.smoke else SynthConfig.demo(), seed=s.seed)
+    base = SynthConfig.smoke() if s.smoke else SynthConfig.demo()
+    return replace(base, seed=s.seed, **env_overrides())
 
 
 def generate_synth_archives(settings: Settings | None = None, progress: bool = True) -> Path:
@@ -183,7 +202,23 @@ def generate_synth_archives(settings: Settings | None = None, progress: bool = T
     origin = synth_origin_dir(s)
     _generate_once("hmdb51", origin, synth_config(s), progress)
     publish_checksums(origin)
+    _drop_stale_copy(paths_for("synth", s).root, origin)
     return origin
+
+
+def _drop_stale_copy(root: Path, origin: Path) -> None:
+    """Delete a downloaded/extracted copy under ``root`` made from other archives than
+    ``origin``'s (the generator config changed), then mark ``root`` as made from these:
+    download and extraction skip a copy that is already there, so a stale one would
+    otherwise be used as it is."""
+    wanted = (origin / GENERATED_STAMP).read_text()
+    mark = root / EXTRACTED_FROM
+    if mark.is_file() and mark.read_text() == wanted:
+        return
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    atomic_write_text(mark, wanted)
 
 
 def ensure_kinetics_standin(settings: Settings | None = None, progress: bool = True) -> Path:
@@ -213,8 +248,8 @@ def _generate_once(layout: str, out: Path, config, progress: bool) -> None:
     """Generate into ``out`` unless a previous run with the same config finished there."""
     from helpers.synth import generate
 
-    stamp = out / ".generated.json"
-    wanted = json.dumps({"layout": layout, "config": _config_dict(config)}, sort_keys=True)
+    stamp = out / GENERATED_STAMP
+    wanted = json.dumps({"layout": layout, "config": config.to_dict()}, sort_keys=True)
     if stamp.exists() and stamp.read_text() == wanted:
         return
     if out.exists():
@@ -223,22 +258,8 @@ def _generate_once(layout: str, out: Path, config, progress: bool) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
     generate(layout, tmp, config, progress=progress)
-    (tmp / ".generated.json").write_text(wanted)
+    (tmp / GENERATED_STAMP).write_text(wanted)
     os.replace(tmp, out)
-
-
-def _config_dict(config) -> dict:
-    from dataclasses import fields
-
-    return {f.name: _jsonable(getattr(config, f.name)) for f in fields(config)}
-
-
-def _jsonable(value):
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (int, float, str, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def download_archives(
@@ -377,6 +398,12 @@ def active_dataset(settings: Settings | None = None) -> HMDB51Paths:
             "(or `python -m helpers fetch-hmdb51`) first"
         )
     paths = HMDB51Paths.from_json(json.loads(target.read_text()))
+    if paths.source == "synth" and paths.root.resolve() != paths_for("synth", s).root.resolve():
+        raise DatasetNotReady(
+            f"the recorded stand-in {paths.root} is not the one these settings ask for "
+            f"({paths_for('synth', s).root}; HELPERS_SYNTH_CLASSES/HELPERS_SYNTH_CLIPS differ): "
+            "run notebooks/01_download_extract.ipynb again"
+        )
     if not is_extracted(paths):
         raise DatasetNotReady(
             f"{paths.videos_dir} or {paths.splits_dir} is missing or empty: run "

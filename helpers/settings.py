@@ -15,6 +15,10 @@ Environment variables read:
 ``HELPERS_MODELS_DIR`` overrides the models folder.
 ``HELPERS_DEVICE``   ``cpu``/``cuda``/``cuda:1``… instead of auto-detection.
 ``HELPERS_SEED``     global seed (default 0).
+``HELPERS_SYNTH_CLASSES`` classes of the generated stand-in (2–51; 13 and up use
+                     HMDB51's real class names, for a 51-class rehearsal; see
+                     :mod:`helpers.synth.overrides`). Default: the preset's.
+``HELPERS_SYNTH_CLIPS`` clips per class of the generated stand-in (≥ 3).
 ``HELPERS_MAX_STEPS`` a step budget (see :func:`step_budget`): caps every optimisation
                      loop and every evaluation pass; sizes and code paths stay as they are.
 ``KAGGLE_KERNEL_RUN_TYPE`` set by Kaggle kernels; switches outputs to ``/kaggle/working``.
