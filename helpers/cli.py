@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compress": ("helpers.compression.cli", "prune, quantize (int8) and distil the MoE model; print the side-by-side table"),
     "predict": ("helpers.inference.cli", "classify the action in a video file (top-k with probabilities)"),
     "run-notebooks": ("helpers.notebook_runner", "execute the notebooks 01→08 top to bottom"),
+    "fill-weight-caches": ("helpers.models.weight_cache", "RANDOM weights of the real models in torch/HF caches (offline rehearsal only)"),
 }
 
 
