@@ -21,13 +21,15 @@ from helpers.datasets.splits import read_split
 class MissingClipsError(FileNotFoundError):
     """Clips listed in the split files that are not on disk."""
 
-    def __init__(self, root: Path, missing: list[str]) -> None:
+    def __init__(self, root: Path, missing: list[str], splits_dir: Path | None = None) -> None:
         self.root = Path(root)
         self.missing = missing
+        self.splits_dir = None if splits_dir is None else Path(splits_dir)
         shown = "\n  ".join(missing[:20])
         more = f"\n  … and {len(missing) - 20} more" if len(missing) > 20 else ""
+        where = "" if splits_dir is None else f" in {splits_dir}"
         super().__init__(
-            f"{len(missing)} clip(s) listed in the split files are missing under {root}:\n  {shown}{more}"
+            f"{len(missing)} clip(s) listed in the split files{where} are missing under {root}:\n  {shown}{more}"
         )
 
 
@@ -50,7 +52,7 @@ def hmdb51_records(
             caption = (captions or {}).get(clip, "") or (captions or {}).get(f"{cls}/{clip}", "")
             records.append(ClipRecord(str(path), label, caption))
     if missing:
-        raise MissingClipsError(root, missing)
+        raise MissingClipsError(root, missing, splits_dir)
     return records, classes
 
 

@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accum-steps", type=int)
     p.add_argument("--deterministic", action="store_true", default=None)
     p.add_argument("--smoke", action="store_true", help="tiny sizes (same code path); default from SMOKE/CI")
-    p.add_argument("--force", action="store_true", help="retrain even when the checkpoint exists")
-    p.add_argument("--no-resume", action="store_true", help="do not continue an interrupted run")
+    p.add_argument("--force", action="store_true",
+                   help="retrain even when a finished checkpoint exists (replaced once the new run finishes)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start an interrupted run over instead of continuing it from its last.pth")
     p.add_argument("--tensorboard", action="store_true", default=None)
     p.add_argument("--wandb", action="store_true", default=None)
     p.add_argument("--no-progress", action="store_true")
@@ -51,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from helpers.training.config import TrainConfig
     from helpers.training.distributed import in_distributed_launch, make_accelerator
     from helpers.training.load import load_or_train
+    from helpers.training.lock import RunLocked
+    from helpers.training.trainer import RunInterrupted
 
     smoke = args.smoke or is_smoke()
     preset = TrainConfig.smoke if smoke else TrainConfig.full
@@ -69,12 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = load_or_train(args.model, args.split, config=config, data=args.data, force=args.force,
                                resume=not args.no_resume, models_dir=args.models_dir, accelerator=accelerator,
                                settings=get_settings())
-    except CheckpointError as exc:
+    except (CheckpointError, FileNotFoundError, RunLocked) as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 1
-    except FileNotFoundError as exc:
-        print(f"train: {exc}", file=sys.stderr)
-        return 1
+    except RunInterrupted as exc:
+        what = (f"run the same command again to resume from epoch {exc.epoch_done + 1}" if exc.epoch_done
+                else "run the same command again to start it")
+        print(f"train: {exc}; {what}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("train: interrupted before the first epoch; nothing saved", file=sys.stderr)
+        return 130
     if accelerator is None or accelerator.is_main_process:
         print(json.dumps({"model": args.model, "split": args.split, "smoke": smoke, **result.summary()}))
     return 0

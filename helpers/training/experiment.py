@@ -3,7 +3,7 @@ split N for the MoE model, the Kinetics-style clips with audio and captions for 
 multi-modal one), and the model sized for the classes found.
 
 Where the data comes from: ``data`` when given (HMDB51: a folder holding the class
-folders of clips and, anywhere below it or its parent, ``testTrainMulti_7030_splits``;
+folders of clips, with ``testTrainMulti_7030_splits`` in it or next to it;
 multi-modal: a folder with ``annotations.json``), else what notebook 01 recorded
 (:func:`helpers.datasets.ensure_demo_data`, which generates the small stand-in in smoke
 mode). The MoE model validates on the split's test side, as the torchvision reference
@@ -78,23 +78,108 @@ def _identity(x: Any) -> Any:
 
 
 def find_splits_dir(root: Path) -> Path:
-    """The ``testTrainMulti_7030_splits`` folder at, below or beside ``root``."""
+    """The ``testTrainMulti_7030_splits`` folder for the clips in ``root``.
+
+    Looked for in ``root`` and next to it only: ``root`` itself, ``root/``, its parent,
+    and one folder below either (``<base>/videos`` beside ``<base>/splits/…``, as
+    ``fetch-hmdb51`` extracts). Never deeper: a search of the whole parent picked another
+    dataset's split files. A folder whose classes are not class folders of ``root`` is
+    passed over; the error names every place looked at and why each was not used.
+    """
+    from helpers.datasets.splits import split_files
     from helpers.hmdb51 import SPLITS_FOLDER
 
     root = Path(root)
     if root.name == SPLITS_FOLDER:
         return root
+    candidates: list[Path] = []
     for base in (root, root.parent):
-        found = sorted(base.rglob(SPLITS_FOLDER))
-        if found:
-            return found[0]
-    raise FileNotFoundError(f"no {SPLITS_FOLDER}/ folder under {root} or {root.parent}")
+        for found in [base / SPLITS_FOLDER, *sorted(base.glob(f"*/{SPLITS_FOLDER}"))]:
+            if found.is_dir() and found not in candidates:
+                candidates.append(found)
+    folders = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+    passed_over: list[str] = []
+    for found in candidates:
+        classes = set(split_files(found, 1)) if any(found.glob("*_test_split1.txt")) else set()
+        if classes and classes <= folders:
+            return found
+        extra = sorted(classes - folders)
+        why = (f"its classes ({', '.join(extra[:3])}{', …' if len(extra) > 3 else ''}) are not class folders "
+               f"of {root}") if classes else "it holds no <class>_test_split1.txt file"
+        passed_over.append(f"{found} ({why})")
+    looked = f"{root}, {root}/*/, {root.parent}, {root.parent}/*/"
+    message = f"no {SPLITS_FOLDER}/ folder for the clips in {root} (looked in {looked})"
+    if passed_over:
+        message += "; passed over: " + "; ".join(passed_over)
+    if any((root / name).is_file() for name in ANNOTATION_FILES):
+        message += (f". {root} is in the Kinetics layout (annotations file): the MoE model needs the HMDB51 "
+                    "layout (class folders and split files); use --model multimodal for this folder")
+    else:
+        message += f". Put the split files in {root.parent}/splits/{SPLITS_FOLDER}/ or extract test_train_splits.rar there"
+    raise FileNotFoundError(message)
+
+
+ANNOTATION_FILES = ("annotations.json", "annotations.csv")
+
+
+def find_annotations(root: Path) -> Path:
+    """The multi-modal model's annotation file in ``root`` (``annotations.json``, else
+    ``.csv``); the error names both and points HMDB51-layout folders to the MoE model."""
+    from helpers.hmdb51 import SPLITS_FOLDER
+
+    root = Path(root)
+    for name in ANNOTATION_FILES:
+        if (root / name).is_file():
+            return root / name
+    message = f"no annotation file in {root}: looked for {' and '.join(ANNOTATION_FILES)}"
+    if any(root.parent.glob(f"*/{SPLITS_FOLDER}")) or (root.parent / SPLITS_FOLDER).is_dir():
+        message += (" (the folder looks like HMDB51, class folders with split files: the multi-modal model "
+                    "needs a Kinetics-style folder with captions; use --model moe for this one)")
+    raise FileNotFoundError(message)
+
+
+def _has_clip_folders(root: Path) -> bool:
+    """Whether ``root`` holds class folders of video files (the extracted layout)."""
+    from helpers.datasets.kinetics import VIDEO_EXTENSIONS
+
+    for child in root.iterdir():
+        if child.is_dir() and any(f.suffix.lower() in VIDEO_EXTENSIONS for f in child.iterdir()):
+            return True
+    return False
+
+
+def usable_data_dir(model: str, data: str | Path) -> Path:
+    """``data`` as the given model's dataset reads it. Accepts what ``synth``,
+    ``download`` and ``fetch-hmdb51`` leave behind: an extracted clips folder, or a
+    folder whose ``videos/`` holds them (fetch-hmdb51's root). A folder of archives only
+    is an error naming the ``extract`` commands that make it usable."""
+    from helpers.hmdb51 import SPLITS_ARCHIVE, VIDEO_ARCHIVE
+
+    path = Path(data).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"--data {path}: no such folder")
+    if model != "moe" or _has_clip_folders(path):
+        return path
+    if (path / "videos").is_dir() and _has_clip_folders(path / "videos"):
+        print(f"data: the clips of {path} are in {path / 'videos'}: using that folder")
+        return path / "videos"
+    for archives in (path, path / "archives"):
+        if (archives / VIDEO_ARCHIVE).is_file():
+            out = archives.parent if archives.name == "archives" else archives
+            raise FileNotFoundError(
+                f"{archives} holds the HMDB51 archives, not extracted clips: run "
+                f"`python -m helpers extract {archives / VIDEO_ARCHIVE} {out / 'videos'}` and "
+                f"`python -m helpers extract {archives / SPLITS_ARCHIVE} {out / 'splits'}`, then pass "
+                f"--data {out / 'videos'} (or `python -m helpers fetch-hmdb51`, which does both)")
+    if any((path / name).is_file() for name in ANNOTATION_FILES):
+        return path  # Kinetics layout: find_splits_dir says to use --model multimodal
+    raise FileNotFoundError(f"--data {path} holds no class folders of clips (<class>/<clip>.avi)")
 
 
 def resolve_data_dir(config: TrainConfig, data: str | Path | None, settings: Settings) -> Path:
-    """The folder the model's dataset reads (see the module docstring)."""
+    """The folder the model's dataset reads (see the module docstring and :func:`usable_data_dir`)."""
     if data is not None:
-        return Path(data)
+        return usable_data_dir(config.model, data)
     from helpers.datasets import ensure_demo_data
 
     demo = ensure_demo_data(settings, progress=config.progress)
@@ -132,6 +217,7 @@ def build_datasets(config: TrainConfig, data_dir: Path, settings: Settings) -> t
                   f"{data_dir.name}_{_digest(data_dir)}.json")
     if config.model == "moe":
         splits = find_splits_dir(data_dir)
+        notes.append(f"split files: {splits}")
         probe = HMDB51(data_dir, splits, split=config.split, train=False, sampler="uniform", **common)
         hflip, note = default_hflip(config, probe.classes)
         train_tf, test_tf = _transforms(config, hflip)
@@ -139,9 +225,7 @@ def build_datasets(config: TrainConfig, data_dir: Path, settings: Settings) -> t
                        transform=train_tf, **common)
         val = HMDB51(data_dir, splits, split=config.split, train=False, sampler="uniform", transform=test_tf, **common)
     else:
-        ann = data_dir / "annotations.json"
-        if not ann.is_file():
-            ann = data_dir / "annotations.csv"
+        ann = find_annotations(data_dir)
         probe_classes = KineticsStyle(data_dir, ann, split="val", train=False, index_cache=False).classes
         hflip, note = default_hflip(config, probe_classes)
         train_tf, test_tf = _transforms(config, hflip)

@@ -46,6 +46,20 @@ class StopTraining(Exception):
     """Raise from a callback to end training after this epoch/batch (not an error)."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a kill by SIGINT) during :meth:`Trainer.fit`: where the run stopped.
+
+    A KeyboardInterrupt still (a notebook's interrupt stays one), with the last complete
+    epoch and the file a resume continues from, so callers print one line, not a traceback.
+    """
+
+    def __init__(self, epoch_done: int, epochs: int, last_checkpoint: Path) -> None:
+        self.epoch_done, self.epochs, self.last_checkpoint = epoch_done, epochs, Path(last_checkpoint)
+        saved = (f"epoch {epoch_done} is saved in {last_checkpoint}" if epoch_done
+                 else "no epoch was complete, nothing saved")
+        super().__init__(f"interrupted during epoch {epoch_done + 1}/{epochs}; {saved}")
+
+
 class Callback:
     """Hooks the loop calls; override what you need. ``info``/``record`` are plain dicts."""
 
@@ -69,13 +83,14 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     run_dir: Path | None = None
     budget_exhausted: bool = False  # ended by the step budget (max_steps / HELPERS_MAX_STEPS)
+    finished: bool = False  # all epochs, early stopping or the step budget (not a callback's stop)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: what the CLI prints."""
         return {"best_val_acc": round(self.best_val_acc, 6), "best_epoch": self.best_epoch, "epochs": self.epochs,
                 "stopped_early": self.stopped_early, "checkpoint": str(self.checkpoint),
                 "last_checkpoint": str(self.last_checkpoint), "run_dir": str(self.run_dir),
-                "budget_exhausted": self.budget_exhausted}
+                "budget_exhausted": self.budget_exhausted, "finished": self.finished}
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -122,8 +137,13 @@ class Trainer:
         device: str | torch.device | None = None,
         accelerator: Any = None,
         loss: MultiTaskLoss | None = None,
+        data: dict[str, Any] | None = None,
     ) -> None:
+        import uuid
+
         self.config = config
+        self.data = dict(data or {})  # what the run trains on (helpers.training.provenance.data_record)
+        self.run_id = uuid.uuid4().hex[:12]  # kept through resumes: tells this run's checkpoints apart
         self.run_dir = Path(run_dir)
         self.best_path = Path(best_path) if best_path is not None else self.run_dir / "best.pth"
         self.last_path = self.run_dir / "last.pth"
@@ -181,6 +201,12 @@ class Trainer:
     @property
     def budget_exhausted(self) -> bool:
         return self.max_steps is not None and self.step >= self.max_steps
+
+    @property
+    def finished(self) -> bool:
+        """The run is complete: every planned epoch, early stopping, or the step budget
+        spent. A finished run is loaded, an unfinished one resumed (helpers.training.load)."""
+        return self.epoch >= self.config.epochs or self._should_stop() or self.budget_exhausted
 
     def _batches_per_epoch(self, loader: Any) -> int:
         try:
@@ -355,6 +381,9 @@ class Trainer:
             "model_config": self.model_config,
             "class_names": self.class_names,
             "versions": package_versions(),
+            "finished": self.finished,
+            "run_id": self.run_id,
+            "data": dict(self.data),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -371,6 +400,7 @@ class Trainer:
         self.best_metric = -math.inf if best is None else float(best)
         self.best_epoch = int(state.get("best_epoch", 0))
         self.history = [dict(r) for r in state.get("history", [])]
+        self.run_id = str(state.get("run_id") or self.run_id)
         if state.get("rng") is not None:
             restore_rng_state(state["rng"], self.generator)
 
@@ -419,7 +449,8 @@ class Trainer:
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             run_info = {"config": cfg.to_dict(), "model_config": self.model_config, "class_names": self.class_names,
-                        "versions": package_versions(), "device": str(self.device)}
+                        "versions": package_versions(), "device": str(self.device), "data": self.data,
+                        "run_id": self.run_id}
             (self.run_dir / "run.json").write_text(json.dumps(run_info, indent=1, default=str))
         stopped_early = self._should_stop()
         bar = tqdm(total=cfg.epochs, initial=min(self.epoch, cfg.epochs), desc="training", unit="epoch",
@@ -454,9 +485,13 @@ class Trainer:
                         cb.on_epoch_end(self, row)
                 except StopTraining:
                     break
+        except KeyboardInterrupt:
+            raise RunInterrupted(self.epoch, cfg.epochs, self.last_path) from None
         finally:
             bar.close()
             self._close_loggers()
+        if self.finished and self.is_main:
+            self._mark_best_finished()
         if self.budget_exhausted and self.is_main:
             print(f"step budget reached: {self.step} optimiser steps (max_steps / HELPERS_MAX_STEPS)")
         if stopped_early and self.is_main:
@@ -468,7 +503,17 @@ class Trainer:
             best_val_acc=max(self.best_metric, 0.0), best_epoch=self.best_epoch, epochs=self.epoch,
             stopped_early=stopped_early, checkpoint=self.best_path, last_checkpoint=self.last_path,
             history=self.history, run_dir=self.run_dir, budget_exhausted=self.budget_exhausted,
+            finished=self.finished,
         )
+
+    def _mark_best_finished(self) -> None:
+        """Record in this run's best checkpoint that the run it belongs to is complete
+        (it was written at its epoch, before the run knew)."""
+        if not self.best_path.is_file():
+            return
+        state = load_checkpoint(self.best_path)
+        if state.get("run_id") == self.run_id and not state.get("finished"):
+            save_checkpoint(self.best_path, {**state, "finished": True})
 
     def _should_stop(self) -> bool:
         patience = self.config.early_stopping_patience
