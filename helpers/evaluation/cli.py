@@ -63,16 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         latency_runs=args.latency_runs)
     video = video_level_accuracy(predictor, test.samples, clips=args.clips, crops=3 if args.three_crop else 1,
                                  max_videos=args.max_videos)
-    out: dict = {"checkpoint": str(checkpoint), "clip_level": clip.summary(), "video_level": video.summary()}
+    out: dict = {"checkpoint": str(checkpoint), "data": str(test.data_dir), "clip_level": clip.summary(),
+                 "video_level": video.summary()}
     table = None
     if not args.no_compare:
-        table = compare_models(discover_models(settings.models_dir, device=device), test.samples,
+        table = compare_models(discover_models(settings.models_dir, device=device), test.named_samples,
                                max_videos=args.max_videos)
         out["comparison_files"] = {k: str(v) for k, v in save_comparison(table, settings.models_dir / "evaluation").items()}
     if args.json:
         out["comparison"] = None if table is None else json.loads(table.reset_index().to_json(orient="records"))
         print(json.dumps(out, default=str))
         return 0
+    print(f"{checkpoint} on {test.data_dir}")
     print(clip.metrics["report_text"])
     print(json.dumps({"clip_level": out["clip_level"], "video_level": out["video_level"]}, indent=1, default=str))
     if table is not None:

@@ -100,17 +100,47 @@ def discover_models(models_dir: str | Path, device: str = "cpu") -> list[ModelEn
     return entries
 
 
-def compare_models(entries: Sequence[ModelEntry], samples: Iterable[tuple[str | Path, int]], *,
-                   max_videos: int | None = None, progress: bool = False):
+def true_names(samples: Sequence[tuple[str | Path, int | str]], class_names: Sequence[str] | None) -> list[str | None]:
+    """The class name of each sample: given as a name, or a label into ``class_names``
+    (the data's list). None where only a number is known: that is then read against
+    each model's own list, which is right only when every model lists classes alike."""
+    out: list[str | None] = []
+    for _, label in samples:
+        if isinstance(label, str):
+            out.append(label)
+        elif class_names is not None:
+            out.append(class_names[int(label)])
+        else:
+            out.append(None)
+    return out
+
+
+def class_note(model_classes: Sequence[str], names: Sequence[str | None]) -> str:
+    """What a model cannot predict among the test videos' classes ('' when nothing)."""
+    lacking = sorted({n for n in names if n is not None and n not in model_classes})
+    if not lacking:
+        return ""
+    shown = ", ".join(lacking[:4]) + (", …" if len(lacking) > 4 else "")
+    return f"classes differ from the data's: the model lacks {len(lacking)} ({shown}), scored as misses"
+
+
+def compare_models(entries: Sequence[ModelEntry], samples: Iterable[tuple[str | Path, int | str]], *,
+                   class_names: Sequence[str] | None = None, max_videos: int | None = None,
+                   progress: bool = False):
     """A pandas DataFrame, one row per entry: top-1 on ``samples`` (one clip per video),
     frames decoded per video, median end-to-end and model-only latency per video,
-    size and parameters. Skipped entries keep a row with the reason."""
+    size and parameters. Skipped entries keep a row with the reason.
+
+    Predictions are matched to the truth by class name: give each sample's class name
+    (``TestData.named_samples``), or its label with the data's ``class_names``. A model
+    whose classes differ from the data's is marked in ``note``, never an error."""
     import pandas as pd
     from tqdm.auto import tqdm
 
     from helpers.inference import InferenceError, predict_video
 
     items = list(samples)[: max_videos or None]
+    names = true_names(items, class_names)
     rows = []
     for entry in entries:
         row: dict[str, Any] = {"model": entry.name, "kind": entry.kind, "size_mb": entry.size_mb,
@@ -122,12 +152,15 @@ def compare_models(entries: Sequence[ModelEntry], samples: Iterable[tuple[str | 
         params = getattr(p.model, "parameters", None)
         row["params_M"] = sum(t.numel() for t in params()) / 1e6 if callable(params) else None
         hits, frames, totals, model_ms = [], [], [], []
-        for path, label in tqdm(items, desc=entry.name, disable=not progress, leave=False):
+        notes = [*entry.notes, class_note(p.class_names, names)]
+        for (path, label), name in tqdm(list(zip(items, names)), desc=entry.name, disable=not progress, leave=False):
             try:
                 r = predict_video(path, model=p, top_k=1, keep_frames=False)
             except InferenceError:
                 continue
-            hits.append(r.label == p.class_names[int(label)])
+            if name is None:  # a bare label: this model's own list (out of range: a miss)
+                name = p.class_names[int(label)] if 0 <= int(label) < len(p.class_names) else None
+            hits.append(name is not None and r.label == name)
             frames.append(len(set(r.frame_indices)))
             totals.append(r.total_ms)
             model_ms.append(r.model_ms)
@@ -135,7 +168,7 @@ def compare_models(entries: Sequence[ModelEntry], samples: Iterable[tuple[str | 
                    frames_used=float(np.mean(frames)) if frames else float("nan"),
                    latency_ms=float(np.median(totals)) if totals else float("nan"),
                    model_ms=float(np.median(model_ms)) if model_ms else float("nan"),
-                   sampler=p.sampler_name, note="; ".join(entry.notes))
+                   sampler=p.sampler_name, note="; ".join(n for n in notes if n))
         rows.append(row)
     cols = ["model", "kind", "top1", "frames_used", "latency_ms", "model_ms", "size_mb", "params_M", "videos",
             "sampler", "file", "note"]

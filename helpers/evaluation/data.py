@@ -1,7 +1,7 @@
 """The test data a checkpoint is evaluated on: the same dataset, split and
-preprocessing its training run validated with (read from the checkpoint's TrainConfig),
-so notebook 07 needs one call, and a trained model is never judged on other frames
-than it was built for."""
+preprocessing its training run validated with (read from the checkpoint's TrainConfig
+and data record), so notebook 07 needs one call, and a trained model is never judged on
+other frames or other classes than it was built for."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,17 +13,74 @@ from helpers.settings import Settings, get_settings
 
 @dataclass
 class TestData:
-    loader: Any  # yields Batches-contract dicts
-    class_names: list[str]
-    samples: list[tuple[str, int]]  # (path, label) per test video
+    loader: Any  # yields Batches-contract dicts, labels in the model's class order
+    class_names: list[str]  # the model's classes (its output order)
+    samples: list[tuple[str, int]]  # (path, label in the model's class order) per test video
     data_dir: Path
     config: Any  # the checkpoint's TrainConfig
+
+    @property
+    def named_samples(self) -> list[tuple[str, str]]:
+        """``(path, class name)`` per test video: what :func:`compare_models` matches by."""
+        return [(path, self.class_names[label]) for path, label in self.samples]
+
+
+class RelabeledLoader:
+    """A loader whose batches' ``label`` go through ``mapping`` (data index → model index)."""
+
+    def __init__(self, loader: Any, mapping: list[int]) -> None:
+        import torch
+
+        self.loader = loader
+        self.mapping = torch.as_tensor(mapping, dtype=torch.long)
+
+    def __iter__(self):
+        for batch in self.loader:
+            yield {**batch, "label": self.mapping[batch["label"].long()]}
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("loader", "mapping"):
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+
+def checkpoint_data_dir(checkpoint: str | Path, state: dict[str, Any]) -> Path | None:
+    """The data folder a checkpoint records it was trained on (None for checkpoints
+    written before that was recorded); an error when that folder is gone."""
+    recorded = (state.get("data") or {}).get("dir")
+    if not recorded:
+        return None
+    if not Path(recorded).is_dir():
+        raise FileNotFoundError(f"{checkpoint} was trained on {recorded}, which is not there any more: "
+                                "pass the data to evaluate on (--data DIR)")
+    return Path(recorded)
+
+
+def class_mapping(data_classes: list[str], model_classes: list[str]) -> list[int]:
+    """Index in ``model_classes`` of each data class; a ValueError naming the classes
+    when the two lists do not hold the same names (a model scored on other data)."""
+    missing = [c for c in data_classes if c not in model_classes]
+    extra = [c for c in model_classes if c not in data_classes]
+    if missing or extra:
+        def some(names: list[str]) -> str:
+            return ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        parts = ([f"the model lacks {some(missing)}"] if missing else []) + (
+            [f"the data lacks {some(extra)}"] if extra else [])
+        raise ValueError(f"the model's {len(model_classes)} classes are not the data's {len(data_classes)} "
+                         f"({'; '.join(parts)}): evaluate it on the data it was trained on (--data DIR)")
+    return [model_classes.index(c) for c in data_classes]
 
 
 def test_data_for(checkpoint: str | Path, data: str | Path | None = None, settings: Settings | None = None,
                   batch_size: int | None = None) -> TestData:
     """Loader over the checkpoint's validation/test split (HMDB51 split N test side for
-    the MoE model, ``split == "val"`` clips for the multi-modal one)."""
+    the MoE model, ``split == "val"`` clips for the multi-modal one). Without ``data``:
+    the data the checkpoint was trained on (older checkpoints: the active dataset).
+    Labels are matched by class name, so a data folder listing the classes in another
+    order is scored correctly, and one with other classes is refused."""
     from helpers.training import TrainConfig, load_checkpoint
     from helpers.training.experiment import build_loaders
 
@@ -31,10 +88,15 @@ def test_data_for(checkpoint: str | Path, data: str | Path | None = None, settin
     cfg = TrainConfig.from_dict(state["config"]).with_(progress=False)
     if batch_size is not None:
         cfg = cfg.with_(batch_size=batch_size)
+    if data is None:
+        data = checkpoint_data_dir(checkpoint, state)
     _, val_loader, classes, _, data_dir, _ = build_loaders(cfg, data, settings or get_settings())
+    model_classes = list(state.get("class_names") or classes)
+    mapping = class_mapping(list(classes), model_classes)
     ds = val_loader.dataset if hasattr(val_loader, "dataset") else getattr(val_loader, "loader").dataset
-    samples = [(str(s.path), int(s.label)) for s in ds.samples]
-    return TestData(val_loader, list(state.get("class_names") or classes), samples, Path(data_dir), cfg)
+    samples = [(str(s.path), mapping[int(s.label)]) for s in ds.samples]
+    loader = val_loader if mapping == list(range(len(mapping))) else RelabeledLoader(val_loader, mapping)
+    return TestData(loader, model_classes, samples, Path(data_dir), cfg)
 
 
 test_data_for.__test__ = False  # not a pytest test despite its name
