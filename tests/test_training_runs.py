@@ -185,3 +185,28 @@ def test_two_train_processes_on_one_folder_one_is_refused_naming_the_other(clips
     saved = torch.load(summary["checkpoint"], weights_only=True)
     assert saved["best_metric"] == pytest.approx(summary["best_val_acc"], abs=1e-6)
     assert not owner.exists()
+
+
+def test_data_as_synth_download_and_fetch_leave_it_or_the_command_that_makes_it_usable(clips, tmp_path,
+                                                                                          monkeypatch, capsys):
+    from helpers.training.cli import main as train_main
+    from helpers.training.experiment import find_annotations, usable_data_dir
+
+    use_tmp_settings(monkeypatch, tmp_path)
+    archives = clips.parent / "origin"  # what `python -m helpers synth --layout hmdb51` wrote
+    assert (archives / "hmdb51_org.rar").is_file()
+    assert train_main(["--model", "moe", "--data", str(archives), "--smoke"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds the HMDB51 archives" in err[0]
+    assert f"python -m helpers extract {archives / 'hmdb51_org.rar'}" in err[0]
+
+    assert usable_data_dir("moe", clips.parent) == clips  # fetch-hmdb51's root: videos/ and splits/
+
+    kinetics = tmp_path / "kinetics"
+    (kinetics / "grow").mkdir(parents=True)
+    (kinetics / "grow" / "a.mp4").write_bytes(b"")
+    (kinetics / "annotations.json").write_text("[]")
+    with pytest.raises(FileNotFoundError, match="needs the HMDB51 layout .*use --model multimodal"):
+        find_splits_dir(kinetics)
+    with pytest.raises(FileNotFoundError, match="annotations.json and annotations.csv.*use --model moe"):
+        find_annotations(clips)

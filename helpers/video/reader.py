@@ -210,6 +210,15 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _decode_failure(exc: BaseException) -> str:
+    """Why a packet did not decode. FFmpeg's error codes reach Python as errno values, so
+    PyAV raises PermissionError, OSError… for damaged data; naming those would send a
+    user to check file permissions, so only the code is given."""
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) is not None:
+        return f"FFmpeg decoder error code {exc.errno}"
+    return _describe(exc)
+
+
 def _container_name(ffmpeg_name: str, path: Path) -> str:
     """FFmpeg names demuxers by family ("mov,mp4,m4a,3gp,3g2,mj2"); keep the member
     that matches the file's suffix, else the first."""
@@ -486,7 +495,9 @@ class PyAVReader(VideoReader):
         except self._errors as exc:
             self._bad_packets += 1
             if self._bad_packets > self.max_decode_errors:
-                raise VideoDecodeError(self.path, f"too many corrupt packets ({_describe(exc)})") from exc
+                raise VideoDecodeError(self.path, f"too many corrupt packets: {self._bad_packets} could not be "
+                                       f"decoded ({_decode_failure(exc)}); the file is damaged: download or "
+                                       "re-encode it again") from exc
             return []
 
     def _packet_rank(self, packet: Any) -> int:
