@@ -16,6 +16,7 @@ hours of GPU time. Retrain deliberately with ``force=True``.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,9 @@ def load_or_train(
     record = data_record(cfg, data_dir)
     base = checkpoint_path(model, split, models_dir if models_dir is not None else s.models_dir).parent
     slot = choose_slot(model, split, base, s.runs_dir, record)
-    with exclusive_all(slot.best, slot.run_dir):
+    # under accelerate every process runs this; the main one writes, so it holds the locks
+    writer = accelerator is None or bool(accelerator.is_main_process)
+    with exclusive_all(slot.best, slot.run_dir) if writer else contextlib.nullcontext():
         return _in_slot(slot, cfg, data_dir, record, s, force=force, resume=resume, callbacks=callbacks,
                         accelerator=accelerator)
 
