@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test unit notebooks clean-runs
+.PHONY: install run test unit notebooks rehearsal clean-runs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,17 @@ install: $(STAMP)
 run: install
 	$(PY) -m helpers run-notebooks
 
-# Unit tests and the notebooks (nbval, smoke sizes) in one pytest session.
+# Unit tests, the full-size rehearsal (notebooks 01-08 at full model sizes under a step
+# budget, tests/test_full_size_rehearsal.py) and the notebooks (nbval, smoke sizes).
 test: install
 	SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax \
 		--nbval-cell-timeout=900 --durations=15 $(PYTEST_ARGS)
 
 unit: install
-	MPLBACKEND=Agg $(PY) -m pytest tests $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(PY) -m pytest tests -m "not rehearsal" $(PYTEST_ARGS)
+
+rehearsal: install
+	MPLBACKEND=Agg $(PY) -m pytest tests/test_full_size_rehearsal.py $(PYTEST_ARGS)
 
 notebooks: install
 	SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest notebooks --nbval-lax --nbval-cell-timeout=900

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from helpers.settings import within_budget
+
 from .deploy import logits_of
 
 
@@ -47,7 +49,9 @@ def model_size_mb(model: nn.Module) -> float:
 
 def median_latency_ms(models: dict[str, Callable[[Tensor], Any]], example: Tensor, *, repeats: int = 5,
                       warmup: int = 1, threads: int = 2) -> dict[str, float]:
-    """Median wall time (ms) of one forward on ``example`` per model, interleaved."""
+    """Median wall time (ms) of one forward on ``example`` per model, interleaved (warm-up
+    and repeats at most the step budget, :func:`helpers.settings.within_budget`)."""
+    warmup, repeats = within_budget(warmup), within_budget(repeats)
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     times: dict[str, list[float]] = {k: [] for k in models}

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from helpers.settings import within_budget
+
 
 @dataclass(frozen=True)
 class LatencyStats:
@@ -54,7 +56,9 @@ def _sync(device: str) -> None:
 
 def measure_latency(model: nn.Module, inputs: Mapping[str, torch.Tensor], device: str = "cpu", *,
                     warmup: int = 3, runs: int = 10) -> LatencyStats:
-    """Time ``model(**inputs)`` ``warmup + runs`` times in eval mode; stats of the last ``runs``."""
+    """Time ``model(**inputs)`` ``warmup + runs`` times in eval mode; stats of the last ``runs``
+    (both at most the step budget, :func:`helpers.settings.within_budget`)."""
+    warmup, runs = within_budget(warmup), within_budget(runs)
     inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
     batch = next((int(v.shape[0]) for v in inputs.values() if isinstance(v, torch.Tensor) and v.dim()), 1)
     was_training = model.training

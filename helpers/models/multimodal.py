@@ -14,6 +14,7 @@ attention and pooling, so those clips are classified from video alone.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -315,6 +316,15 @@ class MultiModalVideoModel(nn.Module):
         enc = self.tokenizer([eos + c + eos for c in captions], padding=True, truncation=True,
                              max_length=self.config.caption_max_len, return_tensors="pt")
         return enc["input_ids"], enc["attention_mask"].bool()
+
+    def caption_tokens(self, ids: Sequence[int]) -> list[str]:
+        """The tokens behind ``ids``, whichever tokenizer the decoder uses (words, or
+        GPT-2's byte-level pieces)."""
+        if self.tokenizer is None:
+            raise ValueError("this model has no caption decoder")
+        if isinstance(self.tokenizer, WordTokenizer):
+            return [self.tokenizer.itos[int(i)] for i in ids]
+        return list(self.tokenizer.convert_ids_to_tokens([int(i) for i in ids]))
 
     def caption_targets(self, captions: list[str]) -> Tensor:
         """Token ids (B, L) for teacher forcing: ``caption_logits[:, :-1]`` predict ``ids[:, 1:]``."""

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from helpers.settings import within_budget
+
 from .moe import RoutingInfo
 
 
@@ -106,7 +108,9 @@ def count_flops(model: nn.Module, inputs: Mapping) -> float:
 
 
 def measure_latency(model: nn.Module, inputs: Mapping, device: str = "cpu", warmup: int = 2, runs: int = 5) -> float:
-    """Median milliseconds of ``model(**inputs)`` in eval mode on ``device``."""
+    """Median milliseconds of ``model(**inputs)`` in eval mode on ``device`` (warm-up and
+    runs at most the step budget, :func:`helpers.settings.within_budget`)."""
+    warmup, runs = within_budget(warmup), within_budget(runs)
     was_training = model.training
     model.eval()
     times = []
