@@ -15,10 +15,12 @@ def test_rl_cli_trains_saves_a_replayable_sampler_and_prints_the_summary(tmp_pat
     data = make_kinetics(tmp_path / "clips", classes=3, clips_per_class=6)
     out = tmp_path / "sampler.pt"
     rc = main(["--data", str(data), "--episodes", "30", "--num-positions", "6", "--head-epochs", "2",
-               "--max-frames", "3", "--out", str(out), "--json",
+               "--max-frames", "3", "--out", str(out), "--json", "--no-progress",
                "--checkpoint", str(tmp_path / "no_such_checkpoint.pth")])  # smoke: optical-flow features
     assert rc == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert "DQN" not in captured.err and "features train" not in captured.err  # no progress bars
     assert summary["benchmark"] == "rl_sampling" and summary["sampler"] == str(out)
     assert 0.0 <= summary["agent_accuracy"] <= 1.0
     assert 1.0 <= summary["agent_mean_frames"] <= 3.0  # never past --max-frames

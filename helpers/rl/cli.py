@@ -35,6 +35,7 @@ def build_parser(smoke: bool) -> argparse.ArgumentParser:
     p.add_argument("--frame-cost", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print only the summary as one JSON line")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     return p
 
 
@@ -68,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  seed=args.seed, num_positions=args.num_positions, episodes=args.episodes,
                                  head_epochs=args.head_epochs, max_frames=args.max_frames,
                                  target_frames=args.target_frames, frame_cost=args.frame_cost)
+        config.progress = not args.no_progress
         pipe = run_pipeline(config, model=model, checkpoint=checkpoint)
     except (FileNotFoundError, ValueError) as exc:
         print(f"rl: {exc}", file=sys.stderr)
