@@ -78,3 +78,17 @@ def test_trainer_stops_at_the_budget_and_evaluates_capped(monkeypatch, tmp_path)
     trainer = Trainer(Linear(), cfg.with_(max_steps=5), CountingLoader(4), None, run_dir=tmp_path / "cfg",
                       device="cpu")
     assert trainer.fit().epochs == 2 and trainer.step == 5  # the config's own cap, mid-epoch
+
+
+def test_caption_decoding_steps_obey_the_budget(monkeypatch):
+    from helpers.models.captioning import SmallCaptionDecoder, beam_search, greedy_decode
+
+    torch.manual_seed(0)
+    decoder = SmallCaptionDecoder(vocab_size=50, dim=16, layers=1, heads=2, max_len=20).eval()
+    decoder.eos_id = -1  # never ends by itself: the length is the cap's
+    memory = torch.randn(2, 5, 16)
+    monkeypatch.delenv(MAX_STEPS_ENV, raising=False)
+    assert [len(s) for s in greedy_decode(decoder, memory)] == [19, 19]
+    monkeypatch.setenv(MAX_STEPS_ENV, "3")
+    assert [len(s) for s in greedy_decode(decoder, memory)] == [3, 3]
+    assert [len(s) for s in beam_search(decoder, memory, beam_size=2)] == [3, 3]

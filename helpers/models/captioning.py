@@ -208,8 +208,9 @@ class GPT2CaptionDecoder(nn.Module):
 def greedy_decode(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None = None,
                   max_len: int | None = None) -> list[list[int]]:
     """Most likely token each step; a sequence stops at its first ``eos`` (included),
-    the loop stops when every sequence has. Returns ids without the leading ``bos``."""
-    max_len = max_len or decoder.max_len
+    the loop stops when every sequence has. Returns ids without the leading ``bos``.
+    The decoding steps are at most the step budget (:func:`helpers.settings.within_budget`)."""
+    max_len = _decode_length(max_len or decoder.max_len)
     b = memory.shape[0]
     ids = torch.full((b, 1), decoder.bos_id, dtype=torch.long, device=memory.device)
     done = torch.zeros(b, dtype=torch.bool, device=memory.device)
@@ -221,6 +222,13 @@ def greedy_decode(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None
         if bool(done.all()):
             break
     return [_strip(row.tolist(), decoder) for row in ids[:, 1:]]
+
+
+def _decode_length(max_len: int) -> int:
+    """``max_len`` (bos included) with at most the step budget's decoding steps."""
+    from helpers.settings import within_budget
+
+    return within_budget(max_len - 1) + 1
 
 
 def _strip(seq: list[int], decoder: nn.Module) -> list[int]:
@@ -236,8 +244,9 @@ def beam_search(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None =
     log-probability. A candidate ``eos`` among the top ``beam_size`` finishes its
     hypothesis, scored ``logp / len**length_penalty``. The search stops when no open
     beam can still beat the best finished one (its bound is ``logp / (max_len-1)**lp``,
-    since log-probabilities only fall) or at ``max_len``. Returns ids without ``bos``."""
-    max_len = max_len or decoder.max_len
+    since log-probabilities only fall) or at ``max_len``. Returns ids without ``bos``.
+    The decoding steps are at most the step budget, as in :func:`greedy_decode`."""
+    max_len = _decode_length(max_len or decoder.max_len)
     results = []
     for i in range(memory.shape[0]):
         mem = memory[i : i + 1]
