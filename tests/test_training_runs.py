@@ -126,6 +126,11 @@ def test_a_model_of_other_data_is_never_loaded_or_resumed(clips, other_clips, tm
     assert not again.trained and again.checkpoint == second.checkpoint
     back = load_or_train("moe", 1, config=tiny_config(epochs=1), data=clips)
     assert not back.trained and back.checkpoint == first.checkpoint and len(back.class_names) == 3
+    # what predict, evaluation and the widget open by default: the model of the data in use
+    from helpers.training.load import default_checkpoint
+
+    assert default_checkpoint("moe", 1, data=other_clips) == second.checkpoint
+    assert default_checkpoint("moe", 1, data=clips) == first.checkpoint
 
     # the best checkpoint gone, the run folder's last.pth of the 3-class data left
     first.checkpoint.unlink()

@@ -73,10 +73,11 @@ class Predictor:
 
 
 def default_checkpoint(model: str = "moe", split: int = 1, models_dir: str | Path | None = None) -> Path:
-    """``<models_dir>/<model>_split<N>_best.pth``, as notebook 04 writes it."""
-    from helpers.training import checkpoint_path
+    """What notebook 04 wrote for ``model`` on the active dataset
+    (:func:`helpers.training.load.default_checkpoint`)."""
+    from helpers.training.load import default_checkpoint as for_active_data
 
-    return checkpoint_path(model, split, models_dir)
+    return for_active_data(model, split, models_dir)
 
 
 def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",

@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from helpers.inference.rl_sampler import save_pipeline_sampler
     from helpers.notebook import seed_everything
     from helpers.rl.pipeline import model_for_notebook, notebook_config, run_pipeline
-    from helpers.training import checkpoint_path
+    from helpers.training.load import default_checkpoint
 
     settings = get_settings()
     seed_everything(args.seed)
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir = ensure_demo_data(settings).kinetics_dir
         else:
             data_dir = args.data
-        model, checkpoint, note = model_for_notebook(args.checkpoint or checkpoint_path("multimodal", 1, settings.models_dir),
+        model, checkpoint, note = model_for_notebook(args.checkpoint or default_checkpoint("multimodal", 1, settings.models_dir),
                                                      smoke)
         log(note)
         config = notebook_config(data_dir, settings.cache_dir / "rl", checkpoint, has_model=model is not None,

@@ -72,9 +72,10 @@ class Slot:
         return self.run_dir / "last.pth"
 
 
-def choose_slot(model: str, split: int, models_dir: Path, runs_dir: Path, record: dict[str, Any]) -> Slot:
+def find_slot(model: str, split: int, models_dir: Path, runs_dir: Path,
+              record: dict[str, Any]) -> tuple[Slot, str | None]:
     """The usual slot, unless its checkpoint or run was trained on other data: then the
-    slot named after this data (said in one line, nothing loaded from the other)."""
+    slot named after this data, with the line that says so (nothing loaded from the other)."""
     from helpers.training.provenance import compare, data_tag, describe
 
     name = f"{model}_split{split}"
@@ -84,10 +85,39 @@ def choose_slot(model: str, split: int, models_dir: Path, runs_dir: Path, record
             state = load_checkpoint(path)
             if compare(state, record) == "other":
                 beside = Slot(models_dir / f"{name}_{data_tag(record)}_best.pth", runs_dir / f"{name}_{data_tag(record)}")
-                print(f"{path} was trained on other data ({describe(state)}); this data is {record['dir']}: "
-                      f"using {beside.best} for it (delete or move {path} to use that name instead)")
-                return beside
-    return usual
+                return beside, (f"{path} was trained on other data ({describe(state)}); this data is {record['dir']}: "
+                                f"using {beside.best} for it (delete or move {path} to use that name instead)")
+    return usual, None
+
+
+def choose_slot(model: str, split: int, models_dir: Path, runs_dir: Path, record: dict[str, Any]) -> Slot:
+    """:func:`find_slot`, saying in one line when it is not the usual one."""
+    slot, note = find_slot(model, split, models_dir, runs_dir, record)
+    if note:
+        print(note)
+    return slot
+
+
+def default_checkpoint(model: str = "moe", split: int = 1, models_dir: str | Path | None = None, *,
+                       data: str | Path | None = None, settings: Settings | None = None) -> Path:
+    """The checkpoint notebook 04 writes for ``model`` on ``data`` (default: the active
+    dataset): ``<model>_split<N>_best.pth``, or the one beside it named after the data
+    when that one holds a model of other data (stand-in first, HMDB51 later). The usual
+    name when the data cannot be read; nothing is generated or trained here."""
+    from helpers.training.provenance import data_record
+
+    s = settings or get_settings()
+    usual = checkpoint_path(model, split, models_dir if models_dir is not None else s.models_dir)
+    try:
+        if data is None:
+            from helpers.datasets import ensure_demo_data
+
+            demo = ensure_demo_data(s, generate_if_missing=False)
+            data = demo.hmdb51_dir if model == "moe" else demo.kinetics_dir
+        record = data_record(TrainConfig(model=model, split=split), Path(data))  # type: ignore[arg-type]
+    except (OSError, ValueError):  # no active dataset (FileNotFoundError, DatasetNotReady) or unreadable
+        return usual
+    return find_slot(model, split, usual.parent, s.runs_dir, record)[0].best
 
 
 def config_changes(saved: dict[str, Any], asked: TrainConfig) -> list[str]:
