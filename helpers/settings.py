@@ -21,6 +21,8 @@ Environment variables read:
 ``HELPERS_SYNTH_CLIPS`` clips per class of the generated stand-in (≥ 3).
 ``HELPERS_MAX_STEPS`` a step budget (see :func:`step_budget`): caps every optimisation
                      loop and every evaluation pass; sizes and code paths stay as they are.
+``HELPERS_MICRO_BATCH`` the most clips one training forward/backward holds (see
+                     :func:`micro_batch_size`): same steps, less memory.
 ``KAGGLE_KERNEL_RUN_TYPE`` set by Kaggle kernels; switches outputs to ``/kaggle/working``.
 """
 from __future__ import annotations
@@ -115,6 +117,22 @@ def step_budget() -> int | None:
     if value < 1:
         raise ValueError(f"{MAX_STEPS_ENV} must be at least 1, got {value}")
     return value
+
+
+MICRO_BATCH_ENV = "HELPERS_MICRO_BATCH"
+
+
+def micro_batch_size() -> int | None:
+    """``HELPERS_MICRO_BATCH`` as a positive int, or None: the most clips one training
+    forward/backward holds. A larger batch is split and its gradients summed — the same
+    optimiser step (but BatchNorm statistics per chunk) in a fraction of the activation
+    memory, for full presets on a CPU or a small GPU."""
+    raw = os.environ.get(MICRO_BATCH_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{MICRO_BATCH_ENV} must be a whole number ≥ 1, got {raw!r}")
+    return int(raw)
 
 
 def within_budget(limit: int | None) -> int | None:

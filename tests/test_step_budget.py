@@ -26,7 +26,7 @@ def test_budget_reads_the_environment(monkeypatch):
 
 
 def test_cli_flag_anywhere_sets_the_budget(monkeypatch):
-    monkeypatch.delenv(MAX_STEPS_ENV, raising=False)
+    monkeypatch.setenv(MAX_STEPS_ENV, "9")  # restored after the test, whatever pop_max_steps writes
     assert pop_max_steps(["train", "--max-steps", "4", "--model", "moe"]) == ["train", "--model", "moe"]
     assert os.environ[MAX_STEPS_ENV] == "4"
     assert pop_max_steps(["--max-steps=2", "rl"]) == ["rl"]
@@ -92,3 +92,36 @@ def test_caption_decoding_steps_obey_the_budget(monkeypatch):
     monkeypatch.setenv(MAX_STEPS_ENV, "3")
     assert [len(s) for s in greedy_decode(decoder, memory)] == [3, 3]
     assert [len(s) for s in beam_search(decoder, memory, beam_size=2)] == [3, 3]
+
+
+def test_micro_batches_take_the_same_optimiser_step(monkeypatch, tmp_path):
+    """A batch split into chunks (HELPERS_MICRO_BATCH / TrainConfig.micro_batch) gives the
+    gradients of the whole batch: the same weights after the step, in less memory."""
+    from helpers.settings import MICRO_BATCH_ENV
+    from helpers.training.trainer import split_batch
+
+    batch = {"video": torch.randn(5, 3, 2, 4, 4), "label": torch.tensor([0, 1, 1, 0, 1]), "path": list("abcde"),
+             "fps": 25.0}
+    chunks = split_batch(batch, 2)
+    assert [len(c["label"]) for c in chunks] == [2, 2, 1] and chunks[2]["path"] == ["e"] and chunks[1]["fps"] == 25.0
+    assert torch.equal(torch.cat([c["video"] for c in chunks]), batch["video"])
+
+    class OneBatch:
+        def __len__(self):
+            return 1
+
+        def __iter__(self):
+            yield batch
+
+    cfg = TrainConfig(epochs=1, progress=False, early_stopping_patience=None, warmup_epochs=0.0, grad_clip=None)
+    weights = []
+    for micro in (None, "2"):
+        if micro:
+            monkeypatch.setenv(MICRO_BATCH_ENV, micro)
+        torch.manual_seed(0)
+        trainer = Trainer(Linear(), cfg, OneBatch(), None, run_dir=tmp_path / str(micro), device="cpu")
+        assert trainer.micro_batch == (int(micro) if micro else None)
+        trainer.fit()
+        weights.append(trainer.core.fc.weight.detach().clone())
+    assert torch.allclose(weights[0], weights[1], atol=1e-6)
+    assert not torch.equal(weights[0], Linear().fc.weight)  # a step was taken

@@ -43,6 +43,9 @@ class TrainConfig:
     plateau_patience: int = 2
     grad_clip: float | None = 1.0
     accum_steps: int = 1
+    # the most clips one forward/backward holds: larger batches are split and their
+    # gradients summed, the same optimiser step in less memory; None: HELPERS_MICRO_BATCH
+    micro_batch: int | None = None
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 where supported, else fp16; off on CPU
     # --- losses
     label_smoothing: float = 0.0

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.settings import within_budget
+from helpers.settings import micro_batch_size, within_budget
 from helpers.training.checkpoint import FORMAT, load_checkpoint, package_versions, save_checkpoint
 from helpers.training.config import TrainConfig
 from helpers.training.losses import MultiTaskLoss
@@ -199,6 +199,11 @@ class Trainer:
         return within_budget(self.config.max_steps)
 
     @property
+    def micro_batch(self) -> int | None:
+        """The most clips one forward/backward holds (config, else ``HELPERS_MICRO_BATCH``)."""
+        return self.config.micro_batch or micro_batch_size()
+
+    @property
     def budget_exhausted(self) -> bool:
         return self.max_steps is not None and self.step >= self.max_steps
 
@@ -248,36 +253,45 @@ class Trainer:
             if self.accelerator is None:
                 batch = to_device(batch, self.device)
             last_micro = (i + 1) % cfg.accum_steps == 0 or i + 1 == n_batches
-            sync_ctx = (self.accelerator.no_sync(self.model) if self.accelerator is not None and not last_micro
-                        else contextlib.nullcontext())
             lam = mixup_lambda(cfg.mixup_alpha, cfg.seed, epoch, i) if cfg.mixup_alpha > 0 else None
             if lam is not None:
                 batch = {**batch, "video": mix_clips(batch["video"], lam)}
-            with sync_ctx:
-                with self._autocast():
-                    out = task_outputs(self.model, batch, sync=cfg.sync_weight > 0, captions=cfg.caption_weight > 0)
-                    if lam is not None:  # soft targets: the loss takes class probabilities
-                        out.labels = mixup_targets(out.labels, lam, out.logits.shape[-1])
-                    loss, parts = self.loss_fn(out)
-                scaled = loss / cfg.accum_steps
-                if self.accelerator is not None:
-                    self.accelerator.backward(scaled)
-                elif self.scaler is not None:
-                    self.scaler.scale(scaled).backward()
-                else:
-                    scaled.backward()
+            chunks = split_batch(batch, self.micro_batch)
+            total = batch_length(batch)
+            batch_loss = 0.0
+            for j, chunk in enumerate(chunks):
+                final = last_micro and j == len(chunks) - 1
+                sync_ctx = (self.accelerator.no_sync(self.model) if self.accelerator is not None and not final
+                            else contextlib.nullcontext())
+                with sync_ctx:
+                    with self._autocast():
+                        out = task_outputs(self.model, chunk, sync=cfg.sync_weight > 0,
+                                           captions=cfg.caption_weight > 0)
+                        if lam is not None:  # soft targets: the loss takes class probabilities
+                            out.labels = mixup_targets(out.labels, lam, out.logits.shape[-1])
+                        loss, parts = self.loss_fn(out)
+                    share = batch_length(chunk) / total  # the batch's mean loss, summed over its chunks
+                    scaled = loss * share / cfg.accum_steps
+                    if self.accelerator is not None:
+                        self.accelerator.backward(scaled)
+                    elif self.scaler is not None:
+                        self.scaler.scale(scaled).backward()
+                    else:
+                        scaled.backward()
+                loss_value = float(loss.detach())
+                batch_loss += loss_value * share
+                b = int(out.labels.shape[0])
+                seen += b
+                hard = out.labels.argmax(-1) if out.labels.is_floating_point() else out.labels  # mixup: larger share
+                correct += int(topk_correct(out.logits.detach(), hard, (1,))[1].sum())
+                for k, v in {"loss": loss_value, **parts}.items():
+                    sums[k] = sums.get(k, 0.0) + v * b
+                if out.expert_counts is not None:
+                    c = out.expert_counts.detach().float().cpu()
+                    expert_counts = c if expert_counts is None else expert_counts + c
             if last_micro:
                 self._optimizer_step()
-            loss_value = float(loss.detach())
-            b = int(out.labels.shape[0])
-            seen += b
-            hard = out.labels.argmax(-1) if out.labels.is_floating_point() else out.labels  # mixup: the larger share
-            correct += int(topk_correct(out.logits.detach(), hard, (1,))[1].sum())
-            for k, v in {"loss": loss_value, **parts}.items():
-                sums[k] = sums.get(k, 0.0) + v * b
-            if out.expert_counts is not None:
-                c = out.expert_counts.detach().float().cpu()
-                expert_counts = c if expert_counts is None else expert_counts + c
+            loss_value = batch_loss
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}")
             info = {"epoch": epoch, "batch": i + 1, "batches": n_batches, "step": self.step, "loss": loss_value,
@@ -546,6 +560,28 @@ class Trainer:
         for logger in self._loggers or []:
             logger.close()
         self._loggers = None
+
+
+def batch_length(batch: dict[str, Any]) -> int:
+    """Clips in a Batches-contract dict (the leading size of its labels)."""
+    return int(batch["label"].shape[0])
+
+
+def split_batch(batch: dict[str, Any], size: int | None) -> list[dict[str, Any]]:
+    """``batch`` as consecutive chunks of at most ``size`` clips (tensors and lists with
+    one entry per clip are cut, everything else is shared); ``[batch]`` when it fits."""
+    n = batch_length(batch)
+    if not size or n <= size:
+        return [batch]
+
+    def cut(value: Any, lo: int, hi: int) -> Any:
+        if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == n:
+            return value[lo:hi]
+        if isinstance(value, (list, tuple)) and len(value) == n:
+            return value[lo:hi]
+        return value
+
+    return [{k: cut(v, lo, min(lo + size, n)) for k, v in batch.items()} for lo in range(0, n, size)]
 
 
 def flatten_row(row: dict[str, Any]) -> dict[str, Any]:
