@@ -29,7 +29,7 @@ unit: install
 	MPLBACKEND=Agg $(PY) -m pytest tests -m "not rehearsal" $(PYTEST_ARGS)
 
 rehearsal: install
-	MPLBACKEND=Agg $(PY) -m pytest tests/test_full_size_rehearsal.py $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(PY) -m pytest tests -m rehearsal $(PYTEST_ARGS)
 
 notebooks: install
 	SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest notebooks --nbval-lax --nbval-cell-timeout=900

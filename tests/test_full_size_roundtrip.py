@@ -18,7 +18,7 @@ from helpers.training.experiment import build_loaders, model_from_checkpoint
 from helpers.training.load import load_or_train
 from training_data import make_hmdb51, make_kinetics, use_tmp_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.rehearsal, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
