@@ -69,15 +69,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *, mmap: bool = False) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; :class:`CheckpointError` when the
-    file is missing, truncated, corrupted or not of this schema."""
+    file is missing, truncated, corrupted or not of this schema. ``mmap``: tensors stay
+    in the file until touched (reading a full-size checkpoint's metadata costs no memory)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such checkpoint file")
     hint = "the file is damaged (truncated or corrupted); delete it or retrain with force=True / --force"
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
         text = str(exc)
         if "Weights only load failed" in text:

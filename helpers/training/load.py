@@ -82,7 +82,7 @@ def find_slot(model: str, split: int, models_dir: Path, runs_dir: Path,
     usual = Slot(models_dir / f"{name}_best.pth", runs_dir / name)
     for path in (usual.best, usual.last):
         if path.is_file():
-            state = load_checkpoint(path)
+            state = load_checkpoint(path, mmap=True)  # only its data record is read
             if compare(state, record) == "other":
                 beside = Slot(models_dir / f"{name}_{data_tag(record)}_best.pth", runs_dir / f"{name}_{data_tag(record)}")
                 return beside, (f"{path} was trained on other data ({describe(state)}); this data is {record['dir']}: "
@@ -193,8 +193,8 @@ def _in_slot(slot: Slot, cfg: TrainConfig, data_dir: Path, record: dict[str, Any
     from helpers.training.experiment import build_experiment, model_from_checkpoint
     from helpers.training.trainer import Trainer
 
-    best_state = load_checkpoint(slot.best) if slot.best.is_file() else None
-    last_state = load_checkpoint(slot.last) if slot.last.is_file() else None
+    best_state = load_checkpoint(slot.best, mmap=True) if slot.best.is_file() else None
+    last_state = load_checkpoint(slot.last, mmap=True) if slot.last.is_file() else None
     resuming = bool(resume and not force and last_state is not None and not last_state.get("finished", True))
     if best_state is not None and not force and not resuming:
         return _loaded(slot.best, best_state, cfg, record)
