@@ -1,21 +1,18 @@
 """The few lines every notebook starts with, kept here so they are tested.
 
-A notebook's cell 2 makes ``helpers`` importable and calls :func:`setup_notebook`;
+A notebook's cell 2 makes ``helpers`` importable, calls :func:`ensure_runtime_packages`
+(on Kaggle: installs what the image lacks) and :func:`setup_notebook`;
 its ``parameters`` cell sets plain values; the next cell calls :func:`use_parameters`
 so papermill/nbval/Kaggle overrides reach :func:`helpers.settings.get_settings`.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
+from pathlib import Path
 
 from helpers.settings import Settings, get_settings, on_kaggle
-
-# import name -> pip requirement, for what a Kaggle image may lack
-RUNTIME_PACKAGES: dict[str, str] = {"rarfile": "rarfile>=4.2", "av": "av>=14"}
 
 
 def setup_notebook(seed: int | None = None) -> Settings:
@@ -57,33 +54,58 @@ def seed_everything(seed: int) -> None:
     seed_all(seed)
 
 
-def missing_packages(packages: dict[str, str] | None = None) -> list[str]:
-    """Requirements whose import name cannot be found."""
-    packages = RUNTIME_PACKAGES if packages is None else packages
-    return [req for name, req in packages.items() if importlib.util.find_spec(name) is None]
+_CHECKED: list[str] | None = None  # what the first call in this kernel installed
 
 
-def ensure_runtime_packages(install: bool | None = None) -> list[str]:
-    """Install only what the image lacks (on Kaggle: rarfile, PyAV; `unar` via apt for
-    the compressed official RARs). Elsewhere ``make`` installed everything already, so
-    by default this only reports. Returns what it installed."""
+def missing_packages(pyproject: Path | None = None) -> list[str]:
+    """The project's requirements (``pyproject.toml`` ranges) this interpreter lacks or
+    has out of range, as requirement strings."""
+    from helpers import runtime_packages as rp
+
+    return [c.requirement for c in rp.unmet(rp.check_requirements(rp.project_requirements(pyproject)))]
+
+
+def _unar_note(install: bool) -> str:
+    """Make sure a RAR tool exists (apt on Kaggle); '' or a short note for the line."""
+    if shutil.which("unar") or shutil.which("unrar"):
+        return ""
+    if install and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "unar"], check=False, capture_output=True)
+        if shutil.which("unar"):
+            return "unar (apt)"
+    return "no unar/unrar: only the official compressed HMDB51 RARs need it (apt-get install unar)"
+
+
+def ensure_runtime_packages(
+    install: bool | None = None, pyproject: Path | None = None, force: bool = False
+) -> list[str]:
+    """Install what this image lacks of the project's requirements, once per kernel.
+
+    The ranges come from ``pyproject.toml`` (see :mod:`helpers.runtime_packages`); only
+    missing or out-of-range distributions are pip-installed, quietly, and an installed
+    torch/torchvision in range is never touched. On Kaggle it installs by default;
+    elsewhere ``make`` installed everything, so it only reports. Prints one line and
+    returns what it installed; later calls in the same kernel return that at once
+    (``force=True`` checks again)."""
+    global _CHECKED
+    if _CHECKED is not None and not force:
+        print(f"runtime packages: checked earlier in this kernel (installed: {', '.join(_CHECKED) or 'nothing'})")
+        return list(_CHECKED)
+    from helpers import runtime_packages as rp
+
     install = on_kaggle() if install is None else install
-    missing = missing_packages()
-    installed: list[str] = []
-    if missing and install:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
-        installed += missing
-    elif missing:
-        print(f"missing Python packages: {missing}; run `make install` (or pip install them)")
-    if shutil.which("unar") is None and shutil.which("unrar") is None:
-        if install and shutil.which("apt-get") and os.geteuid() == 0:
-            subprocess.run(["apt-get", "install", "-y", "-qq", "unar"], check=False)
-            if shutil.which("unar"):
-                installed.append("unar (apt)")
-        if shutil.which("unar") is None:
-            print(
-                "note: no `unar`/`unrar` found: the official (compressed) HMDB51 RARs need one "
-                "(Debian/Ubuntu: apt-get install unar); the generated stand-in does not"
-            )
-    print(f"installed: {installed}" if installed else "all runtime packages present")
-    return installed
+    checks = rp.check_requirements(rp.project_requirements(pyproject))
+    installed = rp.install(checks) if install else []
+    note = _unar_note(install)
+    if note == "unar (apt)":
+        installed.append(note)
+        note = ""
+    if installed:
+        line = f"runtime packages: installed {', '.join(installed)}"
+    elif rp.unmet(checks):
+        line = f"runtime packages: missing {rp.describe(checks)}; run `make install` (or pip install them)"
+    else:
+        line = f"runtime packages: all {len(checks)} requirements met"
+    print(line + (f"; {note}" if note else ""))
+    _CHECKED = installed
+    return list(installed)
