@@ -84,9 +84,10 @@ def ensure_runtime_packages(
     The ranges come from ``pyproject.toml`` (see :mod:`helpers.runtime_packages`); only
     missing or out-of-range distributions are pip-installed, quietly, and an installed
     torch/torchvision in range is never touched. On Kaggle it installs by default;
-    elsewhere ``make`` installed everything, so it only reports. Prints one line and
-    returns what it installed; later calls in the same kernel return that at once
-    (``force=True`` checks again)."""
+    elsewhere ``make`` installed everything, so it only reports. A failed pip (no
+    internet) is reported, not raised: most notebooks run without the missing extras.
+    Prints one line and returns what it installed; later calls in the same kernel
+    return that at once (``force=True`` checks again)."""
     global _CHECKED
     if _CHECKED is not None and not force:
         print(f"runtime packages: checked earlier in this kernel (installed: {', '.join(_CHECKED) or 'nothing'})")
@@ -95,12 +96,19 @@ def ensure_runtime_packages(
 
     install = on_kaggle() if install is None else install
     checks = rp.check_requirements(rp.project_requirements(pyproject))
-    installed = rp.install(checks) if install else []
+    failed = ""
+    try:
+        installed = rp.install(checks) if install else []
+    except RuntimeError as exc:  # e.g. Internet off: say so and let the notebook go on
+        installed, failed = [], str(exc).splitlines()[-1]
     note = _unar_note(install)
     if note == "unar (apt)":
         installed.append(note)
         note = ""
-    if installed:
+    if failed:
+        line = (f"runtime packages: could not install {rp.describe(checks)} ({failed}); "
+                "turn Internet on, or attach a wheels dataset and set PIP_FIND_LINKS")
+    elif installed:
         line = f"runtime packages: installed {', '.join(installed)}"
     elif rp.unmet(checks):
         line = f"runtime packages: missing {rp.describe(checks)}; run `make install` (or pip install them)"

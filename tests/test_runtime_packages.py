@@ -106,6 +106,22 @@ def test_elsewhere_it_only_reports(monkeypatch, tmp_path, capsys):
     assert out == ["runtime packages: missing not-a-real-dist-xyz>=1 (missing); run `make install` (or pip install them)"]
 
 
+def test_no_internet_is_one_line_not_a_crash(monkeypatch, tmp_path, capsys):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\ndependencies = ["not-a-real-dist-xyz>=1"]\n')
+    monkeypatch.setattr(notebook, "_CHECKED", None)
+    monkeypatch.setattr(notebook, "_unar_note", lambda install: "")
+
+    def offline(checks):
+        raise RuntimeError("pip could not install [...]:\nERROR: No matching distribution found")
+
+    monkeypatch.setattr(rp, "install", offline)
+    assert notebook.ensure_runtime_packages(install=True, pyproject=pyproject) == []
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("runtime packages: could not install not-a-real-dist-xyz>=1 (missing)")
+    assert "No matching distribution" in line and "Internet" in line
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_setup_cell_completes_the_image_first(path):
     """The setup cell calls ensure_runtime_packages() before importing anything the
