@@ -28,6 +28,7 @@ Environment variables read:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,22 @@ def find_kaggle_hmdb51(input_root: Path = KAGGLE_INPUT) -> Path | None:
     return None
 
 
+def env_whole(name: str, lo: int, hi: int | None = None, environ: Mapping[str, str] | None = None) -> int | None:
+    """``environ[name]`` (default: the process environment) as an int in [lo, hi], None
+    when unset or empty; a ValueError naming the variable otherwise."""
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
 MAX_STEPS_ENV = "HELPERS_MAX_STEPS"
 
 
@@ -107,16 +124,7 @@ def step_budget() -> int | None:
     and every evaluation or calibration pass reads at most this many batches. It
     changes how long things run, never which code runs (full models, full input shape).
     """
-    raw = os.environ.get(MAX_STEPS_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{MAX_STEPS_ENV}={raw!r} is not a whole number of steps") from None
-    if value < 1:
-        raise ValueError(f"{MAX_STEPS_ENV} must be at least 1, got {value}")
-    return value
+    return env_whole(MAX_STEPS_ENV, 1)
 
 
 MICRO_BATCH_ENV = "HELPERS_MICRO_BATCH"
@@ -127,12 +135,7 @@ def micro_batch_size() -> int | None:
     forward/backward holds. A larger batch is split and its gradients summed — the same
     optimiser step (but BatchNorm statistics per chunk) in a fraction of the activation
     memory, for full presets on a CPU or a small GPU."""
-    raw = os.environ.get(MICRO_BATCH_ENV, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{MICRO_BATCH_ENV} must be a whole number ≥ 1, got {raw!r}")
-    return int(raw)
+    return env_whole(MICRO_BATCH_ENV, 1)
 
 
 def within_budget(limit: int | None) -> int | None:

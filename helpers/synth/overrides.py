@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from helpers.settings import env_whole
 from helpers.synth.config import MAX_CLASSES, NAME_SETS
 
 SYNTH_CLASSES_ENV = "HELPERS_SYNTH_CLASSES"
@@ -19,31 +20,16 @@ SYNTH_CLIPS_ENV = "HELPERS_SYNTH_CLIPS"
 MIN_CLIPS = 3
 
 
-def _whole(environ: Mapping[str, str], name: str, lo: int, hi: int | None) -> int | None:
-    """``environ[name]`` as an int in [lo, hi], None when unset; ValueError naming it."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a whole number") from None
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
-
-
 def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, object]:
     """The :class:`~helpers.synth.SynthConfig` fields the environment sets (``classes``,
     ``names``, ``clips_per_class``); empty when neither variable is set."""
     env = os.environ if environ is None else environ
     out: dict[str, object] = {}
-    classes = _whole(env, SYNTH_CLASSES_ENV, 2, len(NAME_SETS["hmdb51"]))
+    classes = env_whole(SYNTH_CLASSES_ENV, 2, len(NAME_SETS["hmdb51"]), env)
     if classes is not None:
         out["classes"] = classes
         out["names"] = "motion" if classes <= MAX_CLASSES else "hmdb51"
-    clips = _whole(env, SYNTH_CLIPS_ENV, MIN_CLIPS, None)
+    clips = env_whole(SYNTH_CLIPS_ENV, MIN_CLIPS, None, env)
     if clips is not None:
         out["clips_per_class"] = clips
     return out
