@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from helpers.settings import within_budget
+
 KIND_HINTS = (("prun", "pruned"), ("quant", "quantized"), ("int8", "quantized"), ("distil", "distilled"),
               ("student", "distilled"), ("rl", "rl-sampled"), ("multimodal", "multimodal"), ("moe", "moe"))
 
@@ -139,7 +141,7 @@ def compare_models(entries: Sequence[ModelEntry], samples: Iterable[tuple[str | 
 
     from helpers.inference import InferenceError, predict_video
 
-    items = list(samples)[: max_videos or None]
+    items = list(samples)[: within_budget(max_videos)]  # the step budget caps evaluated videos too
     names = true_names(items, class_names)
     rows = []
     for entry in entries:

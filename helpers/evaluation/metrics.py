@@ -5,6 +5,7 @@ parameters reuse :mod:`helpers.models.summary`; latency is :mod:`.latency`'s.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from helpers.evaluation.latency import LatencyStats, measure_latency
+from helpers.settings import within_budget
 
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -93,7 +95,8 @@ def collect_predictions(model: nn.Module, dataloader: Iterable[dict], device: st
     model.eval().to(device)
     scores, labels, paths, thumbs = [], [], [], []
     example: dict[str, torch.Tensor] = {}
-    for batch in tqdm(dataloader, desc="evaluating", disable=not progress, leave=False):
+    for batch in tqdm(itertools.islice(dataloader, within_budget(None)), desc="evaluating", disable=not progress,
+                      leave=False):  # the step budget caps evaluated batches
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         if not example:
             example = {k: v.cpu() for k, v in clip_inputs(model, batch, 1).items()}

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from helpers.settings import within_budget
+
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -76,6 +78,7 @@ def evaluate_multimodal(model: nn.Module, dataloader: Iterable[dict], device: st
     sync_y: list[np.ndarray] = []
     sync_s: list[np.ndarray] = []
     keys = ("video", "frame_times", "audio", "audio_mel", "audio_mask")
+    max_batches = within_budget(max_batches)
     for i, batch in enumerate(dataloader):
         if max_batches is not None and i >= max_batches:
             break

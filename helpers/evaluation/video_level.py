@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from helpers.evaluation.metrics import topk_accuracy
+from helpers.settings import within_budget
 
 
 @dataclass
@@ -49,7 +50,7 @@ def video_level_accuracy(predictor: Any, samples: Iterable[tuple[str | Path, int
 
     from helpers.inference import InferenceError, predict_video
 
-    items: Sequence[tuple[str | Path, int]] = list(samples)[: max_videos or None]
+    items: Sequence[tuple[str | Path, int]] = list(samples)[: within_budget(max_videos)]  # step budget caps them too
     video_scores, single_scores, labels, clip_hits = [], [], [], []
     failures: list[tuple[str, str]] = []
     for path, label in tqdm(items, desc="video-level test", disable=not progress, leave=False):
