@@ -49,6 +49,8 @@ class Prediction:
     frames: np.ndarray | None = field(default=None, repr=False)  # uint8 (T, H, W, 3) decoded frames
     view_probabilities: np.ndarray | None = field(default=None, repr=False)  # (clips * crops, C)
     runtime: str = "torch"  # what ran the model: "torch" or "onnxruntime"
+    caption: str | None = None  # multi-modal model with a caption decoder: its greedy caption (first view)
+    sync_score: float | None = None  # multi-modal model: P(audio and video in sync), mean over views
 
     def to_dict(self, frames: bool = False) -> dict[str, Any]:
         """JSON-ready (``frames`` and the full probability vector left out unless asked)."""
@@ -154,8 +156,9 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
         inputs.update({k: v.expand(views, *v.shape[1:]) for k, v in audio.items()})
     inputs = {k: v.to(p.device) for k, v in inputs.items()}
     t2 = time.perf_counter()
-    view_probs = _forward_probs(p, inputs)
+    view_probs, out = _forward(p, inputs)
     probs = view_probs.mean(0)
+    caption, sync = _multimodal_extras(p, out) if p.is_multimodal else (None, None)
     t3 = time.perf_counter()
     k = max(1, min(int(top_k), len(p.class_names)))
     order = np.argsort(-probs, kind="stable")[:k]
@@ -167,18 +170,37 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
         num_video_frames=int(meta.num_frames), fps=fps, clips=n_clips, crops=crops, sampler=p.sampler_name, model_name=p.name,
         decode_ms=(t1 - t0) * 1e3, preprocess_ms=(t2 - t1) * 1e3, model_ms=(t3 - t2) * 1e3,
         total_ms=(t3 - t0) * 1e3, metadata=meta.to_dict(), frames=np.asarray(frames) if keep_frames else None,
-        view_probabilities=view_probs, runtime=p.runtime,
+        view_probabilities=view_probs, runtime=p.runtime, caption=caption, sync_score=sync,
     )
 
 
 @torch.inference_mode()
-def _forward_probs(p: Predictor, inputs: dict[str, torch.Tensor]) -> np.ndarray:
-    """Softmax per view (clip × crop), float64 (views, C) on the CPU."""
+def _forward(p: Predictor, inputs: dict[str, torch.Tensor]) -> tuple[np.ndarray, Any]:
+    """Softmax per view (clip × crop), float64 (views, C) on the CPU, and the raw output."""
     out = p.model(**inputs)
     logits = out["logits"] if isinstance(out, dict) else getattr(out, "logits", out)
     if p.device.startswith("cuda"):
         torch.cuda.synchronize(p.device)
-    return torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
+    return torch.softmax(logits.float(), dim=-1).double().cpu().numpy(), out
+
+
+def _forward_probs(p: Predictor, inputs: dict[str, torch.Tensor]) -> np.ndarray:
+    return _forward(p, inputs)[0]
+
+
+@torch.inference_mode()
+def _multimodal_extras(p: Predictor, out: Any) -> tuple[str | None, float | None]:
+    """The multi-modal model's caption (greedy, first view; None without a decoder) and
+    audio-video sync probability, both from the forward output already computed."""
+    if not isinstance(out, dict):
+        return None, None
+    sync = out.get("sync_logits")
+    score = None if sync is None else round(float(torch.sigmoid(sync.float()).mean()), 6)
+    caption = None
+    if getattr(p.model, "caption", None) is not None and out.get("memory") is not None:
+        first = {"memory": out["memory"][:1], "memory_mask": out["memory_mask"][:1]}
+        caption = p.model.captions_from(first)[0]
+    return caption, score
 
 
 def predict_frames(frames: np.ndarray, model: Predictor, top_k: int = 5) -> list[tuple[str, float]]:

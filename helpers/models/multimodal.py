@@ -342,7 +342,15 @@ class MultiModalVideoModel(nn.Module):
         """Captions for a batch (call ``eval()`` first for deterministic output)."""
         if self.caption is None:
             raise ValueError("this model was built with caption_decoder='none'")
-        out = self.forward_batch(batch)
+        return self.captions_from(self.forward_batch(batch), method, beam_size, max_len)
+
+    @torch.no_grad()
+    def captions_from(self, out: dict, method: Literal["greedy", "beam"] = "greedy", beam_size: int = 3,
+                      max_len: int | None = None) -> list[str]:
+        """Captions decoded from the ``memory`` of a :meth:`forward` output already
+        computed (a prediction gets its caption without a second forward pass)."""
+        if self.caption is None:
+            raise ValueError("this model was built with caption_decoder='none'")
         if method == "greedy":
             ids = greedy_decode(self.caption, out["memory"], out["memory_mask"], max_len)
         elif method == "beam":

@@ -258,6 +258,8 @@ class PyAVReader(VideoReader):
             if not self._container.streams.video:
                 raise VideoDecodeError(path, "no video stream")
             self._stream = self._container.streams.video[0]
+            if self._stream.codec_context is None:  # FFmpeg knows the container, not the codec
+                raise VideoDecodeError(path, "unsupported codec: this FFmpeg build has no decoder for its video stream")
             self._choose_threads(thread_type)
             self._time_base = float(self._stream.time_base) if self._stream.time_base else 1 / 90000
             start = self._stream.start_time
