@@ -281,9 +281,9 @@ def serve_directory(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m helpers serve DIR [--port N]``: serve until Ctrl-C."""
+    """``python -m helpers serve-folder DIR [--port N]``: serve until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m helpers serve",
+        prog="python -m helpers serve-folder",
         description="Serve a folder over HTTP (Range requests supported) until Ctrl-C.",
     )
     parser.add_argument("root", type=Path, help="folder to serve")
@@ -293,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = FileServer(args.root, args.host, args.port).start()
     except OSError as exc:  # missing folder, port in use, ...
-        print(f"serve: {exc}", file=sys.stderr)
+        print(f"serve-folder: {exc}", file=sys.stderr)
         return 1
     print(f"serving {server.root} at {server.url} (Ctrl-C to stop)", flush=True)
     try:

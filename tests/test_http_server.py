@@ -199,7 +199,7 @@ def test_parse_range_unsatisfiable(header: str) -> None:
 def test_main_rejects_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / "absent")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("serve: ") and "absent" in err and len(err.splitlines()) == 1
+    assert err.startswith("serve-folder: ") and "absent" in err and len(err.splitlines()) == 1
 
 
 def test_cli_serves_until_interrupted(tmp_path: Path, payload: bytes) -> None:
@@ -207,7 +207,7 @@ def test_cli_serves_until_interrupted(tmp_path: Path, payload: bytes) -> None:
 
     (tmp_path / "data.bin").write_bytes(payload)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "helpers", "serve", str(tmp_path)],
+        [sys.executable, "-m", "helpers", "serve-folder", str(tmp_path)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
