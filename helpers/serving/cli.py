@@ -45,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from helpers.serving.app import ServiceConfig
     from helpers.serving.server import Service
 
-    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // args.workers))
+    if args.threads or args.workers > 1:  # one worker keeps PyTorch's default (every core)
+        torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // args.workers))
     config = ServiceConfig(checkpoint=args.checkpoint, workers=args.workers, queue_size=args.queue,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), runtime=args.runtime,
                            device=args.device, rl_sampler=None if args.rl_sampler == "none" else args.rl_sampler)

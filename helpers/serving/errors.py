@@ -1,6 +1,10 @@
 """What the service tells a client whose request it cannot answer: an HTTP status, a
 short code and a sentence, as JSON ``{"error": code, "message": sentence}``.
 
+Only files that start like a video container are decoded (:func:`container_of`: AVI,
+MP4/MOV/3GP, Matroska/WebM, MPEG-PS/TS, FLV, ASF/WMV, Ogg, Y4M, IVF, RealMedia and raw
+MPEG/H.264 streams); anything else is "not a video" without a decoder seeing it.
+
 A video that fails to decode is told apart by looking at the file itself, not only at
 the decoder's words (which say "invalid data" for a text file and for a cut download
 alike): a known container signature means a video that is damaged or cut short (422;
@@ -63,7 +67,26 @@ def container_of(head: bytes) -> str | None:
         return "asf"
     if head[:4] == b"OggS":
         return "ogg"
+    if head[:9] == b"YUV4MPEG2":
+        return "y4m"
+    if head[:4] == b"DKIF":
+        return "ivf"
+    if head[:4] == b".RMF":
+        return "realmedia"
+    if head[:4] in (b"\x00\x00\x01\xb3", b"\x00\x00\x00\x01") or head[:3] == b"\x00\x00\x01":
+        return "elementary stream"
     return None
+
+
+def check_container(path: str | Path, name: str) -> None:
+    """Refuse (415) a file whose first bytes announce no video container, before any
+    decoder sees it: FFmpeg would otherwise render a text file as ANSI art (its ``tty``
+    demuxer) or read a picture as a one-frame video."""
+    with open(path, "rb") as f:
+        head = f.read(256)
+    if head and container_of(head) is None:
+        raise ServiceError(NOT_A_VIDEO, f"{name} is not a video (no known video container signature); "
+                                        "upload a file such as .mp4, .avi, .mkv or .webm")
 
 
 def _mp4_truncated(path: Path, size: int) -> bool:
@@ -102,7 +125,7 @@ def video_failure(path: str | Path, reason: str, name: str) -> ServiceError:
     size = path.stat().st_size if path.is_file() else 0
     if size == 0:
         return ServiceError(EMPTY, f"{name} is empty (0 bytes): upload a video file")
-    if reason.startswith("unsupported codec"):
+    if "unsupported codec" in reason:
         return ServiceError(UNSUPPORTED_CODEC, f"{name}: unsupported codec: the container opens but no decoder "
                                                "here reads its video stream; re-encode it (e.g. H.264 in .mp4)")
     with open(path, "rb") as f:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.serving.errors import EMPTY, NO_FILE, NOT_MULTIPART, TOO_LARGE, ServiceError
+from helpers.widget import VIDEO_SUFFIXES
 
 FIELD = "file"
 MAX_FIELDS_BYTES = 64 * 1024  # all other form fields together (they are ignored)
@@ -143,8 +144,8 @@ async def receive_upload(chunks: AsyncIterator[bytes], content_type: str, folder
             raise ServiceError(NO_FILE, f"no file in the request: send the video in the multipart field {FIELD!r}")
         if receiver.size == 0:
             raise ServiceError(EMPTY, f"{receiver.name} is empty (0 bytes): upload a video file")
-        suffix = Path(receiver.name).suffix.lower()
-        final = path.with_suffix(suffix if _SUFFIX.match(suffix) else ".bin")  # same folder, a name we chose
+        suffix = Path(receiver.name).suffix.lower()  # only a video suffix: FFmpeg picks some demuxers by it
+        final = path.with_suffix(suffix if suffix in VIDEO_SUFFIXES and _SUFFIX.match(suffix) else ".bin")
         os.replace(path, final)
         path = final
         return SavedUpload(path, receiver.name, receiver.content_type, receiver.size)

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from helpers.serving.errors import SAMPLER_UNAVAILABLE, ServiceError, short, video_failure
+from helpers.serving.errors import SAMPLER_UNAVAILABLE, ServiceError, check_container, short, video_failure
 
 SAMPLERS = ("uniform", "rl")
 
@@ -65,6 +65,7 @@ class ModelWorker:
         from helpers.inference.predictor import InferenceError
         from helpers.video import VideoDecodeError
 
+        check_container(path, name)
         predictor = self.predictor_for(runtime)
         rl: dict[str, Any] | None = None
         try:
