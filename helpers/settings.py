@@ -72,7 +72,9 @@ def is_smoke() -> bool:
 
 
 def pick_device(preferred: str | None = None) -> str:
-    """``HELPERS_DEVICE`` or ``preferred`` if given, else ``cuda`` when available, else ``cpu``."""
+    """``HELPERS_DEVICE`` or ``preferred`` if given, else ``cuda`` when available, then
+    ``mps`` (Apple silicon's GPU), else ``cpu``. What AMP and int8 run on per device:
+    :mod:`helpers.devices`."""
     choice = preferred or os.environ.get("HELPERS_DEVICE")
     if choice:
         return choice
@@ -80,6 +82,9 @@ def pick_device(preferred: str | None = None) -> str:
 
     if torch.cuda.is_available():
         return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
     return "cpu"
 
 

@@ -163,6 +163,11 @@ def quantize_fx(model: nn.Module, calibration: Iterable[Any], *, backend: str = 
     ``reduce_range=None``: 7-bit activations only on CPUs without VNNI (:func:`cpu_has_vnni`)."""
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
+    from helpers.devices import int8_device
+
+    param = next(model.parameters(), None)
+    if param is not None and param.device.type != int8_device(param.device):  # one line, then a CPU copy
+        model = copy.deepcopy(model).cpu()
     float_model = to_deployable(model)
     torch.backends.quantized.engine = "x86" if backend == "x86" else backend
     qmap = _qconfig_mapping(backend, reduce_range, float_model, keep_float)

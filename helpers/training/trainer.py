@@ -99,12 +99,11 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def amp_dtype(device: torch.device, mode: str) -> torch.dtype | None:
-    """bf16/fp16 autocast dtype for CUDA, None (AMP off) on CPU or when ``mode='off'``."""
-    if device.type != "cuda" or mode == "off":
-        return None
-    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
+    """bf16/fp16 autocast dtype for CUDA, fp16 for MPS, None (AMP off) on CPU or when
+    ``mode='off'`` (:func:`helpers.devices.amp_dtype`: one line when a device cannot)."""
+    from helpers.devices import amp_dtype as for_device
+
+    return for_device(device, mode)
 
 
 def loader_generator(loader: Any) -> torch.Generator | None:
@@ -172,7 +171,7 @@ class Trainer:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
             model = model.to(self.device)
             self.amp = amp_dtype(self.device, config.amp)
-            self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+            self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
         self.model = model
         self.train_loader, self.val_loader = train_loader, val_loader
 
