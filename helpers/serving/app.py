@@ -48,6 +48,7 @@ class ServiceConfig:
     upload_root: str | Path | None = None
     retry_after_s: int = 1
     max_top_k: int = 100
+    threads: int | None = None  # PyTorch threads per worker (None: PyTorch's default)
 
 
 class ServiceState:
@@ -61,7 +62,7 @@ class ServiceState:
         self.config = config
         device = config.device or get_settings().device
         self.pool = ModelPool(lambda _i: ModelWorker(config.checkpoint, device, config.runtime, config.rl_sampler),
-                              config.workers, config.queue_size, config.retry_after_s)
+                              config.workers, config.queue_size, config.retry_after_s, config.threads)
         self.upload_dir = Path(tempfile.mkdtemp(prefix="helpers-serve-", dir=config.upload_root))
         self.started = time.time()
 

@@ -39,17 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1 or args.queue < 0 or args.max_upload_mb <= 0 or not 0 <= args.port < 65536:
         print("serve: --workers ≥ 1, --queue ≥ 0, --max-upload-mb > 0 and a port 0-65535, please", file=sys.stderr)
         return 2
-    import torch
-
     from helpers.inference.predictor import InferenceError, NoCheckpointError
     from helpers.serving.app import ServiceConfig
     from helpers.serving.server import Service
 
-    if args.threads or args.workers > 1:  # one worker keeps PyTorch's default (every core)
-        torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // args.workers))
     config = ServiceConfig(checkpoint=args.checkpoint, workers=args.workers, queue_size=args.queue,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), runtime=args.runtime,
-                           device=args.device, rl_sampler=None if args.rl_sampler == "none" else args.rl_sampler)
+                           device=args.device, rl_sampler=None if args.rl_sampler == "none" else args.rl_sampler,
+                           threads=args.threads or (max(1, (os.cpu_count() or 1) // args.workers)
+                                                    if args.workers > 1 else None))
     try:
         service = Service(config, args.host, args.port, log_level="info")
     except NoCheckpointError as exc:

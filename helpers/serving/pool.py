@@ -31,10 +31,11 @@ class PoolFull(RuntimeError):
 
 class ModelPool:
     """``workers`` models made by ``load(i)`` and the admission counter (see the module
-    docstring). ``run(fn)`` calls ``fn(model)`` on a free worker's model in its thread."""
+    docstring). ``run(fn)`` calls ``fn(model)`` on a free worker's model in its thread;
+    ``threads``: PyTorch threads in each worker (None: PyTorch's default)."""
 
     def __init__(self, load: Callable[[int], Any], workers: int = 1, queue_size: int = 8,
-                 retry_after: int = 1) -> None:
+                 retry_after: int = 1, threads: int | None = None) -> None:
         if workers < 1 or queue_size < 0:
             raise ValueError(f"workers must be ≥ 1 and queue_size ≥ 0, got {workers} and {queue_size}")
         self.workers, self.queue_size, self.retry_after = workers, queue_size, retry_after
@@ -42,7 +43,8 @@ class ModelPool:
         self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for model in self.models:
             self._free.put(model)
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="helpers-serve-worker")
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="helpers-serve-worker",
+                                            initializer=_set_threads, initargs=(threads,))
         self._lock = threading.Lock()
         self._admitted = 0
         self.served = 0
@@ -87,6 +89,15 @@ class ModelPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _set_threads(threads: int | None) -> None:
+    """PyTorch's intra-op threads for this worker thread (OpenMP keeps the count per
+    thread: set in the main thread, it does not reach the workers)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 class Admission:
