@@ -278,9 +278,14 @@ class OnnxRunner:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        # hand the memory arena back after each run: a session otherwise keeps its largest
+        # batch's activations (gigabytes per session for a full-size batch of clips)
+        self.run_options = ort.RunOptions()
+        self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     def __call__(self, video: Tensor) -> Tensor:
-        out = self.session.run(None, {self.input_name: video.detach().cpu().numpy().astype(np.float32)})
+        out = self.session.run(None, {self.input_name: video.detach().cpu().numpy().astype(np.float32)},
+                               self.run_options)
         return torch.from_numpy(out[0])
 
     def eval(self) -> "OnnxRunner":
