@@ -80,7 +80,7 @@ def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs:
     from helpers.training.experiment import model_from_checkpoint
 
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint)
+        state = load_checkpoint(checkpoint, mmap=True)
         cfg = TrainConfig.from_dict(state["config"])
         return model_from_checkpoint(state), cfg, Path(checkpoint)
     settings = get_settings()
@@ -92,7 +92,7 @@ def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs:
         settings = replace(settings, runs_dir=Path(models_dir) / "runs")
     res = load_or_train("moe", 1, config=cfg, data=data, models_dir=models_dir, settings=settings)
     if res.checkpoint.is_file():  # the loaders must match what the teacher was trained with
-        cfg = TrainConfig.from_dict(load_checkpoint(res.checkpoint)["config"])
+        cfg = TrainConfig.from_dict(load_checkpoint(res.checkpoint, mmap=True)["config"])
     return res.model.eval(), cfg, res.checkpoint
 
 

@@ -84,7 +84,7 @@ def test_data_for(checkpoint: str | Path, data: str | Path | None = None, settin
     from helpers.training import TrainConfig, load_checkpoint
     from helpers.training.experiment import build_loaders
 
-    state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint, mmap=True)  # config and data record; weights untouched
     cfg = TrainConfig.from_dict(state["config"]).with_(progress=False)
     if batch_size is not None:
         cfg = cfg.with_(batch_size=batch_size)

@@ -102,7 +102,7 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
         raise NoCheckpointError(path, f"no trained model here: run {TRAINING_NOTEBOOK} first "
                                       "(or pass --checkpoint PATH)")
     try:
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, mmap=True)  # the optimiser state stays on disk
     except CheckpointError as exc:
         raise InferenceError(path, exc.reason) from None
     try:

@@ -228,7 +228,7 @@ def load_rl_sampler(path: str | Path) -> RLFrameSampler:
         ck = Path(s["checkpoint"] or "")
         if not ck.is_file():
             raise RLSamplerError(f"{path}: needs the trained model {ck} (notebook 04), which is missing")
-        encoder_model = model_from_checkpoint(load_checkpoint(ck)).eval()
+        encoder_model = model_from_checkpoint(load_checkpoint(ck, mmap=True)).eval()
     if clf_state["kind"] == "feature_head":
         head = FeatureHead(clf_state["feature_dim"], clf_state["num_classes"], clf_state["dim"], clf_state["heads"])
         head.load_state_dict(clf_state["state"])

@@ -113,7 +113,7 @@ def obtain_model(cfg: PipelineConfig):
 
     if cfg.checkpoint is not None:
         path = Path(cfg.checkpoint)
-        return model_from_checkpoint(load_checkpoint(path)), path, f"model: {path}"
+        return model_from_checkpoint(load_checkpoint(path, mmap=True)), path, f"model: {path}"
     s = get_settings()
     settings = dataclasses.replace(s, runs_dir=Path(cfg.cache_dir) / "runs")
     tcfg = TrainConfig.smoke("multimodal", epochs=cfg.model_epochs, seed=cfg.seed, progress=cfg.progress,
@@ -133,7 +133,7 @@ def model_for_notebook(checkpoint: str | Path, smoke: bool) -> tuple[Any, Path |
         from helpers.training.checkpoint import load_checkpoint
         from helpers.training.experiment import model_from_checkpoint
 
-        return model_from_checkpoint(load_checkpoint(path)), path, f"model: {path} (from notebook 04)"
+        return model_from_checkpoint(load_checkpoint(path, mmap=True)), path, f"model: {path} (from notebook 04)"
     msg = f"{path} is missing: run notebooks/04_training.ipynb first (it trains and writes it)"
     if not smoke:
         raise FileNotFoundError(msg)
@@ -148,7 +148,7 @@ def model_frame_size(checkpoint: str | Path | None) -> tuple[tuple[int, int], in
     from helpers.training import TrainConfig
     from helpers.training.checkpoint import load_checkpoint
 
-    tcfg = TrainConfig.from_dict(load_checkpoint(checkpoint)["config"])
+    tcfg = TrainConfig.from_dict(load_checkpoint(checkpoint, mmap=True)["config"])
     return tuple(tcfg.resize), int(tcfg.crop)
 
 

@@ -219,12 +219,12 @@ def _in_slot(slot: Slot, cfg: TrainConfig, data_dir: Path, record: dict[str, Any
                                   "--no-resume (resume=False) to start this run over") from None
         raise
     if result.finished and best_path != slot.best and best_path.is_file() and trainer.is_main:
-        save_checkpoint(slot.best, {**load_checkpoint(best_path), "finished": True})
+        save_checkpoint(slot.best, {**load_checkpoint(best_path, mmap=True), "finished": True})
         print(f"{slot.best} replaced by this run's best (val acc {result.best_val_acc:.1%} at epoch {result.best_epoch})")
     elif not result.finished and best_path != slot.best:
         print(f"the run stopped before finishing: its best is in {best_path}; {slot.best} is unchanged")
     source = slot.best if result.finished or best_path == slot.best else best_path
-    model = model_from_checkpoint(load_checkpoint(source)) if source.is_file() else trainer.core.cpu().eval()
+    model = model_from_checkpoint(load_checkpoint(source, mmap=True)) if source.is_file() else trainer.core.cpu().eval()
     return LoadOrTrainResult(
         model=model, checkpoint=source, trained=True, best_val_acc=result.best_val_acc,
         best_epoch=result.best_epoch, epochs=result.epochs, history=result.history,

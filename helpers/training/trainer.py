@@ -524,7 +524,7 @@ class Trainer:
         (it was written at its epoch, before the run knew)."""
         if not self.best_path.is_file():
             return
-        state = load_checkpoint(self.best_path)
+        state = load_checkpoint(self.best_path, mmap=True)  # copied through, never held whole
         if state.get("run_id") == self.run_id and not state.get("finished"):
             save_checkpoint(self.best_path, {**state, "finished": True})
 
