@@ -53,7 +53,9 @@ def last_json(stdout: str) -> dict:
 
 
 def test_ctrl_c_mid_epoch_then_the_same_command_resumes_to_the_uninterrupted_weights(clips, tmp_path):
-    cmd = train_cmd(clips, "--epochs", "4", "--batch-size", "2")
+    # 16 frames a clip (the last --num-frames wins): epochs 2-4 take long enough that the
+    # interrupt lands before the run can finish, even when this process reads the log late
+    cmd = train_cmd(clips, "--epochs", "4", "--batch-size", "2", "--num-frames", "16")
     reference = subprocess.run(cmd, env=env_for(tmp_path / "ref"), capture_output=True, text=True, timeout=240)
     assert reference.returncode == 0, reference.stderr
 
