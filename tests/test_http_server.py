@@ -209,6 +209,8 @@ def test_cli_serves_until_interrupted(tmp_path: Path, payload: bytes) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "helpers", "serve-folder", str(tmp_path)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # SIGINT as at a terminal, even under a shell that ignores it (a background job)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         line = proc.stdout.readline()

@@ -60,7 +60,10 @@ def test_ctrl_c_mid_epoch_then_the_same_command_resumes_to_the_uninterrupted_wei
     assert reference.returncode == 0, reference.stderr
 
     env = env_for(tmp_path / "run")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT answered as at a terminal even when this test runs under a shell that ignores it
+    # (a background job: children inherit the ignore, and Python then never raises Ctrl-C)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:  # the first epoch's log line: it is saved, the second has begun
         if line.startswith("epoch 1/4"):
             proc.send_signal(signal.SIGINT)
