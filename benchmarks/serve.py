@@ -11,7 +11,7 @@ printed. Bounded: ``--requests`` per phase and ``--timeout-s`` for the whole run
 
 Threads: the loop and each worker use ``--threads`` PyTorch threads (default 1). On
 a 2-core machine that other processes keep busy, two OpenMP threads in one loop wait on
-each other at every kernel (measured here: 2 predictions/s with 2 threads, 60 with 1), so
+each other at every kernel (figures in benchmarks/RESULTS.md), so
 a 2-thread reference would flatter the service for the wrong reason.
 
 Model: ``--checkpoint`` or, by default, the smoke model the tests train (a few seconds,

@@ -42,7 +42,7 @@ class CompressionSettings:
     scaled_student: bool = True  # also distil the teacher's own architecture at student_scale width
     max_train_batches: int | None = None
     # int8 calibration clips: PyTorch's and ONNX Runtime's guides calibrate on ~100 samples;
-    # every training batch (the old default) held ~8 GB of clips at HMDB51 split 1, 16x112²
+    # all training batches would hold a whole split's clips in memory at full size
     calibration_clips: int = 64
     latency_shape: tuple[int, int, int] = (16, 112, 112)  # (T, H, W) of the timed clip
     latency_repeats: int = 5
