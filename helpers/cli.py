@@ -44,15 +44,17 @@ def pop_max_steps(args: list[str]) -> list[str]:
     environment (:func:`helpers.settings.step_budget` reads it wherever a loop runs)."""
     import os
 
-    from helpers.settings import MAX_STEPS_ENV
+    from helpers.settings import MAX_STEPS_ENV, env_whole
 
     out: list[str] = []
     it = iter(args)
     for arg in it:
         if arg == "--max-steps" or arg.startswith("--max-steps="):
             value = arg.partition("=")[2] if "=" in arg else next(it, "")
-            if not value.isdigit() or int(value) < 1:
-                raise SystemExit(f"helpers: --max-steps takes a whole number ≥ 1, got {value!r}")
+            try:  # the same check as the environment variable's
+                env_whole(MAX_STEPS_ENV, 1, environ={MAX_STEPS_ENV: value or "missing"})
+            except ValueError as exc:
+                raise SystemExit(f"helpers: --max-steps: {exc}") from None
             os.environ[MAX_STEPS_ENV] = value
         else:
             out.append(arg)
