@@ -10,6 +10,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from helpers.heap import return_freed_memory
+
 # command -> (module exposing main(argv), one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("helpers.synth.cli", "generate the offline stand-in dataset (hmdb51 or kinetics layout)"),
@@ -63,6 +65,7 @@ def pop_max_steps(args: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch to the command's module; returns the process exit code."""
+    return_freed_memory()  # a full-size step's activations leave the process once freed
     args = pop_max_steps(list(sys.argv[1:] if argv is None else argv))
     if not args or args[0] in {"-h", "--help", "help"}:
         print(_usage())

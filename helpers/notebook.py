@@ -12,11 +12,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from helpers.heap import return_freed_memory
 from helpers.settings import Settings, get_settings, on_kaggle
 
 
 def setup_notebook(seed: int | None = None) -> Settings:
-    """Print where we run (Kaggle or not, device, smoke, data folder) and seed RNGs."""
+    """Print where we run (Kaggle or not, device, smoke, data folder), seed RNGs, and
+    let freed tensors go back to the system (:mod:`helpers.heap`)."""
+    return_freed_memory()
     s = get_settings()
     seed_everything(s.seed if seed is None else seed)
     print(
