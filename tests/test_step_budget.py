@@ -114,14 +114,28 @@ def test_micro_batches_take_the_same_optimiser_step(monkeypatch, tmp_path):
             yield batch
 
     cfg = TrainConfig(epochs=1, progress=False, early_stopping_patience=None, warmup_epochs=0.0, grad_clip=None)
-    weights = []
+    weights, metrics = [], []
     for micro in (None, "2"):
         if micro:
             monkeypatch.setenv(MICRO_BATCH_ENV, micro)
         torch.manual_seed(0)
-        trainer = Trainer(Linear(), cfg, OneBatch(), None, run_dir=tmp_path / str(micro), device="cpu")
+        trainer = Trainer(Linear(), cfg, OneBatch(), OneBatch(), run_dir=tmp_path / str(micro), device="cpu")
         assert trainer.micro_batch == (int(micro) if micro else None)
         trainer.fit()
         weights.append(trainer.core.fc.weight.detach().clone())
+        metrics.append(trainer.evaluate())  # validation goes through the same chunks
     assert torch.allclose(weights[0], weights[1], atol=1e-6)
     assert not torch.equal(weights[0], Linear().fc.weight)  # a step was taken
+    assert metrics[0].keys() == metrics[1].keys()
+    assert all(abs(metrics[0][k] - metrics[1][k]) < 1e-6 for k in metrics[0])
+
+
+def test_release_frees_the_optimizer_state_and_gradients(tmp_path):
+    cfg = TrainConfig(epochs=1, progress=False, early_stopping_patience=None, warmup_epochs=0.0)
+    trainer = Trainer(Linear(), cfg, CountingLoader(2), None, run_dir=tmp_path, device="cpu")
+    trainer.fit()
+    trainer.core.fc.weight.grad = torch.ones_like(trainer.core.fc.weight)
+    assert len(trainer.optimizer.state) == 2  # AdamW's moments of the weight and the bias
+    trainer.release()
+    assert len(trainer.optimizer.state) == 0 and trainer.core.fc.weight.grad is None
+    assert trainer.step == 2 and trainer.evaluate(CountingLoader(1))["val_acc"] in (0.0, 0.5, 1.0)

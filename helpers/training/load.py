@@ -218,6 +218,7 @@ def _in_slot(slot: Slot, cfg: TrainConfig, data_dir: Path, record: dict[str, Any
             raise CheckpointError(slot.last, "written by a run of another model or training configuration; pass "
                                   "--no-resume (resume=False) to start this run over") from None
         raise
+    trainer.release()  # its optimizer state is in last.pth; the model below is read back from the file
     if result.finished and best_path != slot.best and best_path.is_file() and trainer.is_main:
         save_checkpoint(slot.best, {**load_checkpoint(best_path, mmap=True), "finished": True})
         print(f"{slot.best} replaced by this run's best (val acc {result.best_val_acc:.1%} at epoch {result.best_epoch})")

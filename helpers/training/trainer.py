@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import itertools
 import json
 import math
@@ -334,7 +335,13 @@ class Trainer:
             return {}
         self.model.eval()
         tot = {k: torch.zeros((), dtype=torch.float64) for k in ("n", "loss", "top1", "top5", "sync_n", "sync")}
-        for batch in itertools.islice(loader, within_budget(None)):
+        distributed = self.accelerator is not None and self.accelerator.num_processes > 1
+        batches = itertools.islice(loader, within_budget(None))
+        # micro-batches hold activation memory down here too (one process only: the
+        # distributed gather drops the sharded loader's repeats per whole batch)
+        chunks = (batches if distributed else
+                  (c for batch in batches for c in split_batch(batch, self.micro_batch)))
+        for batch in chunks:
             if self.accelerator is None:
                 batch = to_device(batch, self.device)
             with self._autocast():
@@ -343,7 +350,7 @@ class Trainer:
             logits, labels = out.logits, out.labels
             hits = topk_correct(logits.float(), labels)
             sync_hits = sync_correct(out)
-            if self.accelerator is not None and self.accelerator.num_processes > 1:
+            if distributed:
                 # gather_for_metrics drops the samples the sharded loader repeated
                 per = torch.full_like(labels, 0, dtype=torch.float32) + float(loss)
                 hits1, hits5, per = self.accelerator.gather_for_metrics((hits[1], hits[5], per))
@@ -359,7 +366,7 @@ class Trainer:
             tot["top5"] += hits[5].sum().double().cpu()
             if sync_hits is not None:
                 s = torch.stack([torch.tensor(float(sync_hits.numel())), sync_hits.sum().float().cpu()])
-                if self.accelerator is not None and self.accelerator.num_processes > 1:
+                if distributed:
                     s = self.accelerator.reduce(s.to(self.device), "sum").cpu()
                 tot["sync_n"] += s[0].double()
                 tot["sync"] += s[1].double()
@@ -369,6 +376,15 @@ class Trainer:
         if float(tot["sync_n"]) > 0:
             metrics["val_sync_acc"] = float(tot["sync"]) / float(tot["sync_n"])
         return metrics
+
+    def release(self) -> None:
+        """Free the optimizer's moments and the gradients once training is over (for a
+        full multi-modal model, twice the weights' memory). The trainer still reports
+        its run and its model; training on would restart the moments (resume from
+        ``last.pth`` instead)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.state.clear()
+        gc.collect()
 
     def current_lr(self) -> float:
         """The head's learning rate (the largest; a pretrained backbone runs slower)."""
