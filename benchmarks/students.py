@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                                                   create_frame_student, train_plain)
     from helpers.compression.evalset import evaluation_loader
     from helpers.compression.export import export_torchscript, verify_export
-    from helpers.compression.measure import count_parameters, median_latency_ms, predict
+    from helpers.compression.measure import predict
     from helpers.compression.pipeline import load_teacher
+    from helpers.measure import count_parameters, measure_latency
     from helpers.settings import get_settings
     from helpers.training.experiment import build_loaders
     from helpers.training.trainer import loader_generator
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                         if kind == "fast" and kd:
                             path = export_torchscript(student, out / f"{name}.pt", eval_batches[0]["video"][:1])
                             verify_export(timed[name], path, eval_batches[0]["video"], atol=1e-4)
-        lat = median_latency_ms(timed, torch.randn(1, 3, 16, 112, 112), repeats=args.repeats)
+        lat = {k: s.median_ms for k, s in measure_latency(timed, torch.randn(1, 3, 16, 112, 112), warmup=1,
+                                                          runs=args.repeats, threads=2).items()}
         load = os.getloadavg()
     for r in rows:
         print(json.dumps(r), flush=True)

@@ -8,8 +8,8 @@ import torch
 pytest.importorskip("torch_pruning")
 
 from helpers.compression.deploy import to_deployable  # noqa: E402
-from helpers.compression.pruning import (count_parameters, load_pruned, save_pruned, structured_prune,  # noqa: E402
-                                         unstructured_prune)
+from helpers.compression.pruning import load_pruned, save_pruned, structured_prune, unstructured_prune  # noqa: E402
+from helpers.measure import count_parameters  # noqa: E402
 from helpers.models import ActionMoEConfig, ActionMoEDynamicModel  # noqa: E402
 
 

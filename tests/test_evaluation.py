@@ -1,5 +1,5 @@
-"""helpers.evaluation: metrics against scikit-learn, top-k with few classes, latency
-statistics without warm-up, caption/sync metrics, the comparison table and figures."""
+"""helpers.evaluation: metrics against scikit-learn, top-k with few classes, caption/sync
+metrics, the comparison table and figures (latency statistics: test_measure.py)."""
 from __future__ import annotations
 
 import matplotlib
@@ -16,8 +16,6 @@ from helpers.evaluation import (
     caption_scores,
     classification_metrics,
     evaluate_model_comprehensive,
-    latency_stats,
-    measure_latency,
     plot_comparison,
     plot_confusion_matrix,
     plot_per_class_accuracy,
@@ -61,34 +59,6 @@ def test_topk_with_fewer_than_five_classes():
     assert topk_accuracy(scores, labels, 5) == 1.0  # k capped at 3 classes: every row is a hit
     m = classification_metrics(labels, scores)
     assert m["top5"] == 1.0 and m["num_classes"] == 3
-
-
-def test_latency_stats_exclude_warmup():
-    s = latency_stats([500.0, 400.0, 10.0, 20.0, 30.0, 40.0], warmup=2, batch_size=4)
-    assert (s.runs, s.mean_ms, s.median_ms, s.min_ms) == (4, 25.0, 25.0, 10.0)
-    assert s.p95_ms == pytest.approx(np.percentile([10, 20, 30, 40], 95))
-    assert s.throughput == pytest.approx(4 * 1000 / 25.0)
-    with pytest.raises(ValueError, match="no timed runs"):
-        latency_stats([1.0, 2.0], warmup=2)
-
-
-def test_measure_latency_drops_warmup_runs(monkeypatch):
-    """A fake clock: each warm-up call 'takes' 1000 ms, each timed one 5 ms."""
-    import helpers.evaluation.latency as lat
-
-    clock = {"t": 0.0, "calls": 0}
-
-    class Model(torch.nn.Module):
-        def forward(self, video):
-            clock["calls"] += 1
-            clock["t"] += 1.0 if clock["calls"] <= 3 else 0.005
-            return video.sum()
-
-    monkeypatch.setattr(lat.time, "perf_counter", lambda: clock["t"])
-    s = measure_latency(Model(), {"video": torch.zeros(2, 3)}, warmup=3, runs=4)
-    assert clock["calls"] == 7
-    assert (s.runs, s.warmup, s.batch_size) == (4, 3, 2)
-    assert s.mean_ms == pytest.approx(5.0) and s.p95_ms == pytest.approx(5.0)
 
 
 def test_evaluate_model_comprehensive_on_a_loader():

@@ -1,4 +1,4 @@
-"""Summary numbers checked against hand counts, and the two plots."""
+"""The summary table (its measurements are tested in test_measure.py) and the two plots."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,8 +9,7 @@ from torch import nn  # noqa: E402
 
 from helpers.models.moe import DynamicTopKMoE  # noqa: E402
 from helpers.models.summary import (  # noqa: E402
-    count_flops, count_parameters, forward_kwargs, model_size_mb, plot_cross_attention, plot_expert_routing,
-    routing_totals, summarize, summary_table)
+    forward_kwargs, plot_cross_attention, plot_expert_routing, routing_totals, summarize, summary_table)
 
 
 class TwoLayer(nn.Module):
@@ -23,25 +22,6 @@ class TwoLayer(nn.Module):
 
     def forward(self, x, unused=None):
         return self.b(self.a(x)) * self.scale[0]
-
-
-def test_parameter_counts_size_and_flops_by_hand():
-    m = TwoLayer()
-    assert count_parameters(m) == (64 * 32 + 32 + 32 * 64, 64 * 32 + 32 + 32 * 64)
-    m.a.requires_grad_(False)
-    assert count_parameters(m) == (64 * 32 + 32 + 32 * 64, 32 * 64)
-    assert model_size_mb(m) == pytest.approx((64 * 32 + 32 + 32 * 64 + 10) * 4 / 1e6)
-    # two matmuls: 2*64*32 + 2*32*64 FLOPs per row; divided by the batch size of 5
-    assert count_flops(m, {"x": torch.randn(5, 64)}) == 2 * 64 * 32 * 2
-    tied = nn.Linear(8, 8)
-    shared = nn.Sequential(tied, tied)
-    assert count_parameters(shared) == (72, 72)  # a shared module counts once
-
-
-def test_conv_flops_by_hand():
-    conv = nn.Conv3d(3, 4, kernel_size=(1, 3, 3), padding=(0, 1, 1), bias=False)
-    # output 4 x 2 x 8 x 8 positions, each 3*1*3*3 multiply-adds
-    assert count_flops(conv, {"input": torch.randn(2, 3, 2, 8, 8)}) == 2 * (4 * 2 * 8 * 8) * (3 * 9)
 
 
 def test_summarize_and_table():

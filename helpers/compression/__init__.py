@@ -1,6 +1,7 @@
 """Model compression for notebook 06: structured/unstructured pruning, post-training
 static int8 quantization, export for deployment, knowledge distillation, and the
-measurements that compare them (size, latency, accuracy, agreement with fp32).
+table that compares them (size, latency, accuracy, agreement with fp32; the
+measurements themselves are :mod:`helpers.measure`).
 
 Modules (each one job): :mod:`.deploy` (a traceable, logits-only view of the MoE model
 that quantizers and exporters need), :mod:`.pruning`, :mod:`.quantization`,
@@ -24,8 +25,7 @@ _EXPORTS: dict[str, str] = {
     "load_exported": "export", "verify_export": "export",
     "DistillationConfig": "distillation", "KnowledgeDistillation": "distillation", "kd_loss": "distillation",
     "create_student_model": "distillation", "FrameStudent": "distillation", "create_frame_student": "distillation",
-    "count_parameters": "measure", "file_size_mb": "measure", "model_size_mb": "measure",
-    "median_latency_ms": "measure", "predict": "measure", "top1_agreement": "measure",
+    "predict": "measure", "top1_agreement": "measure",
     "CompressionRow": "measure", "compression_table": "measure", "plot_tradeoff": "measure",
     "CompressionSettings": "pipeline", "run_compression": "pipeline", "load_teacher": "pipeline",
 }

@@ -1,73 +1,26 @@
-"""Measurements that put compressed models side by side: parameters, size on disk,
-median CPU latency per clip (all models timed interleaved, round-robin, in one run, so
-load from other processes hits them alike), accuracy and top-1 agreement with fp32."""
+"""The compression comparison table: accuracy and top-1 agreement with fp32 per model,
+rows with ratios against fp32, and the trade-off plot. Parameters, sizes and latency
+are measured by :mod:`helpers.measure` (re-exported here for ``pipeline.py``)."""
 from __future__ import annotations
 
-import statistics
-import tempfile
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from helpers.settings import within_budget
+from helpers.measure import count_parameters, file_size_mb, measure_latency  # noqa: F401 - re-exported
 
 from .deploy import logits_of
 
 
-def count_parameters(model: Any) -> int:
-    """Parameters of a module (int8 packed weights of quantized modules included)."""
-    if isinstance(model, nn.Module):
-        n = sum(p.numel() for p in model.parameters())
-        for m in model.modules():  # quantized conv/linear keep weights outside parameters()
-            w = getattr(m, "weight", None)
-            if callable(w) and not isinstance(m, torch.jit.ScriptModule):
-                try:
-                    n += w().numel()
-                except Exception:  # noqa: BLE001 - not a packed-weight module
-                    pass
-        return n
-    return 0
-
-
-def file_size_mb(path: str | Path) -> float:
-    """Size on disk in MB (10⁶ bytes)."""
-    return Path(path).stat().st_size / 1e6
-
-
-def model_size_mb(model: nn.Module) -> float:
-    """Size of the state dict as ``torch.save`` writes it (MB = 10⁶ bytes)."""
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "m.pt"
-        torch.save(model.state_dict(), p)
-        return file_size_mb(p)
-
-
 def median_latency_ms(models: dict[str, Callable[[Tensor], Any]], example: Tensor, *, repeats: int = 5,
                       warmup: int = 1, threads: int = 2) -> dict[str, float]:
-    """Median wall time (ms) of one forward on ``example`` per model, interleaved (warm-up
-    and repeats at most the step budget, :func:`helpers.settings.within_budget`)."""
-    warmup, repeats = within_budget(warmup), within_budget(repeats)
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    times: dict[str, list[float]] = {k: [] for k in models}
-    try:
-        with torch.inference_mode():
-            for _ in range(warmup):
-                for fn in models.values():
-                    fn(example)
-            for _ in range(repeats):
-                for name, fn in models.items():
-                    t = time.perf_counter()
-                    fn(example)
-                    times[name].append((time.perf_counter() - t) * 1000)
-    finally:
-        torch.set_num_threads(old)
-    return {k: statistics.median(v) for k, v in times.items()}
+    """Transitional: ``pipeline.py`` still calls this; the timer is
+    :func:`helpers.measure.measure_latency` (remove once pipeline.py calls it)."""
+    stats = measure_latency(models, example, warmup=warmup, runs=repeats, threads=threads)
+    return {k: s.median_ms for k, s in stats.items()}
 
 
 @torch.inference_mode()

@@ -1,7 +1,7 @@
-"""Notebook 07's evaluation: metrics (:mod:`.metrics`), latency (:mod:`.latency`),
-video-level multi-clip testing (:mod:`.video_level`), captioning and sync metrics for
-the multi-modal model (:mod:`.multimodal`), the comparison of every model on disk
-(:mod:`.compare`) and the figures (:mod:`.plots`).
+"""Notebook 07's evaluation: metrics (:mod:`.metrics`; parameters, sizes and latency
+come from :mod:`helpers.measure`), video-level multi-clip testing (:mod:`.video_level`),
+captioning and sync metrics for the multi-modal model (:mod:`.multimodal`), the
+comparison of every model on disk (:mod:`.compare`) and the figures (:mod:`.plots`).
 
 Names load lazily so importing the package costs nothing.
 """
@@ -12,7 +12,6 @@ from helpers._lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "evaluate_model_comprehensive": "metrics", "EvaluationResult": "metrics",
     "classification_metrics": "metrics", "topk_accuracy": "metrics", "collect_predictions": "metrics",
-    "latency_stats": "latency", "measure_latency": "latency", "LatencyStats": "latency",
     "video_level_accuracy": "video_level", "VideoLevelResult": "video_level",
     "caption_scores": "multimodal", "sync_metrics": "multimodal", "evaluate_multimodal": "multimodal",
     "discover_models": "compare", "ModelEntry": "compare", "compare_models": "compare",

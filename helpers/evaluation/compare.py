@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from helpers.measure import file_size_mb, in_memory_size_mb
 from helpers.settings import within_budget
 
 KIND_HINTS = (("prun", "pruned"), ("quant", "quantized"), ("int8", "quantized"), ("distil", "distilled"),
@@ -48,10 +49,6 @@ def _kind(name: str) -> str:
     return "other"
 
 
-def _file_mb(path: Path) -> float:
-    return path.stat().st_size / 1e6  # MB (10⁶ bytes), as helpers.compression.measure
-
-
 def discover_models(models_dir: str | Path, device: str = "cpu") -> list[ModelEntry]:
     """Every model file under ``models_dir`` as a :class:`ModelEntry` (see module docstring)."""
     from helpers.inference import InferenceError, load_predictor, predictor_from_model
@@ -63,21 +60,19 @@ def discover_models(models_dir: str | Path, device: str = "cpu") -> list[ModelEn
     entries: list[ModelEntry] = []
     base = None
     for path in [f for f in files if f.suffix == ".pth"]:
-        entry = ModelEntry(path.stem, _kind(path.stem), path, size_mb=_file_mb(path))
+        entry = ModelEntry(path.stem, _kind(path.stem), path, size_mb=file_size_mb(path))
         try:
             entry.predictor = load_predictor(path, device=device)
             entry.predictor.name = path.stem  # moe_split1_best and moe_split2_best stay apart
-            from helpers.models.summary import model_size_mb
-
             # a training checkpoint also holds optimizer state: report the weights' size
-            entry.size_mb = model_size_mb(entry.predictor.model)
+            entry.size_mb = in_memory_size_mb(entry.predictor.model)
             entry.kind = _kind(path.stem) if _kind(path.stem) != "other" else entry.predictor.name
             base = base or entry.predictor
         except InferenceError as exc:
             entry.skipped = exc.reason
         entries.append(entry)
     for path in [f for f in files if f.suffix != ".pth"]:
-        entry = ModelEntry(path.stem, _kind(path.stem), path, size_mb=_file_mb(path))
+        entry = ModelEntry(path.stem, _kind(path.stem), path, size_mb=file_size_mb(path))
         entries.append(entry)
         if base is None:
             entry.skipped = "no training checkpoint to take class names and preprocessing from"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.evaluation.latency import LatencyStats, measure_latency
+from helpers.measure import LatencyStats, count_flops, count_parameters, in_memory_size_mb, measure_latency
 from helpers.settings import within_budget
 
 
@@ -156,13 +156,10 @@ def evaluate_model_comprehensive(model: nn.Module, dataloader: Iterable[dict], d
     per-class accuracy, parameters, size (MB), FLOPs per clip and per-clip latency
     (mean/median/p95 over ``latency_runs`` after ``warmup``; ``latency_runs=0`` skips
     it) with throughput — the seed notebook's function, on a loader of the Batches contract."""
-    from helpers.models.summary import count_flops, count_parameters, model_size_mb
-
     got = collect_predictions(model, dataloader, device, max_thumbnails=max_thumbnails, progress=progress)
     names = list(class_names) if class_names is not None else list(
         getattr(getattr(dataloader, "dataset", None), "classes", None) or [str(i) for i in range(got.scores.shape[1])])
     metrics = classification_metrics(got.labels, got.scores, names)
-    total, _ = count_parameters(model)
     inputs = {k: v.to(device) for k, v in got.example_inputs.items()}
     n_flops = None
     if flops:
@@ -171,6 +168,6 @@ def evaluate_model_comprehensive(model: nn.Module, dataloader: Iterable[dict], d
         except Exception as exc:  # quantized/scripted models: FlopCounterMode cannot see inside
             metrics["flops_note"] = f"FLOPs not counted ({type(exc).__name__})"
     latency = measure_latency(model, inputs, device, warmup=warmup, runs=latency_runs) if latency_runs > 0 else None
-    return EvaluationResult(metrics=metrics, params=int(total), size_mb=float(model_size_mb(model)),
+    return EvaluationResult(metrics=metrics, params=count_parameters(model), size_mb=in_memory_size_mb(model),
                             flops_per_clip=n_flops, latency=latency, scores=got.scores, labels=got.labels,
                             class_names=names, paths=got.paths, thumbnails=got.thumbnails)

@@ -1,22 +1,15 @@
-"""How big and how fast a model is (parameters, MB, FLOPs per clip, latency), and the
-two plots notebook 03 shows: a cross-attention heatmap and the MoE routing histogram.
-
-FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (counts matmuls,
-convolutions and attention as 2 x multiply-adds; element-wise ops are not counted).
-Latency is the median wall time of a forward pass in eval mode under
-``torch.inference_mode`` on the chosen device (CUDA is synchronised).
-"""
+"""Notebook 03's summary table (parameters, in-memory MB, FLOPs per clip, latency: the
+measurements of :mod:`helpers.measure`) and its two plots: a cross-attention heatmap
+and the MoE routing histogram."""
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
 
-from helpers.settings import within_budget
+from helpers.measure import batch_size_of, count_flops, count_parameters, in_memory_size_mb, measure_latency
 
 from .moe import RoutingInfo
 
@@ -51,21 +44,6 @@ def _sig(x: float, digits: int = 4) -> float:
     return float(f"{x:.{digits}g}")
 
 
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(total, trainable) parameter counts; shared (tied) tensors count once."""
-    seen: dict[int, nn.Parameter] = {id(p): p for p in model.parameters()}
-    total = sum(p.numel() for p in seen.values())
-    trainable = sum(p.numel() for p in seen.values() if p.requires_grad)
-    return total, trainable
-
-
-def model_size_mb(model: nn.Module) -> float:
-    """Bytes of parameters and buffers (what a float state_dict holds), in MB (10⁶ bytes,
-    the unit of every size in this project: compression tables, evaluation, README)."""
-    tensors = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
-    return sum(t.numel() * t.element_size() for t in tensors.values()) / 1e6
-
-
 def forward_kwargs(model: nn.Module, batch: Mapping) -> dict:
     """The entries of a Batches-contract dict that ``model.forward`` accepts by name
     (``video`` for model A; video, times, audio and masks for model B)."""
@@ -85,51 +63,6 @@ def _to(inputs: Mapping, device: str) -> dict:
     return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in inputs.items()}
 
 
-def _batch_size(inputs: Mapping) -> int:
-    for v in inputs.values():
-        if isinstance(v, Tensor) and v.dim() > 0:
-            return int(v.shape[0])
-    return 1
-
-
-def count_flops(model: nn.Module, inputs: Mapping) -> float:
-    """Total FLOPs of one forward of ``model(**inputs)`` divided by the batch size."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was_training = model.training
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    try:
-        with torch.no_grad(), counter:
-            model(**inputs)
-    finally:
-        model.train(was_training)
-    return counter.get_total_flops() / _batch_size(inputs)
-
-
-def measure_latency(model: nn.Module, inputs: Mapping, device: str = "cpu", warmup: int = 2, runs: int = 5) -> float:
-    """Median milliseconds of ``model(**inputs)`` in eval mode on ``device`` (warm-up and
-    runs at most the step budget, :func:`helpers.settings.within_budget`)."""
-    warmup, runs = within_budget(warmup), within_budget(runs)
-    was_training = model.training
-    model.eval()
-    times = []
-    try:
-        with torch.inference_mode():
-            for i in range(warmup + runs):
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize(device)
-                start = time.perf_counter()
-                model(**inputs)
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize(device)
-                if i >= warmup:
-                    times.append((time.perf_counter() - start) * 1000)
-    finally:
-        model.train(was_training)
-    return statistics.median(times)
-
-
 def _weights(model: nn.Module) -> str:
     if hasattr(model, "weights_sources"):
         return ", ".join(f"{k}: {v}" for k, v in model.weights_sources.items())
@@ -144,16 +77,16 @@ def summarize(model: nn.Module, inputs: Mapping, name: str | None = None, device
     device = device or str(next(model.parameters()).device)
     model.to(device)
     inputs = _to(inputs, device)
-    total, trainable = count_parameters(model)
     video = inputs.get("video")
     return ModelSummary(
         name=name or type(model).__name__,
-        params_total=total,
-        params_trainable=trainable,
-        size_mb=round(model_size_mb(model), 3),
+        params_total=count_parameters(model),
+        params_trainable=count_parameters(model, trainable_only=True),
+        size_mb=round(in_memory_size_mb(model), 3),
         flops_per_clip=count_flops(model, inputs) if flops else None,
-        latency_ms=round(measure_latency(model, inputs, device, runs=latency_runs), 2) if latency_runs else None,
-        batch_size=_batch_size(inputs),
+        latency_ms=round(measure_latency(model, inputs, device, warmup=2, runs=latency_runs).median_ms, 2)
+        if latency_runs else None,
+        batch_size=batch_size_of(inputs),
         input_shape="x".join(map(str, video.shape)) if isinstance(video, Tensor) else "",
         device=device,
         weights=_weights(model),
