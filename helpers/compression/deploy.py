@@ -22,10 +22,17 @@ quantizer can keep it in float: int8 noise there would flip discrete expert choi
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+DEPLOY_FORMAT = "helpers.deploy/1"
+META_FILE = "helpers_deploy.json"  # TorchScript: the name under the archive's extra/ folder
+META_KEY = "helpers_deploy"  # ONNX: the metadata_props key; torch files: the dict key
 
 
 class ReplicatePadConv3d(nn.Module):
@@ -174,3 +181,75 @@ def logits_of(output: Any) -> Tensor:
     if isinstance(output, (tuple, list)):
         return output[0]
     return output.logits
+
+
+def _config_dict(train_config: Any) -> dict[str, Any]:
+    if train_config is None:
+        return {}
+    if isinstance(train_config, Mapping):
+        return dict(train_config)
+    return dict(train_config.to_dict())
+
+
+def deploy_meta(train_config: Any, class_names: Sequence[str], model_name: str = "moe", *,
+                kind: str = "fp32") -> dict[str, Any]:
+    """What a predictor needs besides the weights, as plain JSON values: the class names,
+    the input the model was trained on (frames, resize, crop, normalisation) and what
+    kind of model the file holds. ``train_config``: the teacher's TrainConfig (or its
+    ``to_dict()``); ``kind``: e.g. ``"fp32"``, ``"pruned"``, ``"int8"``, ``"student"``.
+    Every save function of :mod:`helpers.compression` takes it as ``meta=``."""
+    from helpers.datasets.transforms import KINETICS_MEAN, KINETICS_STD
+
+    cfg = _config_dict(train_config)
+    names = [str(c) for c in class_names]
+    if not names:
+        raise ValueError("deploy_meta needs the class names the model predicts")
+    return {"format": DEPLOY_FORMAT, "kind": str(kind), "model_name": str(model_name), "class_names": names,
+            "num_frames": int(cfg.get("num_frames", 16)), "resize": [int(v) for v in cfg.get("resize", (128, 171))],
+            "crop": int(cfg.get("crop", 112)), "mean": list(KINETICS_MEAN), "std": list(KINETICS_STD)}
+
+
+def meta_json(meta: Mapping[str, Any]) -> str:
+    """``meta`` as the JSON text stored in TorchScript and ONNX files."""
+    return json.dumps(dict(meta), sort_keys=True)
+
+
+def torchscript_extra_files(meta: Mapping[str, Any] | None) -> dict[str, str]:
+    """``_extra_files`` for ``torch.jit.save``: the metadata under :data:`META_FILE`."""
+    return {} if meta is None else {META_FILE: meta_json(meta)}
+
+
+def write_onnx_meta(path: str | Path, meta: Mapping[str, Any]) -> Path:
+    """Store ``meta`` in the ONNX file's ``metadata_props`` (key :data:`META_KEY`), in place;
+    ONNX Runtime reads it back as ``session.get_modelmeta().custom_metadata_map``."""
+    import onnx
+
+    path = Path(path)
+    proto = onnx.load(str(path))
+    kept = [p for p in proto.metadata_props if p.key != META_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in kept}, META_KEY: meta_json(meta)})
+    onnx.save(proto, str(path))
+    return path
+
+
+def save_fp32_deployable(model: nn.Module, path: str | Path, train_config: Any, class_names: Sequence[str],
+                         model_name: str = "moe", *, meta: Mapping[str, Any] | None = None) -> Path:
+    """Write an fp32 model (the teacher, or its unstructured-pruned copy) as a
+    ``helpers.training/1`` checkpoint without optimizer state: the one loader
+    (:func:`helpers.inference.load_predictor`) rebuilds it from the stored model config,
+    and it loads with ``weights_only=True``. ``meta`` (default: :func:`deploy_meta` of
+    the arguments, kind ``"fp32"``) is stored too, under :data:`META_KEY`."""
+    from helpers.training.checkpoint import FORMAT, package_versions, save_checkpoint
+    from helpers.training.experiment import built_model_config
+
+    cfg = _config_dict(train_config)
+    state = {"format": FORMAT, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+             "epoch": 0, "step": 0, "config": cfg, "model_name": str(model_name),
+             "model_config": built_model_config(model), "class_names": [str(c) for c in class_names],
+             "optimizer": None, "scheduler": None, "scaler": None, "versions": package_versions(),
+             META_KEY: dict(meta) if meta is not None else deploy_meta(cfg, class_names, model_name)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(path, state)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from .deploy import logits_of, to_deployable
+from .deploy import logits_of, to_deployable, torchscript_extra_files, write_onnx_meta
 
 
 def _atomic(path: Path) -> Path:
@@ -25,14 +25,17 @@ def _atomic(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
-def export_torchscript(model: nn.Module, path: str | Path, example: Tensor) -> Path:
+def export_torchscript(model: nn.Module, path: str | Path, example: Tensor, *,
+                       meta: dict[str, Any] | None = None) -> Path:
+    """TorchScript (traced on ``example``) of the model's traceable view, written
+    atomically; ``meta`` (:func:`.deploy.deploy_meta`) goes into the archive's extra files."""
     path = Path(path)
     net = model if isinstance(model, torch.jit.ScriptModule) else to_deployable(model)
     tmp = _atomic(path)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = net if isinstance(net, torch.jit.ScriptModule) else torch.jit.trace(net, example, check_trace=False)
-        torch.jit.save(traced, str(tmp))
+        torch.jit.save(traced, str(tmp), _extra_files=torchscript_extra_files(meta))
     tmp.replace(path)
     return path
 
@@ -52,7 +55,10 @@ def export_program(model: nn.Module, path: str | Path, example: Tensor) -> Path:
     return path
 
 
-def export_onnx(model: nn.Module, path: str | Path, example: Tensor, opset: int = 17) -> Path:
+def export_onnx(model: nn.Module, path: str | Path, example: Tensor, opset: int = 17, *,
+                meta: dict[str, Any] | None = None) -> Path:
+    """ONNX (opset ``opset``, dynamic batch/time/size axes) of the model's traceable view,
+    written atomically; ``meta`` (:func:`.deploy.deploy_meta`) goes into ``metadata_props``."""
     path = Path(path)
     tmp = path.with_name(path.stem + ".part.onnx")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +67,8 @@ def export_onnx(model: nn.Module, path: str | Path, example: Tensor, opset: int 
         torch.onnx.export(to_deployable(model), (example,), str(tmp), dynamo=False, opset_version=opset,
                           input_names=["video"], output_names=["logits"], dynamic_axes={"video": {0: "batch", 2: "time", 3: "height", 4: "width"},
                                                                                        "logits": {0: "batch"}})
+    if meta is not None:
+        write_onnx_meta(tmp, meta)
     tmp.replace(path)
     return path
 

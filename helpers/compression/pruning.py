@@ -22,6 +22,7 @@ load) or export it (:mod:`helpers.compression.export`).
 from __future__ import annotations
 
 import copy
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -160,37 +161,87 @@ def fine_tune(model: nn.Module, train_loader: Any, val_loader: Any = None, *, ep
     return trainer.core.cpu().eval()
 
 
-def save_pruned(model: nn.Module, path: str | Path, model_config: dict[str, Any] | None = None) -> Path:
-    """Write the pruned weights with their shapes (``torch_pruning.state_dict``) and the
-    config that builds the unpruned model, atomically."""
+PRUNED_FORMAT = "helpers.compression.pruned/1"
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` loads with ``torch.load(weights_only=True)``: numbers, strings and
+    tuples/lists of them (the channel counts and kernel shapes pruning changed)."""
+    if isinstance(value, (tuple, list)):
+        return all(_plain(v) for v in value)
+    return isinstance(value, _PLAIN)
+
+
+def plain_pruned_state(model: nn.Module) -> dict[str, Any]:
+    """What ``torch_pruning.state_dict(model)`` holds, restricted to each module's
+    parameters, buffers and plain attributes (channel counts, kernel shapes): the
+    submodules and configs it would pickle are rebuilt from the stored model config,
+    so the file loads with ``weights_only=True`` (no pickled code runs).
+    :func:`torch_pruning.load_state_dict` reads it as its own format."""
     import torch_pruning as tp
+
+    state = tp.state_dict(model)
+    tensors = {name: {k: dict(d[k]) for k in ("_parameters", "_buffers") if k in d}
+               for name, d in state["full_state_dict"].items()}
+    attributions = {name: {k: (tuple(v) if isinstance(v, list) else v) for k, v in attrs.items()
+                           if _plain(v) and k != "training"}
+                    for name, attrs in state["attributions"].items()}
+    return {"full_state_dict": tensors, "attributions": attributions}
+
+
+def save_pruned(model: nn.Module, path: str | Path, model_config: dict[str, Any] | None = None, *,
+                meta: dict[str, Any] | None = None) -> Path:
+    """Write the pruned weights with their shapes (``torch_pruning.state_dict``) and the
+    config that builds the unpruned model, atomically. With ``meta``
+    (:func:`.deploy.deploy_meta`) the file also carries the class names and input shape
+    (under :data:`.deploy.META_KEY`) and holds only plain values, so
+    :func:`helpers.inference.load_predictor` opens it with ``weights_only=True``."""
+    import torch_pruning as tp
+
+    from .deploy import META_KEY
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cfg = model_config if model_config is not None else getattr(getattr(model, "config", None), "to_dict", dict)()
+    state: dict[str, Any] = {"format": PRUNED_FORMAT, "model_config": cfg}
+    if meta is None:
+        state["pruned_state"] = tp.state_dict(model)
+    else:
+        state["pruned_state"] = plain_pruned_state(model)
+        state[META_KEY] = dict(meta)
     tmp = path.with_name(path.name + ".part")
-    torch.save({"format": "helpers.compression.pruned/1", "pruned_state": tp.state_dict(model),
-                "model_config": cfg}, tmp)
+    torch.save(state, tmp)
     tmp.replace(path)
     return path
 
 
-def load_pruned(path: str | Path) -> nn.Module:
-    """Rebuild an ActionMoEDynamicModel written by :func:`save_pruned` (random init of the
-    full model, then torch-pruning reshapes and loads the pruned weights)."""
+def pruned_model_from_state(state: dict[str, Any]) -> nn.Module:
+    """Rebuild the ActionMoEDynamicModel a :func:`save_pruned` dict describes (random init
+    of the full model, then torch-pruning reshapes and loads the pruned weights)."""
     import torch_pruning as tp
 
     from helpers.models import ActionMoEConfig, ActionMoEDynamicModel
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no pruned model file")
-    state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds pruning metadata
-    if not isinstance(state, dict) or state.get("format") != "helpers.compression.pruned/1":
-        raise ValueError(f"{path}: not a helpers.compression pruned model")
     cfg = dict(state["model_config"], pretrained=False)
     if isinstance(cfg.get("backbone_layers"), list):
         cfg["backbone_layers"] = tuple(cfg["backbone_layers"])
     model = ActionMoEDynamicModel(ActionMoEConfig(**cfg))
     tp.load_state_dict(model, state_dict=state["pruned_state"])
     return model.eval()
+
+
+def load_pruned(path: str | Path) -> nn.Module:
+    """Rebuild an ActionMoEDynamicModel written by :func:`save_pruned`. Files written with
+    ``meta`` load with ``weights_only=True``; older ones hold pickled objects (our own
+    files, from notebook 06) and are read with ``weights_only=False``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no pruned model file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("format") != PRUNED_FORMAT:
+        raise ValueError(f"{path}: not a helpers.compression pruned model")
+    return pruned_model_from_state(state)

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .deploy import time_pad_parts, to_deployable
+from .deploy import time_pad_parts, to_deployable, torchscript_extra_files
 
 
 def _calibration_tensors(batches: Iterable[Any], max_batches: int | None) -> Iterable[Tensor]:
@@ -234,9 +234,12 @@ def quantize_qat_fx(model: nn.Module, train_loader: Iterable[Any], *, epochs: in
     return quantized.eval()
 
 
-def save_quantized(qmodel: nn.Module, path: str | Path, example: Tensor) -> Path:
+def save_quantized(qmodel: nn.Module, path: str | Path, example: Tensor, *,
+                   meta: dict[str, Any] | None = None) -> Path:
     """TorchScript the quantized model (``torch.jit.trace`` on ``example``) and write it
-    atomically; loads with :func:`load_quantized` without any project code."""
+    atomically; loads with :func:`load_quantized` without any project code. ``meta``
+    (:func:`.deploy.deploy_meta`): stored in the archive's extra files, so
+    :func:`helpers.inference.load_predictor` opens the file on its own."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
@@ -244,7 +247,7 @@ def save_quantized(qmodel: nn.Module, path: str | Path, example: Tensor) -> Path
         scripted = torch.jit.trace(qmodel.eval(), example, check_trace=False)
         scripted = torch.jit.freeze(scripted)
     tmp = path.with_name(path.name + ".part")
-    torch.jit.save(scripted, str(tmp))
+    torch.jit.save(scripted, str(tmp), _extra_files=torchscript_extra_files(meta))
     tmp.replace(path)
     return path
 
@@ -294,9 +297,11 @@ class OnnxRunner:
 
 def quantize_onnx_static(onnx_in: str | Path, onnx_out: str | Path, calibration: Iterable[Any], *,
                          max_batches: int | None = None, per_channel: bool = True,
-                         op_types: tuple[str, ...] | None = ("Conv",)) -> Path:
+                         op_types: tuple[str, ...] | None = ("Conv",),
+                         meta: dict[str, Any] | None = None) -> Path:
     """The fallback path: ONNX Runtime static QDQ quantization (u8 activations, s8
-    per-channel weights) of an fp32 ONNX file, calibrated on the given batches."""
+    per-channel weights) of an fp32 ONNX file, calibrated on the given batches.
+    ``meta`` (:func:`.deploy.deploy_meta`): stored in the output's ``metadata_props``."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -324,6 +329,10 @@ def quantize_onnx_static(onnx_in: str | Path, onnx_out: str | Path, calibration:
         quantize_static(str(pre), str(tmp), _Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
                         op_types_to_quantize=list(op_types) if op_types else None)
+        if meta is not None:
+            from .deploy import write_onnx_meta
+
+            write_onnx_meta(tmp, meta)
         tmp.replace(onnx_out)
     finally:
         for p in (pre, tmp):

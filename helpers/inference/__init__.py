@@ -15,7 +15,7 @@ from helpers._lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "Predictor": "predictor", "load_predictor": "predictor", "default_checkpoint": "predictor",
     "InferenceError": "predictor", "NoCheckpointError": "predictor", "TRAINING_NOTEBOOK": "predictor",
-    "predictor_from_model": "predictor",
+    "predictor_from_model": "predictor", "MissingMetadataError": "types",
     "Prediction": "predict", "predict_video": "predict", "predict_frames": "predict",
     "with_runtime": "runtime", "RUNTIMES": "runtime", "onnx_cache_path": "runtime",
     "main": "cli",

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from helpers.inference.predictor import RUNTIMES, Predictor
+from helpers.inference.types import RUNTIMES, Predictor
 
 CACHE_SUFFIX = ".fp32-onnx"
 RTOL = 1e-3  # export check: max |Δlogit| ≤ RTOL · max(1, max |logit|)
@@ -167,7 +167,7 @@ def with_runtime(p: Predictor, runtime: str = "auto", cache: str | Path | None =
     (and, when ``"onnxruntime"`` was asked for explicitly, a warning)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
-    if runtime == "torch":
+    if runtime == "torch" or p.extra.get("fixed_runtime"):  # a TorchScript/ONNX file runs as written
         return p
     try:
         return onnx_predictor(p, cache)
