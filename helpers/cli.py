@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("helpers.synth.cli", "generate the offline stand-in dataset (hmdb51 or kinetics layout)"),
     "download": ("helpers.download", "download a URL resumably with checksum verification"),
     "extract": ("helpers.archives", "extract a RAR/zip/tar archive safely (nested RARs too)"),
-    "fetch-hmdb51": ("helpers.hmdb51", "download and extract HMDB51 (or the generated stand-in)"),
+    "fetch-hmdb51": ("helpers.fetch_hmdb51", "download and extract HMDB51 (or the generated stand-in)"),
     "serve": ("helpers.serving.cli", "serve the model over HTTP (FastAPI): POST /predict, /health, /model, /docs"),
     "serve-folder": ("helpers.http_server", "serve a folder over HTTP on 127.0.0.1 (Range requests; offline downloads)"),
     "probe": ("helpers.video.probe", "print a video's metadata and decode a few frames"),
@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("helpers.evaluation.cli", "evaluate a checkpoint (clip and video level) and compare every saved model"),
     "compress": ("helpers.compression.cli", "prune, quantize (int8) and distil the MoE model; print the side-by-side table"),
     "predict": ("helpers.inference.cli", "classify the action in a video file (top-k with probabilities)"),
-    "run-notebooks": ("helpers.notebook_runner", "execute the notebooks 01→08 top to bottom"),
+    "run-notebooks": ("helpers.run_notebooks", "execute the notebooks 01→08 top to bottom"),
     "fill-weight-caches": ("helpers.models.weight_cache", "RANDOM weights of the real models in torch/HF caches (offline rehearsal only)"),
 }
 

@@ -119,7 +119,7 @@ def official_reachable(timeout: float = 5.0) -> bool:
     """Does the official HMDB51 host answer? (HEAD, short timeout, never raises)."""
     import requests
 
-    from helpers.hmdb51_sources import HMDB51_ARCHIVES
+    from helpers.hmdb51_official import HMDB51_ARCHIVES
 
     try:
         r = requests.head(HMDB51_ARCHIVES[0].url, timeout=timeout, allow_redirects=True)
@@ -269,7 +269,7 @@ def download_archives(
     from ``base_url`` (the local server that serves the generated archives). Nothing
     to do when the clips are already extracted (e.g. a Kaggle input of clips)."""
     from helpers.download import download
-    from helpers.hmdb51_sources import HMDB51_ARCHIVES
+    from helpers.hmdb51_official import HMDB51_ARCHIVES
 
     hint = ACQUIRE_HINT.format(archives=paths.archives_dir)
     out: dict[str, Path] = {}

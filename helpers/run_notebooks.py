@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"run-notebooks: unknown notebook(s) {unknown}; choose from {list(NOTEBOOKS)}", file=sys.stderr)
         return 2
-    from helpers.hmdb51 import choose_source
+    from helpers.fetch_hmdb51 import choose_source
 
     settings = get_settings()
     print(choose_source("auto", settings).banner)

@@ -167,7 +167,7 @@ class Settings:
     @property
     def synth_dir(self) -> Path:
         """The generated stand-in dataset (both layouts live below it). Real HMDB51
-        lives in ``data/hmdb51``; see :func:`helpers.hmdb51.paths_for`."""
+        lives in ``data/hmdb51``; see :func:`helpers.fetch_hmdb51.paths_for`."""
         return self.data_dir / "synth"
 
     @property

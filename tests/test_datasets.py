@@ -384,7 +384,7 @@ def test_plots_return_figures(hmdb_tree, tmp_path):
 
 def test_ensure_demo_data_says_which_notebook_to_run(tmp_path, monkeypatch):
     from helpers.datasets import ensure_demo_data
-    from helpers.hmdb51 import DatasetNotReady
+    from helpers.fetch_hmdb51 import DatasetNotReady
     from helpers.settings import get_settings
 
     monkeypatch.setenv("HELPERS_DATA_DIR", str(tmp_path / "data"))

@@ -19,7 +19,7 @@ from helpers.download import (
     read_sidecar,
     sha256_file,
 )
-from helpers.hmdb51_sources import HMDB51_ARCHIVES, HMDB51_CLASSES, archive_by_filename
+from helpers.hmdb51_official import HMDB51_ARCHIVES, HMDB51_CLASSES, archive_by_filename
 from helpers.http_server import FileServer, RangeRequestHandler
 
 SIZE = 300_000
@@ -253,7 +253,7 @@ def test_cli_exit_codes(served: Path, tmp_path: Path, payload: bytes, capsys: py
     assert not (tmp_path / "bad.rar").exists() and not (tmp_path / "bad.rar.part").exists()
 
 
-def test_hmdb51_sources_are_well_formed() -> None:
+def test_hmdb51_official_are_well_formed() -> None:
     assert [s.filename for s in HMDB51_ARCHIVES] == ["hmdb51_org.rar", "test_train_splits.rar"]
     for source in HMDB51_ARCHIVES:
         assert source.url.endswith("/wp-content/uploads/2013/10/" + source.filename)

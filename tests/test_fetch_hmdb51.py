@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import hmdb51
+from helpers import fetch_hmdb51
 from helpers.settings import get_settings
 
 
@@ -28,13 +28,13 @@ def tiny_config(monkeypatch):
     from helpers.synth import SynthConfig
 
     small = replace(SynthConfig.smoke(), classes=3, clips_per_class=10, seconds=2.0)
-    monkeypatch.setattr(hmdb51, "synth_config", lambda settings=None: small)
+    monkeypatch.setattr(fetch_hmdb51, "synth_config", lambda settings=None: small)
     return small
 
 
 @pytest.mark.timeout(240)
 def test_fetch_synth_end_to_end(smoke_settings, tiny_config, capsys):
-    paths = hmdb51.fetch_hmdb51("auto", smoke_settings, progress=False)
+    paths = fetch_hmdb51.fetch_hmdb51("auto", smoke_settings, progress=False)
     banner = capsys.readouterr().out
     assert "GENERATED STAND-IN" in banner and "smoke mode" in banner
 
@@ -42,11 +42,11 @@ def test_fetch_synth_end_to_end(smoke_settings, tiny_config, capsys):
     # downloaded over HTTP next to the published checksum, then extracted
     for name in ("hmdb51_org.rar", "test_train_splits.rar"):
         downloaded = paths.archives_dir / name
-        origin = hmdb51.synth_origin_dir(smoke_settings) / name
+        origin = fetch_hmdb51.synth_origin_dir(smoke_settings) / name
         assert downloaded.read_bytes() == origin.read_bytes()
         assert not downloaded.with_name(name + ".part").exists()
 
-    summary = hmdb51.summarize(paths)
+    summary = fetch_hmdb51.summarize(paths)
     assert len(summary.classes) == tiny_config.classes
     assert all(n == tiny_config.clips_per_class for n in summary.clips_per_class.values())
     for split in (1, 2, 3):
@@ -63,13 +63,13 @@ def test_fetch_synth_end_to_end(smoke_settings, tiny_config, capsys):
                 assert (paths.videos_dir / cls / line.split()[0]).is_file()
 
     # recorded for later notebooks
-    assert hmdb51.active_dataset(smoke_settings) == paths
-    assert (hmdb51.kinetics_dir(smoke_settings) / "annotations.json").is_file()
+    assert fetch_hmdb51.active_dataset(smoke_settings) == paths
+    assert (fetch_hmdb51.kinetics_dir(smoke_settings) / "annotations.json").is_file()
 
     # a second run is a no-op: nothing regenerated, downloaded or extracted again
     stamp = {p: p.stat().st_mtime_ns for p in paths.root.rglob("*") if p.is_file()}
     start = time.perf_counter()
-    again = hmdb51.fetch_hmdb51("auto", smoke_settings, progress=False)
+    again = fetch_hmdb51.fetch_hmdb51("auto", smoke_settings, progress=False)
     assert again == paths
     assert {p: p.stat().st_mtime_ns for p in paths.root.rglob("*") if p.is_file()} == stamp
     assert time.perf_counter() - start < 30
@@ -78,51 +78,51 @@ def test_fetch_synth_end_to_end(smoke_settings, tiny_config, capsys):
 def test_thumbnail_grid_is_a_figure(smoke_settings, tiny_config):
     from matplotlib.figure import Figure
 
-    paths = hmdb51.fetch_hmdb51("synth", smoke_settings, progress=False)
-    fig = hmdb51.thumbnail_grid(paths, per_class=2)
+    paths = fetch_hmdb51.fetch_hmdb51("synth", smoke_settings, progress=False)
+    fig = fetch_hmdb51.thumbnail_grid(paths, per_class=2)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == min(4, tiny_config.classes) * 2
     assert sum(bool(ax.images) for ax in fig.axes) == min(4, tiny_config.classes) * 2
 
 
 def test_active_dataset_says_which_notebook_to_run(smoke_settings):
-    with pytest.raises(hmdb51.DatasetNotReady, match="01_download_extract"):
-        hmdb51.active_dataset(smoke_settings)
+    with pytest.raises(fetch_hmdb51.DatasetNotReady, match="01_download_extract"):
+        fetch_hmdb51.active_dataset(smoke_settings)
 
 
 def test_choose_source_rules(tmp_path, monkeypatch):
     monkeypatch.setenv("HELPERS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
-    monkeypatch.setattr(hmdb51, "find_kaggle_hmdb51", lambda: None)
+    monkeypatch.setattr(fetch_hmdb51, "find_kaggle_hmdb51", lambda: None)
     monkeypatch.setenv("SMOKE", "1")
     s = get_settings(device="cpu")
-    assert hmdb51.choose_source("auto", s).source == "synth"
-    assert "smoke" in hmdb51.choose_source("auto", s).reason
+    assert fetch_hmdb51.choose_source("auto", s).source == "synth"
+    assert "smoke" in fetch_hmdb51.choose_source("auto", s).reason
 
     monkeypatch.setenv("SMOKE", "0")
     s = get_settings(device="cpu")
-    offline = hmdb51.choose_source("auto", s, check_network=False)
+    offline = fetch_hmdb51.choose_source("auto", s, check_network=False)
     assert offline.source == "synth" and "unreachable" in offline.reason
-    with pytest.raises(hmdb51.DatasetNotReady, match="hmdb51_org.rar"):
-        hmdb51.choose_source("hmdb51", s, check_network=False)
+    with pytest.raises(fetch_hmdb51.DatasetNotReady, match="hmdb51_org.rar"):
+        fetch_hmdb51.choose_source("hmdb51", s, check_network=False)
 
-    real = hmdb51.paths_for("hmdb51", s)
+    real = fetch_hmdb51.paths_for("hmdb51", s)
     real.archives_dir.mkdir(parents=True)
     (real.archives_dir / "hmdb51_org.rar").write_bytes(b"Rar!")
-    assert hmdb51.choose_source("auto", s, check_network=False).source == "hmdb51"
-    assert hmdb51.choose_source("synth", s).source == "synth"
+    assert fetch_hmdb51.choose_source("auto", s, check_network=False).source == "hmdb51"
+    assert fetch_hmdb51.choose_source("synth", s).source == "synth"
 
     (real.videos_dir / "brush_hair").mkdir(parents=True)
     real.splits_dir.mkdir(parents=True)
     (real.splits_dir / "brush_hair_test_split1.txt").write_text("a.avi 1\n")
-    choice = hmdb51.choose_source("auto", s, check_network=False)
+    choice = fetch_hmdb51.choose_source("auto", s, check_network=False)
     assert choice.source == "hmdb51" and "already extracted" in choice.reason
 
 
 def test_cli_fetch_synth(tmp_path, monkeypatch, tiny_config, capsys):
     monkeypatch.setenv("HELPERS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SMOKE", "1")
-    assert hmdb51.main(["--source", "synth", "--no-progress"]) == 0
+    assert fetch_hmdb51.main(["--source", "synth", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"classes: {tiny_config.classes}" in out
     record = json.loads((tmp_path / "data" / "active_dataset.json").read_text())

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.notebook_runner import NOTEBOOKS
+from helpers.run_notebooks import NOTEBOOKS
 from helpers.settings import repo_root
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.timeout(1500)]

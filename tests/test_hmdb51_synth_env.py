@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from helpers.hmdb51_sources import HMDB51_CLASSES
+from helpers.hmdb51_official import HMDB51_CLASSES
 from helpers.synth import SynthConfig
 from helpers.synth.overrides import env_overrides
 
@@ -38,21 +38,21 @@ def data_env(tmp_path, monkeypatch):
 
 
 def test_synth_config_follows_the_environment(data_env):
-    from helpers import hmdb51
+    from helpers import fetch_hmdb51
     from helpers.settings import get_settings
 
-    plain = hmdb51.synth_config(get_settings(device="cpu"))
-    assert plain == SynthConfig.smoke() and hmdb51.synth_home() == get_settings().synth_dir
+    plain = fetch_hmdb51.synth_config(get_settings(device="cpu"))
+    assert plain == SynthConfig.smoke() and fetch_hmdb51.synth_home() == get_settings().synth_dir
     data_env.setenv("HELPERS_SYNTH_CLASSES", "51")
     data_env.setenv("HELPERS_SYNTH_CLIPS", "4")
     s = get_settings(device="cpu")
-    rehearsal = hmdb51.synth_config(s)
+    rehearsal = fetch_hmdb51.synth_config(s)
     assert rehearsal == dataclasses.replace(SynthConfig.smoke(), names="hmdb51", classes=51, clips_per_class=4)
     assert rehearsal.class_names == HMDB51_CLASSES
-    assert hmdb51.synth_home(s) == s.synth_dir / "variants" / "hmdb51-51x4"
-    assert hmdb51.paths_for("synth", s).root == s.synth_dir / "variants" / "hmdb51-51x4" / "hmdb51"
+    assert fetch_hmdb51.synth_home(s) == s.synth_dir / "variants" / "hmdb51-51x4"
+    assert fetch_hmdb51.paths_for("synth", s).root == s.synth_dir / "variants" / "hmdb51-51x4" / "hmdb51"
     data_env.setenv("SMOKE", "0")
-    assert hmdb51.synth_config(get_settings(device="cpu")).classes == 51
+    assert fetch_hmdb51.synth_config(get_settings(device="cpu")).classes == 51
 
 
 @pytest.fixture
@@ -64,40 +64,40 @@ def fast_smoke(data_env):
 
 
 def test_the_rehearsal_copy_is_kept_apart_and_never_mixed_up(fast_smoke):
-    from helpers import hmdb51
+    from helpers import fetch_hmdb51
     from helpers.settings import get_settings
 
-    plain = hmdb51.fetch_hmdb51("synth", get_settings(device="cpu"), progress=False)
-    assert len(hmdb51.summarize(plain).classes) == 6
+    plain = fetch_hmdb51.fetch_hmdb51("synth", get_settings(device="cpu"), progress=False)
+    assert len(fetch_hmdb51.summarize(plain).classes) == 6
 
     fast_smoke.setenv("HELPERS_SYNTH_CLASSES", "13")
     fast_smoke.setenv("HELPERS_SYNTH_CLIPS", "3")
     s = get_settings(device="cpu")
-    with pytest.raises(hmdb51.DatasetNotReady, match="not the one these settings ask for"):
-        hmdb51.active_dataset(s)  # the recorded 6-class copy is not handed out
-    paths = hmdb51.fetch_hmdb51("synth", s, progress=False)
-    summary = hmdb51.summarize(paths)
+    with pytest.raises(fetch_hmdb51.DatasetNotReady, match="not the one these settings ask for"):
+        fetch_hmdb51.active_dataset(s)  # the recorded 6-class copy is not handed out
+    paths = fetch_hmdb51.fetch_hmdb51("synth", s, progress=False)
+    summary = fetch_hmdb51.summarize(paths)
     assert summary.classes == sorted(HMDB51_CLASSES[:13]) and set(summary.clips_per_class.values()) == {3}
-    assert hmdb51.active_dataset(s) == paths and paths.root != plain.root
-    annotations = json.loads((hmdb51.kinetics_dir(s) / "annotations.json").read_text())
+    assert fetch_hmdb51.active_dataset(s) == paths and paths.root != plain.root
+    annotations = json.loads((fetch_hmdb51.kinetics_dir(s) / "annotations.json").read_text())
     assert {r["class_name"] for r in annotations} == set(HMDB51_CLASSES[:13])
-    assert hmdb51.is_extracted(plain)  # the usual copy is still there
+    assert fetch_hmdb51.is_extracted(plain)  # the usual copy is still there
 
     fast_smoke.delenv("HELPERS_SYNTH_CLASSES")
     fast_smoke.delenv("HELPERS_SYNTH_CLIPS")
-    with pytest.raises(hmdb51.DatasetNotReady, match="not the one these settings ask for"):
-        hmdb51.active_dataset(get_settings(device="cpu"))
+    with pytest.raises(fetch_hmdb51.DatasetNotReady, match="not the one these settings ask for"):
+        fetch_hmdb51.active_dataset(get_settings(device="cpu"))
 
 
 def test_a_changed_config_replaces_the_extracted_copy(fast_smoke):
-    from helpers import hmdb51
+    from helpers import fetch_hmdb51
     from helpers.settings import get_settings
 
     fast_smoke.setenv("HELPERS_SYNTH_CLASSES", "3")
     fast_smoke.setenv("HELPERS_SYNTH_CLIPS", "3")
-    first = hmdb51.fetch_hmdb51("synth", get_settings(device="cpu"), progress=False)
+    first = fetch_hmdb51.fetch_hmdb51("synth", get_settings(device="cpu"), progress=False)
     clip = next(first.videos_dir.glob("move_left/*.avi"))
     before = clip.read_bytes()
     fast_smoke.setenv("HELPERS_SEED", "1")  # same folder, other archives
-    again = hmdb51.fetch_hmdb51("synth", get_settings(device="cpu"), progress=False)
+    again = fetch_hmdb51.fetch_hmdb51("synth", get_settings(device="cpu"), progress=False)
     assert again == first and clip.read_bytes() != before

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.notebook_runner import NOTEBOOKS
+from helpers.run_notebooks import NOTEBOOKS
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

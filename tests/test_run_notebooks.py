@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import notebook_runner
+from helpers import run_notebooks as runner
 
 
 def _write_notebook(path: Path, code: str) -> None:
@@ -25,14 +25,14 @@ def _write_notebook(path: Path, code: str) -> None:
 def test_runs_in_order_skips_missing_and_stops_on_failure(tmp_path, monkeypatch):
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
-    names = notebook_runner.NOTEBOOKS
+    names = runner.NOTEBOOKS
     _write_notebook(nbdir / f"{names[0]}.ipynb", "print(VALUE + 41)")
     _write_notebook(nbdir / f"{names[2]}.ipynb", "raise RuntimeError('boom')")
     _write_notebook(nbdir / f"{names[3]}.ipynb", "print('never runs')")
-    monkeypatch.setattr(notebook_runner, "notebook_dir", lambda: nbdir)
+    monkeypatch.setattr(runner, "notebook_dir", lambda: nbdir)
 
     out = tmp_path / "runs"
-    results = notebook_runner.run_notebooks(out_dir=out, progress=False)
+    results = runner.run_notebooks(out_dir=out, progress=False)
 
     assert [(r.name, r.status) for r in results] == [
         (names[0], "ok"), (names[1], "skipped"), (names[2], "failed"),

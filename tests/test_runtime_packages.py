@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import notebook
+from helpers import notebook_setup
 from helpers import runtime_packages as rp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,13 +83,13 @@ def test_a_failed_pip_says_what_and_why():
 def test_ensure_runtime_packages_once_per_kernel(monkeypatch, tmp_path, capsys):
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[project]\nname = "x"\ndependencies = ["six>=1", "not-a-real-dist-xyz>=1"]\n')
-    monkeypatch.setattr(notebook, "_CHECKED", None)
-    monkeypatch.setattr(notebook, "_unar_note", lambda install: "")
+    monkeypatch.setattr(notebook_setup, "_CHECKED", None)
+    monkeypatch.setattr(notebook_setup, "_unar_note", lambda install: "")
     seen = []
     monkeypatch.setattr(rp, "install", lambda checks: seen.append(checks) or [c.requirement for c in rp.unmet(checks)])
-    assert notebook.ensure_runtime_packages(install=True, pyproject=pyproject) == ["not-a-real-dist-xyz>=1"]
+    assert notebook_setup.ensure_runtime_packages(install=True, pyproject=pyproject) == ["not-a-real-dist-xyz>=1"]
     assert capsys.readouterr().out == "runtime packages: installed not-a-real-dist-xyz>=1\n"
-    assert notebook.ensure_runtime_packages(install=True, pyproject=pyproject) == ["not-a-real-dist-xyz>=1"]
+    assert notebook_setup.ensure_runtime_packages(install=True, pyproject=pyproject) == ["not-a-real-dist-xyz>=1"]
     assert len(seen) == 1, "the second call in the same kernel installs nothing"
     assert "checked earlier" in capsys.readouterr().out
 
@@ -98,10 +98,10 @@ def test_elsewhere_it_only_reports(monkeypatch, tmp_path, capsys):
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[project]\nname = "x"\ndependencies = ["six>=1", "not-a-real-dist-xyz>=1"]\n')
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
-    monkeypatch.setattr(notebook, "_CHECKED", None)
-    monkeypatch.setattr(notebook, "_unar_note", lambda install: "")
+    monkeypatch.setattr(notebook_setup, "_CHECKED", None)
+    monkeypatch.setattr(notebook_setup, "_unar_note", lambda install: "")
     monkeypatch.setattr(rp, "install", lambda checks: pytest.fail("installed outside Kaggle"))
-    assert notebook.ensure_runtime_packages(pyproject=pyproject, force=True) == []
+    assert notebook_setup.ensure_runtime_packages(pyproject=pyproject, force=True) == []
     out = capsys.readouterr().out.splitlines()
     assert out == ["runtime packages: missing not-a-real-dist-xyz>=1 (missing); run `make install` (or pip install them)"]
 
@@ -109,14 +109,14 @@ def test_elsewhere_it_only_reports(monkeypatch, tmp_path, capsys):
 def test_no_internet_is_one_line_not_a_crash(monkeypatch, tmp_path, capsys):
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[project]\nname = "x"\ndependencies = ["not-a-real-dist-xyz>=1"]\n')
-    monkeypatch.setattr(notebook, "_CHECKED", None)
-    monkeypatch.setattr(notebook, "_unar_note", lambda install: "")
+    monkeypatch.setattr(notebook_setup, "_CHECKED", None)
+    monkeypatch.setattr(notebook_setup, "_unar_note", lambda install: "")
 
     def offline(checks):
         raise RuntimeError("pip could not install [...]:\nERROR: No matching distribution found")
 
     monkeypatch.setattr(rp, "install", offline)
-    assert notebook.ensure_runtime_packages(install=True, pyproject=pyproject) == []
+    assert notebook_setup.ensure_runtime_packages(install=True, pyproject=pyproject) == []
     [line] = capsys.readouterr().out.splitlines()
     assert line.startswith("runtime packages: could not install not-a-real-dist-xyz>=1 (missing)")
     assert "No matching distribution" in line and "Internet" in line
@@ -132,7 +132,7 @@ def test_every_setup_cell_completes_the_image_first(path):
     lines = [line for line in source.splitlines() if line.strip() and not line.startswith("#")]
     call = lines.index("ensure_runtime_packages()")
     before = [line for line in lines[:call] if line.startswith(("import ", "from "))]
-    assert all(line.startswith(("import sys", "from pathlib", "from helpers.notebook ")) for line in before), before
+    assert all(line.startswith(("import sys", "from pathlib", "from helpers.notebook_setup ")) for line in before), before
     assert call < lines.index("setup_notebook()")
 
 

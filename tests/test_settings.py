@@ -93,7 +93,7 @@ def test_notebook_parameters_seed_python_numpy_and_torch(monkeypatch):
     import numpy as np
     import torch
 
-    from helpers.notebook import use_parameters
+    from helpers.notebook_setup import use_parameters
 
     monkeypatch.setenv("HELPERS_SEED", "0")  # restored after the test (use_parameters writes it)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import rarfile
 
-from helpers.hmdb51_sources import HMDB51_CLASSES
+from helpers.hmdb51_official import HMDB51_CLASSES
 from helpers.synth import SYNTH_CLASSES, SynthConfig, SynthConfigError, generate, render_clip
 from helpers.synth.caption import VERBS
 from helpers.synth.cli import main as synth_main

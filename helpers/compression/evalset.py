@@ -52,7 +52,7 @@ def generate_eval_set(dest: Path, classes: int, clips_per_class: int, seed: int,
     dataset under ``dest``; returns ``dest`` holding ``videos/`` and ``splits/…``.
     ``base``: the generator settings to copy (default ``SynthConfig.smoke()``)."""
     from helpers.archives import extract
-    from helpers.hmdb51 import SPLITS_ARCHIVE, VIDEO_ARCHIVE, _generate_once
+    from helpers.fetch_hmdb51 import SPLITS_ARCHIVE, VIDEO_ARCHIVE, _generate_once
     from helpers.synth import SynthConfig
 
     dest = Path(dest)
@@ -73,7 +73,7 @@ def evaluation_loader(train_config: Any, class_names: list[str], dest: Path, *, 
     import torch.utils.data as tud
 
     from helpers.datasets import HMDB51, ClipTransform, make_loader
-    from helpers.hmdb51 import SPLITS_FOLDER
+    from helpers.fetch_hmdb51 import SPLITS_FOLDER
     from helpers.synth import SYNTH_CLASSES
 
     n = len(class_names)

@@ -5,7 +5,7 @@ nbval run) can also start on its own.
 stand-in live. When notebook 01 has not run: in smoke mode (or with
 ``generate_if_missing=True``) it runs the same pipeline as 01 on the generated stand-in
 (generate → serve on 127.0.0.1 → download → extract); otherwise it raises
-:class:`helpers.hmdb51.DatasetNotReady` saying to run notebook 01 first, because a full
+:class:`helpers.fetch_hmdb51.DatasetNotReady` saying to run notebook 01 first, because a full
 download is not something a datasets notebook should start behind your back.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def ensure_demo_data(
 ) -> DemoData:
     """Paths of the active HMDB51 copy and of the Kinetics-style stand-in, generating
     the stand-in when allowed (default: in smoke mode) and nothing is there yet."""
-    from helpers.hmdb51 import DatasetNotReady, active_dataset, ensure_kinetics_standin, fetch_hmdb51
+    from helpers.fetch_hmdb51 import DatasetNotReady, active_dataset, ensure_kinetics_standin, fetch_hmdb51
 
     s = settings or get_settings()
     allowed = s.smoke if generate_if_missing is None else generate_if_missing

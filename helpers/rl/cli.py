@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("rl: --episodes ≥ 1, --num-positions ≥ 2 and --max-frames ≥ 1 are needed", file=sys.stderr)
         return 2
     from helpers.inference.rl_sampler import save_pipeline_sampler
-    from helpers.notebook import seed_everything
+    from helpers.notebook_setup import seed_everything
     from helpers.rl.pipeline import model_for_notebook, notebook_config, run_pipeline
     from helpers.training.load import default_checkpoint
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
-from helpers.hmdb51_sources import HMDB51_CLASSES
+from helpers.hmdb51_official import HMDB51_CLASSES
 
 # Fixed order: label = position in this tuple.
 SYNTH_CLASSES: tuple[str, ...] = (

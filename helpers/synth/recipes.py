@@ -1,7 +1,7 @@
 """What each class shows: a motion pattern, and for some HMDB51-named classes a second one.
 
 A motion-named class shows its own pattern. HMDB51-named class ``i`` (label order of
-:data:`~helpers.hmdb51_sources.HMDB51_CLASSES`) shows pattern ``i % 12`` of
+:data:`~helpers.hmdb51_official.HMDB51_CLASSES`) shows pattern ``i % 12`` of
 :data:`~helpers.synth.config.SYNTH_CLASSES`, and from ``i = 12`` on a second pattern at
 the same time, picked by ``i // 12`` among those that move another part of the pose
 (a translation that also turns, a rotation that also grows…). So the 51 classes are 51

@@ -87,7 +87,7 @@ def find_splits_dir(root: Path) -> Path:
     passed over; the error names every place looked at and why each was not used.
     """
     from helpers.datasets.splits import split_files
-    from helpers.hmdb51 import SPLITS_FOLDER
+    from helpers.fetch_hmdb51 import SPLITS_FOLDER
 
     root = Path(root)
     if root.name == SPLITS_FOLDER:
@@ -125,7 +125,7 @@ ANNOTATION_FILES = ("annotations.json", "annotations.csv")
 def find_annotations(root: Path) -> Path:
     """The multi-modal model's annotation file in ``root`` (``annotations.json``, else
     ``.csv``); the error names both and points HMDB51-layout folders to the MoE model."""
-    from helpers.hmdb51 import SPLITS_FOLDER
+    from helpers.fetch_hmdb51 import SPLITS_FOLDER
 
     root = Path(root)
     for name in ANNOTATION_FILES:
@@ -153,7 +153,7 @@ def usable_data_dir(model: str, data: str | Path) -> Path:
     ``download`` and ``fetch-hmdb51`` leave behind: an extracted clips folder, or a
     folder whose ``videos/`` holds them (fetch-hmdb51's root). A folder of archives only
     is an error naming the ``extract`` commands that make it usable."""
-    from helpers.hmdb51 import SPLITS_ARCHIVE, VIDEO_ARCHIVE
+    from helpers.fetch_hmdb51 import SPLITS_ARCHIVE, VIDEO_ARCHIVE
 
     path = Path(data).expanduser()
     if not path.is_dir():
