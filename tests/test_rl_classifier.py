@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers.rl.classifier import finetune_model_head, subset_val_accuracy, train_feature_head
-from helpers.rl.evaluate import positions_accuracy
+from helpers.rl.subsets import positions_accuracy
 from helpers.rl.toy import ToyClassifier, make_toy_features
 
 

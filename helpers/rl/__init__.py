@@ -17,7 +17,7 @@ _EXPORTS: dict[str, str] = {
     "SAMPLERS": "baselines", "uniform_positions": "baselines", "random_positions": "baselines",
     "audio_energy_positions": "baselines", "oracle_orders": "baselines", "sampler_positions": "baselines",
     "BUDGETS": "evaluate", "accuracy_curves": "evaluate", "evaluate_agent": "evaluate",
-    "frames_saved_ratio": "evaluate", "positions_accuracy": "evaluate",
+    "frames_saved_ratio": "evaluate", "positions_accuracy": "subsets", "SubsetClassifier": "subsets",
     "plot_learning_curves": "plots", "plot_accuracy_vs_frames": "plots", "visualize_frame_sampling": "plots",
     "candidate_frames": "plots",
     "make_toy_features": "toy", "ToyClassifier": "toy",

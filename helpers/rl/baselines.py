@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.rl.classifier import SubsetClassifier
 from helpers.rl.features import FeatureSet
+from helpers.rl.subsets import SubsetClassifier
 
 SAMPLERS: tuple[str, ...] = ("uniform", "random", "audio", "oracle")
 

@@ -22,17 +22,13 @@ Zero frames give the uniform prior (nothing seen, nothing known).
 from __future__ import annotations
 
 import copy
-from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-
-class SubsetClassifier(Protocol):
-    num_classes: int
-
-    def predict_proba(self, features: np.ndarray, times: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+from helpers.rl.baselines import sampler_positions
+from helpers.rl.subsets import SubsetClassifier, positions_accuracy
 
 
 def _uniform_rows(probs: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -108,9 +104,6 @@ def subset_val_accuracy(classifier: SubsetClassifier, fs, budgets: tuple[int, ..
     """Mean top-1 accuracy on ``fs`` over the uniform samplers at ``budgets`` and, for
     clips with audio, the audio-energy sampler at the small budgets: the kinds of subsets
     the agent and the baselines feed the classifier."""
-    from helpers.rl.baselines import sampler_positions
-    from helpers.rl.evaluate import positions_accuracy
-
     budgets = tuple(k for k in budgets if k <= fs.num_positions)
     accs = [positions_accuracy(fs, classifier, sampler_positions("uniform", fs, k)) for k in budgets]
     if fs.has_audio.any():

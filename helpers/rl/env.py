@@ -26,8 +26,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from helpers.rl.classifier import SubsetClassifier
 from helpers.rl.features import FeatureSet
+from helpers.rl.subsets import SubsetClassifier
 
 
 OBS_LIMIT = 10.0  # the projected-feature summary is clipped to ±10 (whitened, so rarely hit)

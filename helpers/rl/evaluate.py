@@ -9,20 +9,12 @@ import numpy as np
 
 from helpers.rl.agent import DQNAgent
 from helpers.rl.baselines import SAMPLERS, oracle_orders, sampler_positions
-from helpers.rl.classifier import SubsetClassifier
 from helpers.rl.env import FrameSamplingEnv
 from helpers.rl.features import FeatureSet
+from helpers.rl.subsets import SubsetClassifier, positions_accuracy
 from helpers.rl.trainer import run_policy
 
 BUDGETS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
-
-
-def positions_accuracy(fs: FeatureSet, classifier: SubsetClassifier, positions: np.ndarray) -> float:
-    """Top-1 accuracy when clip ``i`` is classified from ``positions[i]`` (M, k)."""
-    mask = np.zeros((fs.num_clips, fs.num_positions), bool)
-    np.put_along_axis(mask, positions, True, axis=1)
-    probs = classifier.predict_proba(fs.features, fs.times, mask)
-    return float(np.mean(probs.argmax(1) == fs.labels))
 
 
 def accuracy_curves(fs: FeatureSet, classifier: SubsetClassifier, budgets: Sequence[int] = BUDGETS,
