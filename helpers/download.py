@@ -76,11 +76,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return _hash_file(Path(path), ["sha256"])["sha256"]
 
 
-def md5_file(path: str | os.PathLike[str]) -> str:
-    """MD5 hex digest of a file, read in chunks (constant memory)."""
-    return _hash_file(Path(path), ["md5"])["md5"]
-
-
 def sidecar_path(path: str | os.PathLike[str]) -> Path:
     """``<file>.sha256``: where the digest of a downloaded file is recorded."""
     path = Path(path)

@@ -76,10 +76,3 @@ HMDB51_CLASSES: tuple[str, ...] = (
 )
 
 
-def archive_by_filename(filename: str) -> ArchiveSource:
-    """The source whose file name is ``filename`` (KeyError names the known ones)."""
-    for source in HMDB51_ARCHIVES:
-        if source.filename == filename:
-            return source
-    known = ", ".join(s.filename for s in HMDB51_ARCHIVES)
-    raise KeyError(f"no HMDB51 archive named {filename!r} (known: {known})")

@@ -27,7 +27,6 @@ import re
 import shutil
 import sys
 import threading
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -244,10 +243,6 @@ class FileServer:
         """Base URL ending in ``/``, e.g. ``http://127.0.0.1:8123/``."""
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         return f"http://{host}:{self.port}/"
-
-    def url_for(self, relative_path: str | os.PathLike[str]) -> str:
-        """URL of a file below the root (path components are percent-encoded)."""
-        return self.url + urllib.parse.quote(Path(relative_path).as_posix())
 
     @property
     def requests(self) -> list[RequestRecord]:

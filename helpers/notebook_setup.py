@@ -21,7 +21,7 @@ def setup_notebook(seed: int | None = None) -> Settings:
     let freed tensors go back to the system (:mod:`helpers.heap`)."""
     return_freed_memory()
     s = get_settings()
-    seed_everything(s.seed if seed is None else seed)
+    _seed(s.seed if seed is None else seed)
     print(
         f"helpers {_version()} · {'Kaggle' if s.kaggle else 'local'} · device {s.device} · "
         f"smoke {'on' if s.smoke else 'off'} · data {s.data_dir}"
@@ -43,13 +43,13 @@ def use_parameters(
         os.environ["SMOKE"] = "1" if smoke else "0"
     if seed is not None:
         os.environ["HELPERS_SEED"] = str(seed)
-        seed_everything(seed)
+        _seed(seed)
     if device:
         os.environ["HELPERS_DEVICE"] = device
     return get_settings()
 
 
-def seed_everything(seed: int) -> None:
+def _seed(seed: int) -> None:
     """The package's one seed function (:func:`helpers.training.seed.seed_everything`:
     Python, NumPy and torch), imported on first use so this module stays light."""
     from helpers.training.seed import seed_everything as seed_all
@@ -58,14 +58,6 @@ def seed_everything(seed: int) -> None:
 
 
 _CHECKED: list[str] | None = None  # what the first call in this kernel installed
-
-
-def missing_packages(pyproject: Path | None = None) -> list[str]:
-    """The project's requirements (``pyproject.toml`` ranges) this interpreter lacks or
-    has out of range, as requirement strings."""
-    from helpers import runtime_packages as rp
-
-    return [c.requirement for c in rp.unmet(rp.check_requirements(rp.project_requirements(pyproject)))]
 
 
 def _unar_note(install: bool) -> str:

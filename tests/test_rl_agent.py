@@ -8,7 +8,7 @@ import torch
 from helpers.rl.agent import DQNAgent, DQNConfig
 from helpers.rl.env import EnvConfig, FrameSamplingEnv
 from helpers.rl.evaluate import accuracy_curves, evaluate_agent
-from helpers.rl.toy import ToyClassifier, make_toy_features
+from rl_toy import ToyClassifier, make_toy_features
 from helpers.rl.trainer import RLTrainer, run_policy
 
 

@@ -7,7 +7,7 @@ import pytest
 from helpers.rl.baselines import (SAMPLERS, audio_energy_positions, oracle_orders, sampler_positions,
                                   uniform_positions)
 from helpers.rl.evaluate import accuracy_curves, frames_saved_ratio
-from helpers.rl.toy import ToyClassifier, make_toy_features
+from rl_toy import ToyClassifier, make_toy_features
 
 
 @pytest.mark.parametrize("name", SAMPLERS)

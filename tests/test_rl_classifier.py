@@ -8,7 +8,7 @@ import torch
 
 from helpers.rl.classifier import finetune_model_head, subset_val_accuracy, train_feature_head
 from helpers.rl.subsets import positions_accuracy
-from helpers.rl.toy import ToyClassifier, make_toy_features
+from rl_toy import ToyClassifier, make_toy_features
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from helpers.rl.env import EnvConfig, FrameSamplingEnv, fit_projection
 from helpers.rl.features import FeatureSet
-from helpers.rl.toy import ToyClassifier, make_toy_features
+from rl_toy import ToyClassifier, make_toy_features
 
 
 @pytest.fixture()

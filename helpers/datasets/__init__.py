@@ -17,7 +17,7 @@ _EXPORTS: dict[str, str] = {
     "KineticsStyle": "kinetics", "AnnotationError": "kinetics", "read_annotations": "kinetics",
     "VideoClipDataset": "base", "ClipRecord": "base", "ClipLoadError": "base",
     "ClipTransform": "transforms", "train_preset": "transforms", "eval_preset": "transforms",
-    "three_crop": "transforms", "ThreeCrop": "transforms", "denormalize": "transforms",
+    "three_crop": "transforms", "denormalize": "transforms",
     "KINETICS_MEAN": "transforms", "KINETICS_STD": "transforms",
     "collate_clips": "collate", "FailedItem": "collate", "FailureLog": "collate",
     "make_loader": "loader", "ClipLoader": "loader",

@@ -44,6 +44,7 @@ from helpers.datasets.cache import ClipCache, clip_key
 from helpers.datasets.collate import FailedItem
 from helpers.datasets.index import ClipIndex, ClipInfo, default_index_file
 from helpers.datasets.transforms import eval_preset, train_preset
+from helpers.video.sampling import indices_to_times
 
 SAMPLE_RATE = 16000
 N_MELS = 64
@@ -305,7 +306,7 @@ class VideoClipDataset(Dataset):
         return {
             "video": self.transform(frames),
             "frame_indices": torch.from_numpy(indices.copy()),
-            "frame_times": torch.from_numpy((indices / fps_used).astype(np.float32)),
+            "frame_times": torch.from_numpy(indices_to_times(indices, fps_used, start_index=0)),
             "audio": torch.from_numpy(wave),
             "audio_mel": torch.from_numpy(mel),
             "audio_mask": torch.tensor(audio_ok, dtype=torch.bool),

@@ -130,14 +130,6 @@ class ClipCache:
         self._account(target.stat().st_size)
         return target
 
-    def get_or_decode(self, key: str, decode) -> np.ndarray:
-        """``get(key)``, else ``decode()`` and store it."""
-        arr = self.get(key)
-        if arr is None:
-            arr = decode()
-            self.put(key, arr)
-        return arr
-
     # ---------------------------------------------------------------- size bound
     def entries(self) -> list[tuple[float, int, Path]]:
         """``(mtime, bytes, path)`` of every entry, oldest first."""

@@ -177,18 +177,3 @@ def three_crop(
     clip = normalize_clip(resize_clip(to_float_tchw(frames), _pair(resize)), mean, std)
     views = [crop_clip(clip, t, l, size) for t, l in three_crop_offsets(clip.shape[-2], clip.shape[-1], size)]
     return torch.stack([v.permute(1, 0, 2, 3) for v in views]).contiguous()
-
-
-@dataclass(frozen=True)
-class ThreeCrop:
-    """:func:`three_crop` as a dataset transform (items then hold ``(3, C, T, H, W)``)."""
-
-    resize: tuple[int, int] = RESIZE
-    crop: tuple[int, int] = CROP
-
-    @property
-    def decode_size(self) -> tuple[int, int]:
-        return self.resize
-
-    def __call__(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        return three_crop(frames, self.resize, self.crop)

@@ -16,7 +16,7 @@ _EXPORTS: dict[str, str] = {
     "caption_scores": "multimodal", "sync_metrics": "multimodal", "evaluate_multimodal": "multimodal",
     "discover_models": "compare", "ModelEntry": "compare", "compare_models": "compare",
     "save_comparison": "compare", "plot_comparison": "compare",
-    "test_data_for": "data", "TestData": "data", "samples_of": "video_level",
+    "test_data_for": "data", "TestData": "data",
     "plot_confusion_matrix": "plots", "plot_per_class_accuracy": "plots", "plot_prediction_grid": "plots",
 }
 

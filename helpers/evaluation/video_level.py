@@ -36,11 +36,6 @@ class VideoLevelResult:
                 "views_per_video": f"{self.clips} clips x {self.crops} crops", "skipped": len(self.failures)}
 
 
-def samples_of(dataset: Any) -> list[tuple[str, int]]:
-    """``(path, label)`` pairs of a :class:`helpers.datasets.VideoClipDataset`."""
-    return [(str(s.path), int(s.label)) for s in dataset.samples]
-
-
 def video_level_accuracy(predictor: Any, samples: Iterable[tuple[str | Path, int]], *, clips: int = 5,
                          crops: int = 1, max_videos: int | None = None, progress: bool = False) -> VideoLevelResult:
     """Evaluate ``predictor`` (:class:`helpers.inference.Predictor`) on ``samples`` at

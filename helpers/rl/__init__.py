@@ -20,7 +20,6 @@ _EXPORTS: dict[str, str] = {
     "frames_saved_ratio": "evaluate", "positions_accuracy": "subsets", "SubsetClassifier": "subsets",
     "plot_learning_curves": "plots", "plot_accuracy_vs_frames": "plots", "visualize_frame_sampling": "plots",
     "candidate_frames": "plots",
-    "make_toy_features": "toy", "ToyClassifier": "toy",
     "run_pipeline": "pipeline", "RLPipeline": "pipeline", "PipelineConfig": "pipeline",
 }
 

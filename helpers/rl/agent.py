@@ -161,9 +161,7 @@ class DQNAgent:
         if explore and self.rng.random() < self.epsilon:
             allowed = np.flatnonzero(mask) if mask is not None else np.arange(self.n_actions)
             return int(self.rng.choice(allowed))
-        with torch.no_grad():
-            q = _masked(self.online(torch.as_tensor(obs, dtype=torch.float32)[None])[0], mask)
-        return int(torch.argmax(q))
+        return int(torch.argmax(_masked(torch.from_numpy(self.q_values(obs)), mask)))
 
     def observe(self, obs, action, reward, next_obs, done, next_mask=None) -> None:
         self.buffer.add(obs, action, reward, next_obs, done,

@@ -48,9 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("rl: --episodes ≥ 1, --num-positions ≥ 2 and --max-frames ≥ 1 are needed", file=sys.stderr)
         return 2
     from helpers.inference.rl_sampler import save_pipeline_sampler
-    from helpers.notebook_setup import seed_everything
     from helpers.rl.pipeline import model_for_notebook, notebook_config, run_pipeline
     from helpers.training.load import default_checkpoint
+    from helpers.training.seed import seed_everything
 
     settings = get_settings()
     seed_everything(args.seed)

@@ -74,12 +74,6 @@ class FeatureSet:
                           self.audio_env[idx], self.has_audio[idx], self.events[idx],
                           [self.paths[i] for i in idx], list(self.classes), dict(self.meta))
 
-    def without_audio(self) -> "FeatureSet":
-        """The same clips as if silent (for the honest no-audio measurement)."""
-        return FeatureSet(self.features, self.times, self.frame_indices, self.labels,
-                          np.zeros_like(self.audio_env), np.zeros_like(self.has_audio), self.events,
-                          list(self.paths), list(self.classes), {**self.meta, "audio": "removed"})
-
     # ------------------------------------------------------------------ disk
     def save(self, path: str | Path) -> Path:
         """Atomic ``.npz`` write (:mod:`helpers.atomic`)."""

@@ -39,10 +39,6 @@ class SynthClip:
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
 
-    @property
-    def event_seconds(self) -> tuple[float, float]:
-        return self.event_start / self.fps, self.event_end / self.fps
-
 
 def clip_seed(seed: int, label: int, index: int) -> int:
     """The seed of clip ``index`` of class ``label``: independent of how many classes or

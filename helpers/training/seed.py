@@ -54,13 +54,6 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def make_generator(seed: int) -> torch.Generator:
-    """A generator for the DataLoader's shuffle and worker seeds."""
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return g
-
-
 def capture_rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
     """Every RNG state as tensors, lists and ints (loadable with ``weights_only=True``)."""
     np_state = np.random.get_state()

@@ -1,4 +1,4 @@
-"""A toy problem with a known answer, for tests and for sanity-checking the agent: only
+"""A toy problem with a known answer, for the RL tests: only
 one candidate position carries the label; every other frame is noise. An agent that
 learns should look there first and stop."""
 from __future__ import annotations
