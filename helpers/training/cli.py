@@ -36,14 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retrain even when a finished checkpoint exists (replaced once the new run finishes)")
     p.add_argument("--no-resume", action="store_true",
                    help="start an interrupted run over instead of continuing it from its last.pth")
-    p.add_argument("--tensorboard", action="store_true", default=None)
-    p.add_argument("--wandb", action="store_true", default=None)
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
 OVERRIDES = ("epochs", "batch_size", "lr", "num_frames", "num_workers", "scheduler", "amp", "seed",
-             "early_stopping_patience", "accum_steps", "deterministic", "tensorboard", "wandb")
+             "early_stopping_patience", "accum_steps", "deterministic")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
