@@ -139,3 +139,36 @@ def test_runtime_module_does_not_import_the_loader():
             "print('helpers.inference.predictor' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_service_worker_serves_an_int8_onnx_file(files, smoke_model):
+    from helpers.serving.worker import ModelWorker
+
+    worker = ModelWorker(files["int8_onnx"], "cpu", runtime="auto", rl_sampler=None)
+    out = worker.predict(smoke_model.avi, "clip.avi", top_k=2, runtime=None, sampler="uniform")
+    assert out["runtime"] == "onnxruntime" and out["label"] in smoke_model.class_names
+
+
+def test_evaluation_discovers_every_compressed_file(files, smoke_model, teacher, tmp_path):
+    import shutil
+
+    from helpers.evaluation import compare_models, discover_models
+
+    shutil.copy(smoke_model.checkpoint, tmp_path / "moe_split1_best.pth")
+    compressed = tmp_path / "compressed"
+    compressed.mkdir()
+    for path in files.values():
+        shutil.copy(path, compressed / path.name)
+    _without_meta("torchscript", teacher, compressed / "student_frame_kd.pt")  # an older file: borrows
+    _without_meta("state_dict", teacher, compressed / "moe_unstructured50.pt")  # cannot be rebuilt
+    entries = {e.name: e for e in discover_models(tmp_path)}
+    assert len(entries) == len(files) + 3
+    skipped = {name for name, e in entries.items() if e.predictor is None}
+    assert skipped == {"moe_unstructured50"}
+    assert "state_dict" in entries["moe_unstructured50"].skipped
+    assert {"moe_int8.pt", "moe_int8.onnx", "moe_fp32.pt", "moe_fp32.onnx"} <= set(entries)
+    assert entries["student_frame_kd"].notes and entries["moe_int8.pt"].notes == []
+    assert all(e.predictor.class_names == teacher[2] for e in entries.values() if e.predictor is not None)
+    df = compare_models(list(entries.values()), [(smoke_model.avi, smoke_model.best_class)])
+    assert df.loc["moe_fp32.pt", "top1"] == df.loc["moe_split1_best", "top1"] == 1.0
+    assert df["videos"].drop("moe_unstructured50").eq(1).all()

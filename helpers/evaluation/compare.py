@@ -4,11 +4,12 @@ variants (notebook 06) and an RL frame sampler (notebook 05) when present — ea
 through the same :func:`helpers.inference.predict_video` on the same test videos,
 so accuracy, frames used, latency and size are measured one way.
 
-Discovery by file type: ``*.pth`` written by :mod:`helpers.training` (any model it
-builds), ``*.pt`` TorchScript archives (how notebook 06 saves quantized models),
-``*.onnx`` when ``onnxruntime`` is installed. TorchScript/ONNX files carry no class
-names or preprocessing, so they borrow those of the first training checkpoint.
-Anything else is listed with the reason it was skipped, never silently dropped.
+Discovery: every ``*.pth``, ``*.pt`` and ``*.onnx`` file, opened by the one loader
+(:func:`helpers.inference.load_predictor`: training checkpoints, and notebook 06's fp32,
+pruned, int8 and student files with the class names and input shape they carry).
+TorchScript/ONNX files written before files carried that metadata borrow it from the
+first training checkpoint (the note says so). Anything else is listed with the reason
+it was skipped, never silently dropped.
 Extra entries (an RL sampler wrapped as a :class:`~helpers.inference.Predictor` with
 ``sampler=``) can be appended by the caller.
 """
@@ -51,50 +52,64 @@ def _kind(name: str) -> str:
 
 def discover_models(models_dir: str | Path, device: str = "cpu") -> list[ModelEntry]:
     """Every model file under ``models_dir`` as a :class:`ModelEntry` (see module docstring)."""
-    from helpers.inference import InferenceError, load_predictor, predictor_from_model
+    from helpers.inference import InferenceError, MissingMetadataError, load_predictor
 
     root = Path(models_dir)
     # training/fine-tuning run folders hold intermediate checkpoints, not models to compare
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".pth", ".pt", ".onnx", ".pt2")
                    and "runs" not in p.relative_to(root).parts)
+    files = [f for f in files if f.suffix == ".pth"] + [f for f in files if f.suffix != ".pth"]
+    stems = [f.stem for f in files]
     entries: list[ModelEntry] = []
+    lacking: list[tuple[ModelEntry, MissingMetadataError]] = []
     base = None
-    for path in [f for f in files if f.suffix == ".pth"]:
-        entry = ModelEntry(path.stem, _kind(path.stem), path, size_mb=file_size_mb(path))
+    for path in files:
+        name = path.stem if stems.count(path.stem) == 1 else path.name  # moe_int8.pt and moe_int8.onnx stay apart
+        entry = ModelEntry(name, _kind(path.stem), path, size_mb=file_size_mb(path))
+        entries.append(entry)
+        if path.suffix == ".pt2":
+            entry.skipped = f"{path.suffix} files are not evaluated here (load them with helpers.compression)"
+            continue
         try:
             entry.predictor = load_predictor(path, device=device)
-            entry.predictor.name = path.stem  # moe_split1_best and moe_split2_best stay apart
+        except MissingMetadataError as exc:  # an older notebook-06 file: see _borrow
+            lacking.append((entry, exc))
+            continue
+        except InferenceError as exc:
+            entry.skipped = f"cannot load: {exc.reason}"
+            continue
+        entry.predictor.name = name  # moe_split1_best and moe_split2_best stay apart
+        if entry.predictor.extra.get("file_format") == "checkpoint":
             # a training checkpoint also holds optimizer state: report the weights' size
             entry.size_mb = in_memory_size_mb(entry.predictor.model)
-            entry.kind = _kind(path.stem) if _kind(path.stem) != "other" else entry.predictor.name
             base = base or entry.predictor
-        except InferenceError as exc:
-            entry.skipped = exc.reason
-        entries.append(entry)
-    for path in [f for f in files if f.suffix != ".pth"]:
-        entry = ModelEntry(path.stem, _kind(path.stem), path, size_mb=file_size_mb(path))
-        entries.append(entry)
-        if base is None:
-            entry.skipped = "no training checkpoint to take class names and preprocessing from"
-            continue
-        try:
-            if path.suffix == ".pt":
-                from helpers.compression.quantization import load_quantized
-
-                model = load_quantized(path)
-            elif path.suffix == ".onnx":
-                from helpers.compression.quantization import OnnxRunner
-
-                model = OnnxRunner(path)
-            else:
-                entry.skipped = f"{path.suffix} files are not evaluated here (load them with helpers.compression)"
-                continue
-        except Exception as exc:  # missing onnxruntime, a file of another kind: listed, not fatal
-            entry.skipped = f"cannot load: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
-            continue
-        entry.predictor = predictor_from_model(model, base.class_names, num_frames=base.num_frames,
-                                               resize=base.resize, crop=base.crop, device="cpu", name=path.stem)
+        entry.kind = entry.kind if entry.kind != "other" else entry.predictor.name
+    for entry, exc in lacking:
+        _borrow(entry, exc, base)
     return entries
+
+
+def _borrow(entry: ModelEntry, exc: Exception, base: Any) -> None:
+    """A TorchScript/ONNX file without metadata, run with the class names and input shape
+    of ``base`` (the first training checkpoint); anything else keeps the loader's reason."""
+    from helpers.inference import predictor_from_model
+    from helpers.inference.model_files import file_format
+
+    fmt = file_format(entry.path)
+    if base is None or fmt not in ("torchscript", "onnx"):
+        entry.skipped = f"cannot load: {getattr(exc, 'reason', exc)}"
+        return
+    if fmt == "torchscript":
+        from helpers.compression.quantization import load_quantized
+
+        model = load_quantized(entry.path)
+    else:
+        from helpers.compression.quantization import OnnxRunner
+
+        model = OnnxRunner(entry.path)
+    entry.predictor = predictor_from_model(model, base.class_names, num_frames=base.num_frames, resize=base.resize,
+                                           crop=base.crop, device="cpu", name=entry.name)
+    entry.notes.append(f"the file carries no class names or input shape: those of {base.name} are used")
 
 
 def true_names(samples: Sequence[tuple[str | Path, int | str]], class_names: Sequence[str] | None) -> list[str | None]:
