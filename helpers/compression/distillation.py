@@ -191,19 +191,10 @@ class FrameStudent(nn.Module):
     (default) also hands MobileNet's own stride-2 stem map, per frame, to the teacher's
     Motion Dynamics Module and joins its features to the temporal head's. Why: after
     global pooling a per-frame feature has lost *where* things are; without the cues this
-    student stayed at chance on the generated motion classes (25 % of 4) while fitting
-    ~60 % of its training clips — it memorised.
-
-    Measured (``benchmarks/compression.py``: 12 generated classes, 252 training clips,
-    40 epochs, mixup 0.4, 492 held-out clips, both arms from the same initial student,
-    batches and blends; one seed, identical in two runs): 87.0 % on labels alone, 88.4 %
-    distilled at T = 4, alpha = 0.9 (+1.4 points). Over 3 seeds of ``benchmarks/students.py
-    --kind frame``: 87.2 → 87.9 %, +0.8 ± 1.0 points (−0.2, −0.2, +2.6): within noise, as
-    expected of a student that is already above its 83.9 % teacher; 27–55 ms per 16-frame
-    112² clip on 2 CPU threads (load 2). On the earlier 4-class data without mixup: 97.9 % alone, 98.2 %
-    distilled at alpha 0.5 (+0.3 ± 0.2 points over 8 seeds, within noise). With ImageNet
-    weights (``pretrained``, on Kaggle) the appearance path starts from MobileNetV3-small's
-    features."""
+    student stays at chance on the generated motion classes while it memorises its
+    training clips. With ImageNet weights (``pretrained``, on Kaggle) the appearance path
+    starts from MobileNetV3-small's features. Accuracy and latency with and without the
+    teacher: ``benchmarks/RESULTS.md`` (students)."""
 
     def __init__(self, num_classes: int, pretrained: bool = False, hidden: int = 128,
                  motion_input: bool = True, motion_cues: bool = True) -> None:
@@ -279,31 +270,15 @@ class MotionStudent(nn.Module):
     teacher learn them is the Motion Dynamics Module's brightness-constancy cues on an
     early, stride-2 map (:mod:`helpers.models.motion`). A per-frame network that pools
     each frame first (:class:`FrameStudent`) throws away *where* things are, so it has
-    to rediscover motion from pooled features and stayed at chance here. This student
-    keeps the stride-2 map (stride 4 lost ~15 points) and hands it to the same module,
+    to rediscover motion from pooled features. This student keeps the stride-2 map
+    (a stride-4 map loses much of the accuracy) and hands it to the same module,
     unchanged; the appearance branch is a small extra.
 
-    Distillation, measured with ``benchmarks/students.py`` (held-out generated clips never
-    trained on; both arms of a seed from the same initial student, batch order and
-    blended clips), 85 k parameters, 0.39 MB:
-
-    * 12 generated classes (21 training clips each, 492 held-out clips), teacher 83.9 %,
-      40 epochs, mixup 0.4, T = 4, alpha = 0.9: 79.7 % on labels alone, 82.7 % distilled,
-      kd_gain +3.0 ± 1.1 points over 6 seeds (5 of 6 positive; the distilled students
-      also spread far less: 81.3–83.9 % against 74.0–83.1 %).
-    * The same data *without* mixup: −0.2 ± 0.2 points at 6 epochs (alpha 0.1, 8 seeds),
-      and in a plain PyTorch loop over the same clips and teacher (6 seeds, 40 epochs)
-      +0.0 at alpha 0.5 or 0.8, while mixup + KD gained +2.4 there too. Why: the teacher
-      has fit its own training clips (97–98 % on them), so on those clips its soft targets
-      are nearly the labels. On a blended clip it says how much of each action it sees,
-      which the λ-blend of two labels does not ("consistent teaching", Beyer et al., CVPR
-      2022); mixup without the teacher gained nothing (80.2 vs 80.2 % in that loop).
-    * 4 generated classes (the previous benchmark data): the student beat the teacher
-      (98.4 vs 92.7 %) and the teacher's targets only pulled it towards the teacher's
-      mistakes (alpha 0.1: −0.4 ± 0.2 points, 10 seeds).
-
-    20–40 ms per 1×3×16×112×112 clip on 2 CPU threads against 43–51 ms for the smoke
-    teacher's deployable view (interleaved, same runs).
+    Distil it with mixup: the teacher has fit its own training clips, so on those clips
+    its soft targets are nearly the labels; on a blended clip it says how much of each
+    action it sees, which the λ-blend of two labels does not ("consistent teaching",
+    Beyer et al., CVPR 2022). The measured gain, its spread over seeds, the runs without
+    mixup and the latency against the teacher: ``benchmarks/RESULTS.md`` (students).
     Fully convolutional with global pooling: trains at 32 px, runs at any H, W >= 8."""
 
     def __init__(self, num_classes: int, width: int = 16, motion_hidden: int = 32, dim: int = 128) -> None:

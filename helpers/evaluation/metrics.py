@@ -155,7 +155,7 @@ def evaluate_model_comprehensive(model: nn.Module, dataloader: Iterable[dict], d
     """Top-1/top-5, macro/weighted P/R/F1, classification report, confusion matrix,
     per-class accuracy, parameters, size (MB), FLOPs per clip and per-clip latency
     (mean/median/p95 over ``latency_runs`` after ``warmup``; ``latency_runs=0`` skips
-    it) with throughput — the seed notebook's function, on a loader of the Batches contract."""
+    it) with throughput, on a loader of the Batches contract."""
     got = collect_predictions(model, dataloader, device, max_thumbnails=max_thumbnails, progress=progress)
     names = list(class_names) if class_names is not None else list(
         getattr(getattr(dataloader, "dataset", None), "classes", None) or [str(i) for i in range(got.scores.shape[1])])

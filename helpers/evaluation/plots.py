@@ -4,7 +4,7 @@
   accuracy (or by name) so the confusions gather in one corner; size grows with the
   class count so 51 HMDB51 names stay readable.
 * :func:`plot_per_class_accuracy` — horizontal bars, sorted, mean drawn.
-* :func:`plot_prediction_grid` — the seed's grid of test-clip thumbnails titled
+* :func:`plot_prediction_grid` — a grid of test-clip thumbnails titled
   "true / predicted (confidence)", green when right and red when wrong, the colour's
   strength following the confidence.
 """

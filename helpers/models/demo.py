@@ -1,4 +1,4 @@
-"""A synthetic batch that follows the Batches contract exactly (see the brief), for
+"""A synthetic batch that follows the Batches contract exactly (:mod:`helpers.datasets.base`), for
 tests, summaries and a notebook that has no dataset on disk yet.
 
 Not a dataset: a bright square moving left-to-right (or right-to-left) across a

@@ -5,7 +5,7 @@ times (B,K), mask (B,K)) -> (B,C)`` numpy):
 
 * :class:`ModelHeadClassifier` — the trained ``MultiModalVideoModel``'s own temporal
   Transformer + classifier run on cached frame features (``frame_features=``) at the
-  chosen times, without audio. This is the classifier the issue asks for.
+  chosen times, without audio.
 * :class:`FeatureHead` — a small head (projection + time encoding + one Transformer
   layer + masked mean) trained on the cached features with random subsets of 1…N
   frames. Why offer it: a model trained on 8 uniform frames has never seen 1–3

@@ -35,7 +35,7 @@ OBS_LIMIT = 10.0  # the projected-feature summary is clipped to ±10 (whitened, 
 
 @dataclass
 class EnvConfig:
-    """Budget and reward weights (the seed's ``max_frames``/``target_frames``/reward_config)."""
+    """Frame budget (``max_frames``, ``target_frames``) and reward weights."""
 
     max_frames: int = 8
     target_frames: int = 4

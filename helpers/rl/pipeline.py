@@ -49,8 +49,8 @@ class PipelineConfig:
     no_audio: bool = True  # also train/evaluate an agent without the audio preview
     progress: bool = True
     # torch threads for everything after the model (features, head, agent): the networks
-    # are tiny, and extra threads only add synchronisation (measured ~3× slower with 2
-    # threads on a busy 2-core machine). None: leave torch's setting alone.
+    # are tiny, and extra threads only add synchronisation (slower on a busy machine).
+    # None: leave torch's setting alone.
     rl_threads: int | None = 1
 
 

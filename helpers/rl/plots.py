@@ -1,4 +1,4 @@
-"""Figures for notebook 05: learning curves, accuracy vs frames, and the seed's
+"""Figures for notebook 05: learning curves, accuracy vs frames, and the
 ``visualize_frame_sampling`` strip (every candidate frame, the agent's picks outlined
 and numbered in the order it looked)."""
 from __future__ import annotations

@@ -6,7 +6,7 @@ fine-tuning does not wash out what it learned on Kinetics/ImageNet; biases and
 normalisation weights get no weight decay (as in torchvision's references).
 
 Schedules: ``cosine`` — linear warmup for ``warmup_epochs`` then cosine decay to
-``lr × min_lr_ratio``, stepped every optimizer step; ``plateau`` — the seed's
+``lr × min_lr_ratio``, stepped every optimizer step; ``plateau`` —
 ``ReduceLROnPlateau`` on validation accuracy, stepped once per epoch (no warmup);
 ``constant``.
 """

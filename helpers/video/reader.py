@@ -3,9 +3,9 @@
 Two backends behind one interface (``VideoReader``):
 
 * ``PyAVReader`` (PyAV, the FFmpeg bundled in its wheel) — the default for "auto",
-  the faster of the two when measured by ``benchmarks/decode.py``. Before the first
-  seek it lists the video packets (demuxing only, no decoding: a few ms for a 10 s
-  clip; an AVI without B-frames is listed from its own index instead, in 0.5 ms) to
+  the faster of the two in ``benchmarks/decode.py``. Before the first
+  seek it lists the video packets (demuxing only, no decoding; an AVI without
+  B-frames is listed from its own index instead, faster still) to
   learn every frame's timestamp and where the keyframes are. A frame's index
   is the rank of its timestamp, so frames are identified exactly (B-frames, a first
   timestamp that is not 0, variable frame rate). For each wanted frame it seeks to the
@@ -286,14 +286,11 @@ class PyAVReader(VideoReader):
     def _choose_threads(self, thread_type: str | None) -> None:
         """FFmpeg decoder threading (set before the decoder opens at the first packet).
 
-        Frame threading pays on big frames (about -15 % at 720p h264 on 2 cores). On
-        small ones it costs more than it gives: measured on the 320x240 mpeg4 clip
-        of ``benchmarks/decode.py``, decoding the whole file takes 27 ms of CPU in
-        one thread and 39 ms with two frame threads (the decoder copies its state
-        between threads for every frame), and a 16-frame read 24 vs 33 ms of CPU
-        (drained or not), no faster in wall time on a loaded 2-core machine, and a
-        DataLoader worker per core wants one thread each. Small frames therefore
-        get slice threading (single-threaded for most codecs)."""
+        Frame threading pays on big frames. On small ones it costs more CPU than it
+        gives (the decoder copies its state between threads for every frame) and is
+        no faster in wall time on a loaded machine, and a DataLoader worker per core
+        wants one thread each. Small frames therefore get slice threading
+        (single-threaded for most codecs); figures in ``benchmarks/RESULTS.md``."""
         cc = self._stream.codec_context
         if thread_type is None:
             thread_type = "AUTO" if cc.width * cc.height >= FRAME_THREADS_MIN_PIXELS else "SLICE"
@@ -388,9 +385,8 @@ class PyAVReader(VideoReader):
         return self._index
 
     def _index_from_entries(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The same listing read from the AVI's own index (idx1), without demuxing:
-        about 0.5 ms instead of 2 ms (idle machine) to 7 ms (busy one) for the 10-s
-        clip of ``benchmarks/decode.py``, where reading 16 frames takes about 20 ms.
+        """The same listing read from the AVI's own index (idx1), without demuxing: a
+        fraction of the demuxing pass, which is a noticeable share of a 16-frame read.
 
         Only where an index entry's timestamp is the frame's presentation index: an
         AVI (timestamps count frames) whose decoder does not reorder frames (no
@@ -734,11 +730,9 @@ def _spare_core() -> bool:
     """Is a core idle (1-min load average at least half a core below the core count,
     as ``make -l`` judges it)? Two decoders in two threads hand Python's GIL back and
     forth at every packet; on an idle core that costs microseconds, but on a busy
-    machine each hand-off waits for the scheduler: at a load of 5-9 on 2 cores the
-    split read of ``benchmarks/decode.py``'s 320x240 clip was 5-20 % slower than one
-    decoder (interleaved runs). On idle cores the split shares the decoding evenly:
-    12 ms of CPU in the helper thread and 15 ms in the calling one (open included)
-    against 22 ms for one decoder."""
+    machine each hand-off waits for the scheduler and the split read is slower than
+    one decoder. On idle cores the split shares the decoding evenly (figures in
+    ``benchmarks/RESULTS.md``)."""
     cores = os.cpu_count() or 1
     try:
         load = os.getloadavg()[0]

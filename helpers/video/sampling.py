@@ -40,7 +40,7 @@ def _check(num_frames: int, n: int, what: str = "n") -> None:
 
 def uniform_indices(num_frames: int, n: int) -> np.ndarray:
     """``n`` indices evenly spaced from the first to the last frame (``np.linspace``
-    truncated to int, as the seed notebooks did); repeats when ``num_frames < n``."""
+    truncated to int); repeats when ``num_frames < n``."""
     _check(num_frames, n)
     return np.linspace(0, num_frames - 1, n).astype(np.int64)
 
