@@ -1,6 +1,6 @@
 """The compression comparison table: accuracy and top-1 agreement with fp32 per model,
 rows with ratios against fp32, and the trade-off plot. Parameters, sizes and latency
-are measured by :mod:`helpers.measure` (re-exported here for ``pipeline.py``)."""
+are measured by :mod:`helpers.measure`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -10,17 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from helpers.measure import count_parameters, file_size_mb, measure_latency  # noqa: F401 - re-exported
-
 from .deploy import logits_of
-
-
-def median_latency_ms(models: dict[str, Callable[[Tensor], Any]], example: Tensor, *, repeats: int = 5,
-                      warmup: int = 1, threads: int = 2) -> dict[str, float]:
-    """Transitional: ``pipeline.py`` still calls this; the timer is
-    :func:`helpers.measure.measure_latency` (remove once pipeline.py calls it)."""
-    stats = measure_latency(models, example, warmup=warmup, runs=repeats, threads=threads)
-    return {k: s.median_ms for k, s in stats.items()}
 
 
 @torch.inference_mode()
