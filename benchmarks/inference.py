@@ -1,15 +1,17 @@
 """End-to-end inference benchmark: ``helpers.inference.predict_video`` on a 10-s
 320×240 clip (HMDB51's size; h264 MP4, generated in a temporary folder), for every
-model found under ``models/`` (training checkpoints, and notebook 06's quantized
-TorchScript / ONNX files), on the current device, on each runtime that applies.
+model found under ``models/`` (training checkpoints, and every file notebook 06 writes:
+fp32, pruned, int8 TorchScript / ONNX, students; all opened by
+:func:`helpers.inference.load_predictor`), on the current device, on each runtime that applies.
 
 Per model one JSON line: median over ``--runs`` runs (after one warm-up) of the whole
 call — open + decode the sampled frames + preprocessing + forward — and the shares
 spent decoding and in the model. Models run in interleaved rounds so load from other
 processes affects them alike; the load average (``uptime``) is printed before and after.
 
-Runtimes: every video-only fp32 checkpoint runs on PyTorch (``name[torch]``) and on ONNX
-Runtime over its cached fp32 export (``name[onnxruntime]``, :mod:`helpers.inference.runtime`).
+Runtimes: every video-only checkpoint and pruned model runs on PyTorch (``name[torch]``) and
+on ONNX Runtime over its cached fp32 export (``name[onnxruntime]``, :mod:`helpers.inference.runtime`);
+TorchScript and ONNX files on the runtime they were written for.
 
 Full-size synthetic models (``--synthetic auto``: when ``models/`` holds no full-size
 compressed model; ``always``; ``never``): the MoE model at full size
@@ -85,9 +87,9 @@ def synthetic_predictors(clip: Path, folder: Path, device: str, calib: int, smok
     """The full-size MoE (random weights) on both runtimes and as two int8 models."""
     import torch
 
-    from helpers.compression.quantization import OnnxRunner, load_quantized, quantize_fx, quantize_onnx_static, \
-        save_quantized
-    from helpers.inference import predictor_from_model, with_runtime
+    from helpers.compression.deploy import deploy_meta
+    from helpers.compression.quantization import OnnxRunner, quantize_fx, quantize_onnx_static, save_quantized
+    from helpers.inference import load_predictor, predictor_from_model, with_runtime
     from helpers.models import ActionMoEConfig, ActionMoEDynamicModel
 
     names = [f"class_{i}" for i in range(51)]
@@ -108,10 +110,11 @@ def synthetic_predictors(clip: Path, folder: Path, device: str, calib: int, smok
     try:
         t = time.perf_counter()
         q = quantize_fx(full, clips)
-        qpath = save_quantized(q, folder / "moe_int8_fx_full.pt", example)
-        qmodel = load_quantized(qpath)  # what notebook 06 writes and discover_models loads
+        meta = deploy_meta({"num_frames": fp32.num_frames, "resize": fp32.resize, "crop": fp32.crop}, names,
+                           "moe_int8_fx_full_untrained[torch]", kind="int8")
+        qpath = save_quantized(q, folder / "moe_int8_fx_full.pt", example, meta=meta)
+        out.append(load_predictor(qpath))  # as notebook 06 writes it and everything loads it
         notes["int8_fx_s"] = round(time.perf_counter() - t, 1)
-        out.append(predictor_from_model(qmodel, names, name="moe_int8_fx_full_untrained[torch]"))
     except Exception as exc:  # noqa: BLE001 — say it, measure the others
         notes["int8_fx"] = f"{type(exc).__name__}: {exc}"[:200]
     if ort.runtime == "onnxruntime":
@@ -166,7 +169,8 @@ def student_predictors(folder: Path, names: list[str], device: str, notes: dict)
 
 
 def discovered_predictors(models_dir: Path, device: str) -> list:
-    """Every model under ``models_dir``; fp32 checkpoints also on ONNX Runtime."""
+    """Every model under ``models_dir`` (:func:`discover_models`: the one loader,
+    :func:`helpers.inference.load_predictor`); checkpoints and pruned models also on ONNX Runtime."""
     from helpers.evaluation.compare import discover_models
     from helpers.inference import with_runtime
 
@@ -176,7 +180,7 @@ def discovered_predictors(models_dir: Path, device: str) -> list:
             print(json.dumps({"model": e.name, "skipped": e.skipped}))
             continue
         p = e.predictor
-        if e.path is not None and e.path.suffix == ".pth":
+        if p.extra.get("file_format") in ("checkpoint", "pruned"):  # a torch model: also its ONNX export
             base = p.name
             p.name = f"{base}[torch]"
             out.append(p)
@@ -187,7 +191,7 @@ def discovered_predictors(models_dir: Path, device: str) -> list:
             else:
                 print(json.dumps({"model": f"{base}[onnxruntime]", "skipped": o.runtime_note}))
         else:
-            p.name = f"{p.name}[{'onnxruntime' if e.path is not None and e.path.suffix == '.onnx' else 'torch'}]"
+            p.name = f"{p.name}[{p.runtime}]"  # TorchScript / ONNX files run as written
             out.append(p)
     return out
 
