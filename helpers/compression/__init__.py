@@ -6,7 +6,7 @@ measurements themselves are :mod:`helpers.measure`).
 Modules (each one job): :mod:`.deploy` (a traceable, logits-only view of the MoE model
 that quantizers and exporters need), :mod:`.pruning`, :mod:`.quantization`,
 :mod:`.export`, :mod:`.distillation`, :mod:`.measure`, :mod:`.evalset` (held-out generated
-clips for the comparison), :mod:`.pipeline` (all of it in one call), :mod:`.cli`
+clips for the comparison), :mod:`.pipeline` (the steps, and all of them in one call), :mod:`.cli`
 (``python -m helpers compress``). Names load lazily so importing
 the package costs nothing (torch-pruning and onnxruntime are imported on first use).
 """
@@ -28,6 +28,10 @@ _EXPORTS: dict[str, str] = {
     "predict": "measure", "top1_agreement": "measure",
     "CompressionRow": "measure", "compression_table": "measure", "plot_tradeoff": "measure",
     "CompressionSettings": "pipeline", "run_compression": "pipeline", "load_teacher": "pipeline",
+    "CompressionStudy": "pipeline", "prepare_study": "pipeline", "add_fp32": "pipeline",
+    "prune_and_recover": "pipeline", "add_unstructured": "pipeline", "quantize_int8": "pipeline",
+    "add_onnx_int8": "pipeline", "quantize_pruned": "pipeline", "distil_student": "pipeline", "finish": "pipeline",
+    "STUDENTS": "pipeline",
 }
 
 __all__ = sorted(_EXPORTS)

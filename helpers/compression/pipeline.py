@@ -1,14 +1,15 @@
-"""The whole notebook-06 comparison in one call, shared by ``benchmarks/compression.py``,
-``python -m helpers compress`` and the notebook: teacher → structured pruning at several
-ratios (+ fine-tune) → unstructured pruning → int8 (FX graph mode; quantization-aware
-fine-tuning when post-training loses more than a point; ONNX Runtime QDQ as the
-fallback) → pruned + int8 → students with and without distillation; then size,
-latency (all models interleaved on one clip) and accuracy / top-1 agreement with fp32
-of every model, and the files under ``out_dir``.
+"""Notebook 06's comparison as steps, each one technique on one shared
+:class:`CompressionStudy`: :func:`prepare_study` (teacher, data, evaluation and
+calibration clips) → :func:`add_fp32` → :func:`prune_and_recover` per ratio →
+:func:`add_unstructured` → :func:`quantize_int8` (post-training; quantization-aware when
+that loses more than a point) → :func:`add_onnx_int8` (the fallback runtime) →
+:func:`quantize_pruned` → :func:`distil_student` with and without the teacher →
+:func:`finish` (latency of every model interleaved on one clip, the table, the summary).
+:func:`run_compression` composes them for ``python -m helpers compress`` and
+``benchmarks/compression.py``.
 
-Accuracy is measured on a held-out set of freshly generated clips when the data is the
-generated stand-in (:mod:`.evalset`: 180 clips instead of the split's 18, never trained
-on), else on the split's test side."""
+Accuracy is measured on held-out freshly generated clips when the data is the generated
+stand-in (:mod:`.evalset`, never trained on), else on the split's test side."""
 from __future__ import annotations
 
 import itertools
@@ -21,10 +22,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from helpers.measure import count_parameters, file_size_mb
 from helpers.settings import within_budget
 
-from .measure import CompressionRow, count_parameters, file_size_mb, fill_ratios, median_latency_ms, predict, \
-    top1_agreement
+from .measure import CompressionRow, fill_ratios, predict, top1_agreement
 
 
 @dataclass
@@ -110,31 +111,104 @@ def calibration_clips(loader: Any, clips: int) -> list[torch.Tensor]:
     return out
 
 
-def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None, data: str | Path | None = None,
-                    settings: CompressionSettings | None = None, models_dir: Path | None = None) -> CompressionResult:
-    from .deploy import to_deployable
-    from .distillation import DistillationConfig, KnowledgeDistillation, create_fast_student, \
-        create_frame_student, create_student_model, train_plain
+@dataclass
+class Measured:
+    """One compressed model in the study: how to run it, its file, and its predictions
+    on the evaluation clips (latency comes last, every model timed together)."""
+
+    run: Callable[[torch.Tensor], Any]
+    path: Path
+    params: int
+    preds: torch.Tensor
+    timed: Callable[[torch.Tensor], Any]  # what latency is measured on (int8: the reloaded file)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompressionStudy:
+    """What the steps of notebook 06 share: the teacher and its data, the evaluation and
+    calibration clips, where files go, and every model measured so far. Build it with
+    :func:`prepare_study`; each step adds rows; :func:`finish` times them all."""
+
+    settings: CompressionSettings
+    out: Path
+    teacher: nn.Module
+    checkpoint: Path
+    train_config: Any  # the loaders' TrainConfig (the teacher's)
+    train_loader: Any
+    test_loader: Any
+    classes: list[str]
+    eval_batches: list[dict[str, Any]]
+    eval_name: str
+    calib: list[torch.Tensor]
+    started: float = field(default_factory=time.perf_counter)
+    measured: dict[str, Measured] = field(default_factory=dict)
+    int8_name: str = "int8"  # the int8 model deployed: post-training, or QAT when it wins on validation
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return torch.cat([b["label"] for b in self.eval_batches])
+
+    @property
+    def example(self) -> torch.Tensor:
+        """One training clip (1, C, T, H, W): what tracing, pruning and export run on."""
+        return self.calib[0][:1]
+
+    @property
+    def runs(self) -> Path:
+        return self.out / "runs"
+
+    def log(self, msg: str) -> None:
+        self.settings.log(f"{msg} ({time.perf_counter() - self.started:.0f} s)")
+
+    def add(self, name: str, run: Callable, path: Path, params: int, *, timed: Callable | None = None,
+            **info: Any) -> float:
+        """Register a model and return its accuracy on the evaluation clips."""
+        preds = predict(run, self.eval_batches)[0]
+        self.measured[name] = Measured(run, Path(path), params, preds, timed or run, info)
+        return self.accuracy(name)
+
+    def accuracy(self, name: str) -> float:
+        return float((self.measured[name].preds == self.labels).float().mean())
+
+    def table(self):
+        """The models so far: accuracy, agreement with fp32, parameters, size on disk."""
+        import pandas as pd
+
+        ref = self.measured.get("fp32")
+        return pd.DataFrame([{"model": k, "accuracy": self.accuracy(k),
+                              "top1_agreement": top1_agreement(m.preds, ref.preds) if ref else float("nan"),
+                              "params": m.params, "size_mb": round(file_size_mb(m.path), 3), **m.info}
+                             for k, m in self.measured.items()]).set_index("model")
+
+    def distillation_config(self, **changes: Any):
+        """The students' recipe (temperature, alpha, epochs, mixup); fine-tunes reuse it."""
+        from .distillation import DistillationConfig
+
+        s = self.settings
+        return replace(DistillationConfig(temperature=s.student_temperature, alpha=s.student_alpha,
+                                          epochs=s.student_epochs, max_train_batches=s.max_train_batches,
+                                          mixup_alpha=s.student_mixup), **changes)
+
+
+def prepare_study(out_dir: str | Path, *, checkpoint: str | Path | None = None, data: str | Path | None = None,
+                  settings: CompressionSettings | None = None, models_dir: Path | None = None) -> CompressionStudy:
+    """The teacher (:func:`load_teacher`), its training and test loaders, the evaluation
+    clips (held-out generated clips on the stand-in, else the split's test side) and the
+    int8 calibration clips."""
+    from helpers.settings import get_settings
+    from helpers.training.experiment import build_loaders
+
     from .evalset import evaluation_loader
-    from .export import export_onnx, export_torchscript, verify_export
-    from .pruning import FINETUNE_LR, fine_tune, save_pruned, structured_prune, unstructured_prune
-    from .quantization import OnnxRunner, load_quantized, quantize_fx, quantize_onnx_static, quantize_qat_fx, \
-        save_quantized
 
     s = settings or CompressionSettings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    log = lambda msg: s.log(f"{msg} ({time.perf_counter() - t0:.0f} s)")  # noqa: E731
+    started = time.perf_counter()
     teacher, tcfg, ckpt = load_teacher(checkpoint, data, s.teacher_epochs, models_dir, s.teacher_preset)
-    log(f"teacher: {ckpt}")
-    from helpers.training.experiment import build_loaders
-
     loader_cfg = tcfg.with_(num_workers=0, clip_cache="memory", progress=False, batch_size=8) \
         if tcfg.model_preset == "smoke" else tcfg
     train_loader, test_loader, classes, _, data_dir, _ = build_loaders(loader_cfg, data)
-    from helpers.settings import get_settings
-
     eval_batches = evaluation_loader(loader_cfg, list(classes), s.eval_dir or get_settings().synth_dir / "hmdb51_heldout",
                                      clips_per_class=s.eval_clips_per_class, data_dir=data_dir)
     eval_name = (f"held-out generated clips (seed {loader_cfg.seed}+offset, never trained on)"
@@ -142,158 +216,236 @@ def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None
     if eval_batches is None:
         eval_batches = [{"video": b["video"], "label": b["label"]}
                         for b in itertools.islice(test_loader, within_budget(None))]
-    labels = torch.cat([b["label"] for b in eval_batches])
-    log(f"evaluation set: {len(labels)} clips, {eval_name}")
-    calib = calibration_clips(train_loader, s.calibration_clips)
-    small = calib[0][:1]
-    timed = torch.randn(1, 3, *s.latency_shape)
-    runs = out / "runs"
-    # the students' recipe; the pruned models' fine-tune re-uses it with its own epochs and lr
-    kd_cfg = DistillationConfig(temperature=s.student_temperature, alpha=s.student_alpha, epochs=s.student_epochs,
-                                max_train_batches=s.max_train_batches, mixup_alpha=s.student_mixup)
+    study = CompressionStudy(s, out, teacher, ckpt, loader_cfg, train_loader, test_loader, list(classes),
+                             eval_batches, eval_name, calibration_clips(train_loader, s.calibration_clips),
+                             started=started)
+    study.log(f"teacher {ckpt}; evaluation set: {len(study.labels)} clips, {eval_name}")
+    return study
 
-    def ft(m: nn.Module, name: str) -> nn.Module:
-        """Recovery fine-tune of a pruned model: labels only, or (default) distilled from
-        the unpruned model on the students' recipe (alpha, T, mixup). Why: on its own
-        training clips the pruned model re-fits them and drifts from the teacher. Measured
-        (benchmarks/compression.py, 12 classes, teacher 83.9 %, one seed), pruned 30 / 50 / 70 %
-        after 8 epochs: labels only 81.9 / 76.0 / 69.7 % (16 epochs: 81.3 / 77.8 / 74.4 %),
-        distilled 83.7 / 72.2 / 74.2 %."""
-        if not s.finetune_from_teacher:
-            return fine_tune(m, train_loader, None, epochs=s.finetune_epochs, run_dir=runs / name,
-                             config=loader_cfg, max_train_batches=s.max_train_batches)
-        cfg = replace(kd_cfg, epochs=s.finetune_epochs, lr=FINETUNE_LR)
-        return KnowledgeDistillation(teacher, m, cfg).fit(train_loader, run_dir=runs / name, train_config=loader_cfg)
 
-    models: dict[str, Callable] = {}
-    timed_models: dict[str, Callable] = {}
-    sizes: dict[str, float] = {}
-    params: dict[str, int] = {}
-    extra: dict[str, dict[str, Any]] = {}
-    files: dict[str, Path] = {}
-    preds: dict[str, torch.Tensor] = {}
+def add_fp32(study: CompressionStudy) -> float:
+    """The reference row: the teacher as trained (PyTorch eager), and with
+    ``settings.onnx`` the same network exported to ONNX and run by ONNX Runtime (checked
+    to agree with PyTorch first). Returns the fp32 accuracy."""
+    from .deploy import to_deployable
+    from .export import export_onnx, verify_export
+    from .quantization import OnnxRunner
 
-    def add(name: str, fn: Callable, path: Path, n_params: int, *, timed_fn: Callable | None = None,
-            **info: Any) -> float:
-        """Register a model; returns its accuracy on the evaluation set. ``timed_fn``: what
-        the latency is measured on when it is not ``fn`` (int8: the reloaded file, see below)."""
-        models[name], files[name], sizes[name], params[name] = fn, path, file_size_mb(path), n_params
-        timed_models[name] = timed_fn or fn
-        extra[name] = info
-        preds[name] = predict(fn, eval_batches)[0]
-        return float((preds[name] == labels).float().mean())
+    path = study.out / "moe_fp32.pt"
+    torch.save(study.teacher.state_dict(), path)
+    n = count_parameters(study.teacher)
+    acc = study.add("fp32", to_deployable(study.teacher), path, n, runtime="torch eager")
+    if study.settings.onnx:
+        onnx_path = export_onnx(study.teacher, study.out / "moe_fp32.onnx", study.example)
+        verify_export(study.measured["fp32"].run, onnx_path, study.calib[0], atol=1e-3)
+        study.add("fp32_onnxruntime", OnnxRunner(onnx_path), onnx_path, n, runtime="onnxruntime")
+    study.log(f"fp32 accuracy {acc:.1%}")
+    return acc
 
-    def int8_file(q: nn.Module, path: Path) -> tuple[Path, Callable]:
-        """Save, and reload for timing. Why a fresh copy: an int8 (x86 engine) model stays
-        fastest for the input shape it first ran at; after the accuracy pass at the training
-        resolution it ran the 16×112² clip 1.7× slower (26 vs 15 ms). A deployed model
-        serves one input shape, as the reloaded copy timed at only that shape does."""
-        saved = save_quantized(q, path, small)
-        return saved, load_quantized(saved)
 
-    # fp32 (PyTorch, the traceable view = the same function as the trained model)
-    p = out / "moe_fp32.pt"
-    torch.save(teacher.state_dict(), p)
-    fp32_acc = add("fp32", to_deployable(teacher), p, count_parameters(teacher), runtime="torch eager")
-    log(f"fp32 accuracy {fp32_acc:.1%}")
-    if s.onnx:
-        onnx_fp32 = export_onnx(teacher, out / "moe_fp32.onnx", small)
-        verify_export(models["fp32"], onnx_fp32, calib[0], atol=1e-3)
-        add("fp32_onnxruntime", OnnxRunner(onnx_fp32), onnx_fp32, count_parameters(teacher), runtime="onnxruntime")
+def recover(study: CompressionStudy, model: nn.Module, name: str) -> nn.Module:
+    """The recovery fine-tune of a pruned model: distilled from the unpruned teacher on
+    the students' recipe (or, with ``finetune_from_teacher`` off, labels only). Why
+    distillation: on its own training clips a pruned model re-fits them and drifts from
+    the teacher (measured in benchmarks/RESULTS.md, compression)."""
+    from .distillation import KnowledgeDistillation
+    from .pruning import FINETUNE_LR, fine_tune
 
-    # structured pruning at each ratio (+ short fine-tune)
-    pruned: list[tuple[float, nn.Module, float]] = []
-    for ratio in s.prune_ratios:
-        pm, rep = structured_prune(teacher, ratio, small)
-        pm = ft(pm, f"prune{ratio}")
-        path = save_pruned(pm, out / f"moe_pruned{int(ratio * 100)}.pth")
-        acc = add(f"pruned{int(ratio * 100)}", to_deployable(pm), path, rep.params_after, runtime="torch eager",
-                  macs_ratio=rep.macs_after / rep.macs_before)
-        pruned.append((ratio, pm, acc))
-        log(f"pruned {ratio:.0%}: {rep.params_before/1e6:.2f} M → {rep.params_after/1e6:.2f} M params, "
-            f"accuracy {acc:.1%} after fine-tune")
-    um, sparsity = unstructured_prune(teacher, s.unstructured_amount)
-    path = out / f"moe_unstructured{int(s.unstructured_amount * 100)}.pt"
-    torch.save(um.state_dict(), path)
-    add(f"unstructured{int(s.unstructured_amount * 100)}", to_deployable(um), path, count_parameters(um),
-        runtime="torch eager", sparsity=sparsity)
+    s = study.settings
+    if not s.finetune_from_teacher:
+        return fine_tune(model, study.train_loader, None, epochs=s.finetune_epochs, run_dir=study.runs / name,
+                         config=study.train_config, max_train_batches=s.max_train_batches)
+    cfg = study.distillation_config(epochs=s.finetune_epochs, lr=FINETUNE_LR)
+    return KnowledgeDistillation(study.teacher, model, cfg).fit(study.train_loader, run_dir=study.runs / name,
+                                                               train_config=study.train_config)
 
-    # int8: FX graph mode (primary, by measurement: see .quantization), ONNX Runtime QDQ (fallback)
-    fxq = quantize_fx(teacher, calib)
-    path, timed_q = int8_file(fxq, out / "moe_int8.pt")
-    ptq_acc = add("int8", fxq, path, count_parameters(teacher), timed_fn=timed_q,
-                  runtime="torch FX int8 (x86)", method="ptq")
-    int8_name = "int8"
-    log(f"int8 (post-training) accuracy {ptq_acc:.1%}")
-    if s.qat_epochs > 0 and fp32_acc - ptq_acc > s.qat_threshold:
-        qat = quantize_qat_fx(teacher, train_loader, epochs=s.qat_epochs, run_dir=runs / "qat",
-                              train_config=loader_cfg, max_train_batches=s.max_train_batches,
-                              calibration_batches=len(calib))
-        path, timed_q = int8_file(qat, out / "moe_int8_qat.pt")
-        acc = add("int8_qat", qat, path, count_parameters(teacher), timed_fn=timed_q,
-                  runtime="torch FX int8 (x86)", method="qat")
-        # deploy QAT only if it beats post-training int8 on the split's test side (the teacher's
-        # validation clips), so the held-out evaluation set never picks the model it scores
-        val = [{"video": b["video"], "label": b["label"]} for b in itertools.islice(test_loader, within_budget(None))]
-        val_acc = {k: float(torch.eq(*predict(models[k], val)).float().mean()) for k in ("int8", "int8_qat")}
-        int8_name = "int8_qat" if val_acc["int8_qat"] > val_acc["int8"] else "int8"
-        extra["int8_qat"]["val_accuracy"], extra["int8"]["val_accuracy"] = val_acc["int8_qat"], val_acc["int8"]
-        log(f"int8 QAT accuracy {acc:.1%}; validation PTQ {val_acc['int8']:.1%} vs QAT {val_acc['int8_qat']:.1%}"
-            f" → {int8_name}")
-    if s.onnx:
-        q_onnx = quantize_onnx_static(onnx_fp32, out / "moe_int8.onnx", calib)
-        add("int8_onnxruntime", OnnxRunner(q_onnx), q_onnx, count_parameters(teacher), runtime="onnxruntime QDQ")
-    if pruned:  # the most-pruned model still within the allowed drop (else the least pruned), int8
-        ok = [t for t in pruned if fp32_acc - t[2] <= s.pruned_int8_max_drop]
-        ratio, pm, _ = max(ok, key=lambda t: t[0]) if ok else min(pruned, key=lambda t: t[0])
-        pq = quantize_fx(pm, calib)
-        path, timed_q = int8_file(pq, out / f"moe_pruned{int(ratio * 100)}_int8.pt")
-        add(f"pruned{int(ratio * 100)}_int8", pq, path, count_parameters(pm), timed_fn=timed_q,
-            runtime="torch FX int8 (x86)")
-    log("int8 done")
 
-    # students, each with and without the teacher (the KD gain is measured, not assumed)
+def prune_and_recover(study: CompressionStudy, ratio: float) -> tuple[nn.Module, Any]:
+    """Structured pruning at ``ratio`` (channels removed along torch-pruning's dependency
+    graph), the recovery fine-tune, the file, the row. Returns (model, prune report)."""
+    from .deploy import to_deployable
+    from .pruning import save_pruned, structured_prune
+
+    model, report = structured_prune(study.teacher, ratio, study.example)
+    name = f"pruned{int(ratio * 100)}"
+    model = recover(study, model, f"prune{ratio}")
+    path = save_pruned(model, study.out / f"moe_{name}.pth")
+    acc = study.add(name, to_deployable(model), path, report.params_after, runtime="torch eager",
+                    macs_ratio=report.macs_after / report.macs_before)
+    study.log(f"pruned {ratio:.0%}: {report.params_before / 1e6:.2f} M → {report.params_after / 1e6:.2f} M params, "
+              f"accuracy {acc:.1%} after fine-tune")
+    return model, report
+
+
+def add_unstructured(study: CompressionStudy) -> float:
+    """Magnitude pruning of single weights: smaller on disk only once compressed, no
+    faster on dense kernels (the row shows it)."""
+    from .deploy import to_deployable
+    from .pruning import unstructured_prune
+
+    amount = study.settings.unstructured_amount
+    model, sparsity = unstructured_prune(study.teacher, amount)
+    path = study.out / f"moe_unstructured{int(amount * 100)}.pt"
+    torch.save(model.state_dict(), path)
+    return study.add(f"unstructured{int(amount * 100)}", to_deployable(model), path, count_parameters(model),
+                     runtime="torch eager", sparsity=sparsity)
+
+
+def _int8_file(study: CompressionStudy, q: nn.Module, path: Path) -> tuple[Path, Callable]:
+    """Save, and reload for timing. Why a fresh copy: an int8 (x86 engine) model stays
+    fastest for the input shape it first ran at, and the accuracy pass ran another; a
+    deployed model serves one input shape, as the reloaded copy timed at only that shape
+    does."""
+    from .quantization import load_quantized, save_quantized
+
+    saved = save_quantized(q, path, study.example)
+    return saved, load_quantized(saved)
+
+
+def quantize_int8(study: CompressionStudy) -> str:
+    """Post-training static int8 (FX graph mode, calibrated on ``calibration_clips``);
+    when it loses more than ``qat_threshold`` also quantization-aware fine-tuning, kept
+    only if it beats post-training int8 on the split's validation side (so the held-out
+    evaluation clips never choose the model they score). Returns the deployed row's name."""
+    from .quantization import quantize_fx, quantize_qat_fx
+
+    s = study.settings
+    n = count_parameters(study.teacher)
+    fxq = quantize_fx(study.teacher, study.calib)
+    path, timed = _int8_file(study, fxq, study.out / "moe_int8.pt")
+    ptq = study.add("int8", fxq, path, n, timed=timed, runtime="torch FX int8 (x86)", method="ptq")
+    study.log(f"int8 (post-training) accuracy {ptq:.1%}")
+    study.int8_name = "int8"
+    if s.qat_epochs > 0 and study.accuracy("fp32") - ptq > s.qat_threshold:
+        qat = quantize_qat_fx(study.teacher, study.train_loader, epochs=s.qat_epochs, run_dir=study.runs / "qat",
+                              train_config=study.train_config, max_train_batches=s.max_train_batches,
+                              calibration_batches=len(study.calib))
+        path, timed = _int8_file(study, qat, study.out / "moe_int8_qat.pt")
+        acc = study.add("int8_qat", qat, path, n, timed=timed, runtime="torch FX int8 (x86)", method="qat")
+        val = [{"video": b["video"], "label": b["label"]}
+               for b in itertools.islice(study.test_loader, within_budget(None))]
+        val_acc = {k: float(torch.eq(*predict(study.measured[k].run, val)).float().mean()) for k in ("int8", "int8_qat")}
+        study.int8_name = "int8_qat" if val_acc["int8_qat"] > val_acc["int8"] else "int8"
+        for k in val_acc:
+            study.measured[k].info["val_accuracy"] = val_acc[k]
+        study.log(f"int8 QAT accuracy {acc:.1%}; validation PTQ {val_acc['int8']:.1%} vs QAT "
+                  f"{val_acc['int8_qat']:.1%} → {study.int8_name}")
+    return study.int8_name
+
+
+def add_onnx_int8(study: CompressionStudy) -> float:
+    """The fallback int8 path: ONNX Runtime's static QDQ quantization of the fp32 ONNX
+    file (:func:`add_fp32` wrote it), calibrated on the same clips."""
+    from .quantization import OnnxRunner, quantize_onnx_static
+
+    path = quantize_onnx_static(study.measured["fp32_onnxruntime"].path, study.out / "moe_int8.onnx", study.calib)
+    return study.add("int8_onnxruntime", OnnxRunner(path), path, count_parameters(study.teacher),
+                     runtime="onnxruntime QDQ")
+
+
+def quantize_pruned(study: CompressionStudy, pruned: dict[float, nn.Module]) -> str:
+    """Both techniques together: the most-pruned model still within
+    ``pruned_int8_max_drop`` of fp32 (else the least pruned), quantized to int8."""
+    from .quantization import quantize_fx
+
+    fp32 = study.accuracy("fp32")
+    drop = {r: fp32 - study.accuracy(f"pruned{int(r * 100)}") for r in pruned}
+    ok = [r for r in pruned if drop[r] <= study.settings.pruned_int8_max_drop]
+    ratio = max(ok) if ok else min(pruned)
+    name = f"pruned{int(ratio * 100)}_int8"
+    q = quantize_fx(pruned[ratio], study.calib)
+    path, timed = _int8_file(study, q, study.out / f"moe_{name}.pt")
+    study.add(name, q, path, count_parameters(pruned[ratio]), timed=timed, runtime="torch FX int8 (x86)")
+    return name
+
+
+STUDENTS = ("fast", "frame", "scaled")
+
+
+def distil_student(study: CompressionStudy, kind: str, with_teacher: bool) -> float:
+    """Train one student (``fast``: a small 3D CNN; ``frame``: MobileNetV3 per frame;
+    ``scaled``: the teacher's own architecture at ``student_scale`` width) with the
+    teacher's soft targets or on labels only: the same initial weights and batch order
+    for both, so the difference is the distillation gain. Returns its accuracy."""
     from helpers.training.trainer import loader_generator
 
-    builders: dict[str, Callable[[], nn.Module]] = {"fast": lambda: create_fast_student(len(classes)),
-                                                    "frame": lambda: create_frame_student(len(classes))}
-    if s.scaled_student:
-        builders["scaled"] = lambda: create_student_model(teacher, s.student_scale, example=small)
-    for kind, build in builders.items():
-        for kd in (False, True):
-            name = f"student_{kind}_{'kd' if kd else 'nokd'}"
-            torch.manual_seed(0)  # the same initial student and the same batch order for both
-            gen = loader_generator(train_loader)
-            if gen is not None:
-                gen.manual_seed(loader_cfg.seed)
-            student = build()
-            if kd:
-                alpha = s.frame_student_alpha if kind == "frame" else s.student_alpha
-                student = KnowledgeDistillation(teacher, student, replace(kd_cfg, alpha=alpha)).fit(
-                    train_loader, run_dir=runs / name, train_config=loader_cfg)
-            else:
-                student = train_plain(student, train_loader, run_dir=runs / name, epochs=s.student_epochs,
-                                      train_config=loader_cfg, max_train_batches=s.max_train_batches,
-                                      mixup_alpha=s.student_mixup)
-            if kind in ("frame", "fast"):
-                path = export_torchscript(student, out / f"{name}.pt", small)
-            else:
-                path = save_pruned(student, out / f"{name}.pth")
-            acc = add(name, to_deployable(student), path, count_parameters(student), runtime="torch eager")
-            log(f"{name}: accuracy {acc:.1%}")
+    from .deploy import to_deployable
+    from .distillation import KnowledgeDistillation, create_fast_student, create_frame_student, \
+        create_student_model, train_plain
+    from .export import export_torchscript
+    from .pruning import save_pruned
 
-    # latency of everything, interleaved
-    lat = median_latency_ms(timed_models, timed, repeats=s.latency_repeats)
-    rows = [CompressionRow(name, accuracy=float((p == labels).float().mean()),
-                           top1_agreement=top1_agreement(p, preds["fp32"]), params=params[name],
-                           size_mb=round(sizes[name], 3), latency_ms=round(lat[name], 2), extra=extra[name])
-            for name, p in preds.items()]
+    s = study.settings
+    builders: dict[str, Callable[[], nn.Module]] = {
+        "fast": lambda: create_fast_student(len(study.classes)),
+        "frame": lambda: create_frame_student(len(study.classes)),
+        "scaled": lambda: create_student_model(study.teacher, s.student_scale, example=study.example)}
+    if kind not in builders:
+        raise ValueError(f"student must be one of {STUDENTS}, got {kind!r}")
+    name = f"student_{kind}_{'kd' if with_teacher else 'nokd'}"
+    torch.manual_seed(0)
+    gen = loader_generator(study.train_loader)
+    if gen is not None:
+        gen.manual_seed(study.train_config.seed)
+    student = builders[kind]()
+    if with_teacher:
+        alpha = s.frame_student_alpha if kind == "frame" else s.student_alpha
+        student = KnowledgeDistillation(study.teacher, student, study.distillation_config(alpha=alpha)).fit(
+            study.train_loader, run_dir=study.runs / name, train_config=study.train_config)
+    else:
+        student = train_plain(student, study.train_loader, run_dir=study.runs / name, epochs=s.student_epochs,
+                              train_config=study.train_config, max_train_batches=s.max_train_batches,
+                              mixup_alpha=s.student_mixup)
+    if kind in ("frame", "fast"):
+        path = export_torchscript(student, study.out / f"{name}.pt", study.example)
+    else:
+        path = save_pruned(student, study.out / f"{name}.pth")
+    acc = study.add(name, to_deployable(student), path, count_parameters(student), runtime="torch eager")
+    study.log(f"{name}: accuracy {acc:.1%}")
+    return acc
+
+
+def finish(study: CompressionStudy) -> CompressionResult:
+    """Latency of every model, interleaved on one clip of ``latency_shape`` (so load from
+    elsewhere hits all alike), the rows with their ratios against fp32, the summary, and
+    ``compression_results.json`` beside the files."""
+    from helpers.measure import measure_latency
+
+    s = study.settings
+    clip = torch.randn(1, 3, *s.latency_shape)
+    stats = measure_latency({k: m.timed for k, m in study.measured.items()}, clip, warmup=1,
+                            runs=s.latency_repeats, threads=2)
+    ref = study.measured["fp32"].preds
+    rows = [CompressionRow(k, accuracy=study.accuracy(k), top1_agreement=top1_agreement(m.preds, ref),
+                           params=m.params, size_mb=round(file_size_mb(m.path), 3),
+                           latency_ms=round(stats[k].median_ms, 2), extra=m.info)
+            for k, m in study.measured.items()]
     fill_ratios(rows)
-    summary = summarize(rows, int8_name, s.student_latency_goal_ms, eval_clips=len(labels), eval_set=eval_name)
-    (out / "compression_results.json").write_text(json.dumps({"rows": [r.to_dict() for r in rows],
-                                                              "summary": summary}, indent=1, default=str))
-    log("measured")
-    return CompressionResult(rows, summary, files)
+    summary = summarize(rows, study.int8_name, s.student_latency_goal_ms, eval_clips=len(study.labels),
+                        eval_set=study.eval_name)
+    (study.out / "compression_results.json").write_text(json.dumps(
+        {"rows": [r.to_dict() for r in rows], "summary": summary}, indent=1, default=str))
+    study.log("measured")
+    return CompressionResult(rows, summary, {k: m.path for k, m in study.measured.items()})
+
+
+def run_compression(out_dir: str | Path, *, checkpoint: str | Path | None = None, data: str | Path | None = None,
+                    settings: CompressionSettings | None = None, models_dir: Path | None = None) -> CompressionResult:
+    """Notebook 06's steps in one call (``python -m helpers compress``, the benchmark)."""
+    study = prepare_study(out_dir, checkpoint=checkpoint, data=data, settings=settings, models_dir=models_dir)
+    s = study.settings
+    add_fp32(study)
+    pruned = {ratio: prune_and_recover(study, ratio)[0] for ratio in s.prune_ratios}
+    add_unstructured(study)
+    quantize_int8(study)
+    if s.onnx:
+        add_onnx_int8(study)
+    if pruned:
+        quantize_pruned(study, pruned)
+    for kind in STUDENTS if s.scaled_student else STUDENTS[:2]:
+        for with_teacher in (False, True):
+            distil_student(study, kind, with_teacher)
+    return finish(study)
 
 
 def summarize(rows: list[CompressionRow], int8_name: str = "int8", student_latency_goal_ms: float = 100.0,
