@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.measure import file_size_mb, in_memory_size_mb
+from helpers.measure import count_parameters, file_size_mb, in_memory_size_mb
 from helpers.settings import within_budget
 
 KIND_HINTS = (("prun", "pruned"), ("quant", "quantized"), ("int8", "quantized"), ("distil", "distilled"),
@@ -161,8 +161,7 @@ def compare_models(entries: Sequence[ModelEntry], samples: Iterable[tuple[str | 
             rows.append({**row, "note": entry.skipped or "not loaded"})
             continue
         p = entry.predictor
-        params = getattr(p.model, "parameters", None)
-        row["params_M"] = sum(t.numel() for t in params()) / 1e6 if callable(params) else None
+        row["params_M"] = count_parameters(p.model) / 1e6 if callable(getattr(p.model, "parameters", None)) else None
         hits, frames, totals, model_ms = [], [], [], []
         notes = [*entry.notes, class_note(p.class_names, names)]
         for (path, label), name in tqdm(list(zip(items, names)), desc=entry.name, disable=not progress, leave=False):
