@@ -28,23 +28,25 @@ def teacher(smoke_model):
 
 
 @pytest.fixture(scope="module")
-def files(teacher, tmp_path_factory):
+def files(teacher, smoke_model, tmp_path_factory):
     """Each kind of file notebook 06 writes, with its metadata (names as the notebook's)."""
     from helpers.compression.distillation import create_fast_student
+    from helpers.training import load_checkpoint
 
     model, cfg, classes = teacher
+    data = load_checkpoint(smoke_model.checkpoint)["data"]
     out = tmp_path_factory.mktemp("compressed")
     gen = torch.Generator().manual_seed(0)
     calib = [torch.randn(4, 3, cfg.num_frames, cfg.crop, cfg.crop, generator=gen) for _ in range(2)]
     example = calib[0][:1]
 
     def meta(kind: str, name: str = "moe") -> dict:
-        return deploy_meta(cfg, classes, name, kind=kind)
+        return deploy_meta(cfg, classes, name, kind=kind, data=data)
 
     torch.manual_seed(0)
     pruned, _ = structured_prune(model, 0.5, example)
     written = {
-        "fp32": save_fp32_deployable(model, out / "moe_fp32.pt", cfg, classes, "moe"),
+        "fp32": save_fp32_deployable(model, out / "moe_fp32.pt", cfg, classes, "moe", meta=meta("fp32")),
         "fp32_onnx": export_onnx(model, out / "moe_fp32.onnx", example, meta=meta("fp32")),
         "int8": save_quantized(quantize_fx(model, calib), out / "moe_int8.pt", example, meta=meta("int8")),
         "pruned": save_pruned(pruned, out / "moe_pruned50.pth", meta=meta("pruned")),
@@ -172,3 +174,16 @@ def test_evaluation_discovers_every_compressed_file(files, smoke_model, teacher,
     df = compare_models(list(entries.values()), [(smoke_model.avi, smoke_model.best_class)])
     assert df.loc["moe_fp32.pt", "top1"] == df.loc["moe_split1_best", "top1"] == 1.0
     assert df["videos"].drop("moe_unstructured50").eq(1).all()
+
+
+@pytest.mark.parametrize("kind", ["int8", "fp32"])
+def test_evaluate_cli_scores_a_compressed_file_on_its_teachers_data(kind, files, smoke_model, capsys):
+    from helpers.evaluation.cli import main
+
+    argv = ["--checkpoint", str(files[kind]), "--clips", "1", "--max-videos", "2", "--latency-runs", "1",
+            "--no-compare", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["video_level"]["num_videos"] == 2
+    assert out["data"] == str(smoke_model.avi.parents[1])
+    assert ("skipped" in out["clip_level"]) == (kind == "int8")

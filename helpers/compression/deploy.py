@@ -192,21 +192,28 @@ def _config_dict(train_config: Any) -> dict[str, Any]:
 
 
 def deploy_meta(train_config: Any, class_names: Sequence[str], model_name: str = "moe", *,
-                kind: str = "fp32") -> dict[str, Any]:
+                kind: str = "fp32", data: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What a predictor needs besides the weights, as plain JSON values: the class names,
-    the input the model was trained on (frames, resize, crop, normalisation) and what
-    kind of model the file holds. ``train_config``: the teacher's TrainConfig (or its
-    ``to_dict()``); ``kind``: e.g. ``"fp32"``, ``"pruned"``, ``"int8"``, ``"student"``.
+    the input the model was trained on (frames, resize, crop, normalisation), what kind
+    of model the file holds, and the training config and data it came from (so
+    evaluation finds the test split). ``train_config``: the teacher's TrainConfig (or its
+    ``to_dict()``); ``kind``: e.g. ``"fp32"``, ``"pruned"``, ``"int8"``, ``"student"``;
+    ``data``: the data folder, or the teacher checkpoint's ``"data"`` record.
     Every save function of :mod:`helpers.compression` takes it as ``meta=``."""
     from helpers.datasets.transforms import KINETICS_MEAN, KINETICS_STD
 
-    cfg = _config_dict(train_config)
+    cfg = json.loads(json.dumps(_config_dict(train_config), default=str))  # plain JSON values only
     names = [str(c) for c in class_names]
     if not names:
         raise ValueError("deploy_meta needs the class names the model predicts")
-    return {"format": DEPLOY_FORMAT, "kind": str(kind), "model_name": str(model_name), "class_names": names,
+    meta = {"format": DEPLOY_FORMAT, "kind": str(kind), "model_name": str(model_name), "class_names": names,
             "num_frames": int(cfg.get("num_frames", 16)), "resize": [int(v) for v in cfg.get("resize", (128, 171))],
-            "crop": int(cfg.get("crop", 112)), "mean": list(KINETICS_MEAN), "std": list(KINETICS_STD)}
+            "crop": int(cfg.get("crop", 112)), "mean": list(KINETICS_MEAN), "std": list(KINETICS_STD),
+            "train_config": cfg}
+    if data is not None:
+        record = dict(data) if isinstance(data, Mapping) else {"dir": str(Path(data).resolve())}
+        meta["data"] = json.loads(json.dumps(record, default=str))
+    return meta
 
 
 def meta_json(meta: Mapping[str, Any]) -> str:
@@ -250,6 +257,8 @@ def save_fp32_deployable(model: nn.Module, path: str | Path, train_config: Any, 
              "model_config": built_model_config(model), "class_names": [str(c) for c in class_names],
              "optimizer": None, "scheduler": None, "scaler": None, "versions": package_versions(),
              META_KEY: dict(meta) if meta is not None else deploy_meta(cfg, class_names, model_name)}
+    if state[META_KEY].get("data"):  # what evaluation reads to find the test split
+        state["data"] = state[META_KEY]["data"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_checkpoint(path, state)

@@ -74,6 +74,30 @@ def class_mapping(data_classes: list[str], model_classes: list[str]) -> list[int
     return [model_classes.index(c) for c in data_classes]
 
 
+def training_record(path: str | Path) -> dict[str, Any]:
+    """``config``, ``class_names`` and ``data`` of what ``path`` was trained with: a
+    ``helpers.training`` checkpoint's own (weights untouched), or those a notebook-06
+    model file carries (:func:`helpers.compression.deploy.deploy_meta`). A ValueError
+    says what is missing."""
+    from helpers.inference.model_files import file_format, read_meta
+    from helpers.training import CheckpointError, load_checkpoint
+
+    fmt = file_format(path)
+    if fmt in ("torchscript", "onnx"):
+        meta = read_meta(path)
+    else:
+        try:
+            return load_checkpoint(path, mmap=True)
+        except CheckpointError as exc:
+            if fmt == "unknown":  # damaged: the loader's own reason
+                raise ValueError(str(exc)) from None
+            meta = read_meta(path)
+    if not meta or not isinstance(meta.get("train_config"), dict):
+        raise ValueError(f"{path}: the file does not record the training config and data it came from; pass a "
+                         "training checkpoint, or write the file again (python -m helpers compress)")
+    return {"config": meta["train_config"], "class_names": meta.get("class_names"), "data": meta.get("data")}
+
+
 def test_data_for(checkpoint: str | Path, data: str | Path | None = None, settings: Settings | None = None,
                   batch_size: int | None = None) -> TestData:
     """Loader over the checkpoint's validation/test split (HMDB51 split N test side for
@@ -81,10 +105,10 @@ def test_data_for(checkpoint: str | Path, data: str | Path | None = None, settin
     the data the checkpoint was trained on (older checkpoints: the active dataset).
     Labels are matched by class name, so a data folder listing the classes in another
     order is scored correctly, and one with other classes is refused."""
-    from helpers.training import TrainConfig, load_checkpoint
+    from helpers.training import TrainConfig
     from helpers.training.experiment import build_loaders
 
-    state = load_checkpoint(checkpoint, mmap=True)  # config and data record; weights untouched
+    state = training_record(checkpoint)
     cfg = TrainConfig.from_dict(state["config"]).with_(progress=False)
     if batch_size is not None:
         cfg = cfg.with_(batch_size=batch_size)

@@ -151,3 +151,39 @@ def open_torch_file(path: Path, reason: str) -> tuple[Any, dict[str, Any]]:
         raise MissingMetadataError(path, "only a model's weights (a state_dict): no model config, class names or "
                                          f"input shape to rebuild and run it; {REWRITE}")
     raise InferenceError(path, reason)
+
+
+def read_meta(path: str | Path) -> dict[str, Any] | None:
+    """The metadata a model file carries (None when it carries none or is no model
+    file), read without building the model: evaluation uses its training config and
+    data record to find the test split."""
+    from helpers.compression.deploy import META_FILE, META_KEY
+
+    path = Path(path)
+    fmt = file_format(path)
+    raw: Any = None
+    if fmt == "torchscript":
+        with zipfile.ZipFile(path) as zf:
+            name = next((n for n in zf.namelist() if n.endswith(f"/extra/{META_FILE}")), None)
+            raw = zf.read(name) if name else None
+    elif fmt == "onnx":
+        import onnx
+
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception:  # damaged: no metadata to read
+            return None
+        raw = next((p.value for p in proto.metadata_props if p.key == META_KEY), None)
+    elif fmt == "torch":
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # pickled objects or damaged: nothing readable without running code
+            return None
+        raw = state.get(META_KEY) if isinstance(state, dict) else None
+    if raw is None:
+        return None
+    try:
+        meta = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
