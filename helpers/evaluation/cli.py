@@ -23,7 +23,8 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m helpers evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: models/moe_split1_best.pth")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="a training checkpoint or a file notebook 06 wrote (default: models/moe_split1_best.pth)")
     p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the checkpoint's)")
     p.add_argument("--clips", type=int, default=5, help="clips per video for video-level accuracy")
     p.add_argument("--three-crop", action="store_true", help="3 spatial crops per clip (multi-view testing)")

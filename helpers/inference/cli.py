@@ -22,7 +22,9 @@ RUNTIMES = ("auto", "torch", "onnxruntime")  # helpers.inference.predictor.RUNTI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m helpers predict", description="Classify the action in a video file.")
     p.add_argument("video", help="video file (avi, mp4, mkv, webm, mov, mpg, wmv, flv, 3gp, …)")
-    p.add_argument("--checkpoint", default=None, help="helpers.training checkpoint (default: models/moe_split1_best.pth)")
+    p.add_argument("--checkpoint", default=None,
+                   help="a model file: a training checkpoint or any file notebook 06 wrote under "
+                        "models/compressed/ (default: models/moe_split1_best.pth)")
     p.add_argument("--top-k", type=int, default=5, help="how many classes to list (default 5)")
     p.add_argument("--clips", type=int, default=1, help="clips per video whose scores are averaged (default 1)")
     p.add_argument("--device", default=None, help="cpu, cuda, … (default: settings)")

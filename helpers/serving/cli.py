@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m helpers serve",
                                 description="Serve the action model over HTTP (FastAPI): POST /predict, GET /health, "
                                             "GET /model, docs at /docs.")
-    p.add_argument("--checkpoint", default=None, help="helpers.training checkpoint (default: the active data's MoE)")
+    p.add_argument("--checkpoint", default=None,
+                   help="a model file: a training checkpoint or any file notebook 06 wrote "
+                        "(default: the active data's MoE)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: a free one)")
     p.add_argument("--workers", type=int, default=1, help="models loaded, one per worker thread (default 1)")
