@@ -216,6 +216,15 @@ def train_agent(train: FeatureSet, classifier, env_cfg: EnvConfig, dqn_cfg: DQNC
     return env, agent, trainer
 
 
+def sampler_curves(test: FeatureSet, classifier, cfg: PipelineConfig
+                   ) -> tuple[dict[str, dict[int, float]], dict[int, float]]:
+    """Every baseline sampler's test accuracy at the config's budgets, and uniform
+    sampling's at every budget 1…N (what the frames-saved ratio is read from)."""
+    curves = accuracy_curves(test, classifier, cfg.budgets, seed=cfg.seed)
+    uniform_all = accuracy_curves(test, classifier, range(1, test.num_positions + 1), samplers=("uniform",))["uniform"]
+    return curves, uniform_all
+
+
 def run_pipeline(cfg: PipelineConfig, model=None, checkpoint: Path | None = None) -> RLPipeline:
     """Run every step (see the module docstring); ``model`` skips :func:`obtain_model`."""
     import torch
@@ -251,8 +260,7 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
     test_env = FrameSamplingEnv(test, classifier, cfg.env, projection)
     result = evaluate_agent(agent, test_env)
     t = time.perf_counter()
-    curves = accuracy_curves(test, classifier, cfg.budgets, seed=cfg.seed)
-    uniform_all = accuracy_curves(test, classifier, range(1, test.num_positions + 1), samplers=("uniform",))["uniform"]
+    curves, uniform_all = sampler_curves(test, classifier, cfg)
     timings["baselines_s"] = time.perf_counter() - t
     pipe = RLPipeline(cfg, train, test, classifier, env, test_env, agent, trainer.history, curves, uniform_all,
                       result, notes=notes, timings=timings)
