@@ -65,6 +65,7 @@ def test_each_file_predicts_with_its_own_class_names(kind, files, teacher, smoke
     assert p.class_names == classes
     assert (p.num_frames, p.crop, p.resize) == (cfg.num_frames, cfg.crop, tuple(cfg.resize))
     assert p.runtime == ("onnxruntime" if kind.endswith("onnx") else "torch")
+    assert p.extra["kind"] == kind.removesuffix("_onnx")
     r = predict_video(smoke_model.avi, model=p, top_k=2)
     assert r.top[0][0] in classes
     assert sum(prob for _, prob in r.top) == pytest.approx(1.0, abs=1e-4)

@@ -77,6 +77,7 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
 def _checkpoint_predictor(path: Path, state: dict[str, Any], *, device: str, sampler: FrameSampler | None,
                           sampler_name: str) -> Predictor:
     """The model a ``helpers.training/1`` checkpoint holds, with its config's input shape."""
+    from helpers.compression.deploy import META_KEY
     from helpers.training.experiment import model_from_checkpoint
 
     try:
@@ -93,7 +94,8 @@ def _checkpoint_predictor(path: Path, state: dict[str, Any], *, device: str, sam
         resize=tuple(cfg.get("resize", (128, 171))), crop=int(cfg.get("crop", 112)), device=device,
         name=str(state.get("model_name") or cfg.get("model") or path.stem), checkpoint=path,
         sampler=sampler, sampler_name=sampler_name,
-        extra={"best_metric": state.get("best_metric"), "epoch": state.get("epoch"), "file_format": "checkpoint"},
+        extra={"best_metric": state.get("best_metric"), "epoch": state.get("epoch"), "file_format": "checkpoint",
+               "kind": (state.get(META_KEY) or {}).get("kind", "trained")},
     )
 
 
