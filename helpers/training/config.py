@@ -60,8 +60,6 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     progress: bool = True
-    tensorboard: bool = False
-    wandb: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)  # passed to the model config preset
     model_preset: Literal["smoke", "full"] = "full"
 

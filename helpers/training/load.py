@@ -1,4 +1,4 @@
-"""The seed notebook's behaviour, made safe to repeat: ``models/<model>_split<N>_best.pth``
+"""Load or train, safe to repeat: ``models/<model>_split<N>_best.pth``
 is loaded when its run finished on the same data, an unfinished run is resumed from its
 ``last.pth``, and otherwise the model is trained.
 
@@ -122,7 +122,7 @@ def default_checkpoint(model: str = "moe", split: int = 1, models_dir: str | Pat
 
 def config_changes(saved: dict[str, Any], asked: TrainConfig) -> list[str]:
     """``key=saved→asked`` for the settings that shape a model, where they differ."""
-    ignore = {"progress", "num_workers", "tensorboard", "wandb", "clip_cache", "max_train_batches", "max_steps"}
+    ignore = {"progress", "num_workers", "clip_cache", "max_train_batches", "max_steps"}
     wanted = asked.to_dict()
     out = []
     for key, value in wanted.items():

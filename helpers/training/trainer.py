@@ -181,7 +181,6 @@ class Trainer:
         self.best_metric = -math.inf
         self.best_epoch = 0
         self.history: list[dict[str, Any]] = []
-        self._loggers: list[Any] | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -227,11 +226,6 @@ class Trainer:
         if self.amp is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp)
-
-    def _reduce(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if self.accelerator is None or self.accelerator.num_processes == 1:
-            return values
-        return {k: self.accelerator.reduce(v.to(self.device), "sum") for k, v in values.items()}
 
     # ------------------------------------------------------------------ epochs
     def train_one_epoch(self, epoch: int) -> dict[str, Any]:
@@ -518,7 +512,6 @@ class Trainer:
             raise RunInterrupted(self.epoch, cfg.epochs, self.last_path) from None
         finally:
             bar.close()
-            self._close_loggers()
         if self.finished and self.is_main:
             self._mark_best_finished()
         if self.budget_exhausted and self.is_main:
@@ -561,20 +554,6 @@ class Trainer:
         parts.append(f"lr {row['lr']:.2e}")
         parts.append(f"{row['seconds']:.1f} s" + (" ★ best" if row["best"] else ""))
         print(" · ".join(parts), flush=True)
-        for logger in self._get_loggers():
-            logger.log(flatten_row(row), row["epoch"])
-
-    def _get_loggers(self) -> list[Any]:
-        if self._loggers is None:
-            from helpers.training.trackers import make_loggers
-
-            self._loggers = make_loggers(self.config, self.run_dir)
-        return self._loggers
-
-    def _close_loggers(self) -> None:
-        for logger in self._loggers or []:
-            logger.close()
-        self._loggers = None
 
 
 def batch_length(batch: dict[str, Any]) -> int:
