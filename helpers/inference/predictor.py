@@ -56,7 +56,8 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
         raise NoCheckpointError(path, f"no trained model here: run {TRAINING_NOTEBOOK} first "
                                       "(or pass --checkpoint PATH)")
     fmt = model_files.file_format(path)
-    picked = dict(device=device, sampler=sampler, sampler_name=sampler_name or ("uniform" if sampler is None else "custom"))
+    picked = dict(device=device, sampler=sampler,
+                  sampler_name=sampler_name or ("uniform" if sampler is None else "custom"))
     if fmt in ("torchscript", "onnx"):
         opened = model_files.open_torchscript(path) if fmt == "torchscript" else model_files.open_onnx(path)
         return _deployed_predictor(path, *opened, fmt=fmt, runtime=runtime, **picked)
