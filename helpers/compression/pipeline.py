@@ -237,7 +237,8 @@ def add_fp32(study: CompressionStudy) -> float:
     acc = study.add("fp32", to_deployable(study.teacher), path, n, runtime="torch eager")
     if study.settings.onnx:
         onnx_path = export_onnx(study.teacher, study.out / "moe_fp32.onnx", study.example)
-        verify_export(study.measured["fp32"].run, onnx_path, study.calib[0], atol=1e-3)
+        # two clips (not the example it was traced on) show the graph computes the same function
+        verify_export(study.measured["fp32"].run, onnx_path, study.calib[0][:2], atol=1e-3)
         study.add("fp32_onnxruntime", OnnxRunner(onnx_path), onnx_path, n, runtime="onnxruntime")
     study.log(f"fp32 accuracy {acc:.1%}")
     return acc
