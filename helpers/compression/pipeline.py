@@ -141,6 +141,7 @@ class CompressionStudy:
     eval_batches: list[dict[str, Any]]
     eval_name: str
     calib: list[torch.Tensor]
+    data_dir: Path | None = None  # the teacher's data, recorded in every file written
     started: float = field(default_factory=time.perf_counter)
     measured: dict[str, Measured] = field(default_factory=dict)
     int8_name: str = "int8"  # the int8 model deployed: post-training, or QAT when it wins on validation
@@ -157,6 +158,14 @@ class CompressionStudy:
     @property
     def runs(self) -> Path:
         return self.out / "runs"
+
+    def meta(self, kind: str, model_name: str = "moe") -> dict[str, Any]:
+        """What a predictor needs from a written file besides the weights (class names,
+        input shape, kind, training config and data): every file carries it, so
+        ``load_predictor`` opens each of them."""
+        from .deploy import deploy_meta
+
+        return deploy_meta(self.train_config, self.classes, model_name, kind=kind, data=self.data_dir)
 
     def log(self, msg: str) -> None:
         self.settings.log(f"{msg} ({time.perf_counter() - self.started:.0f} s)")
@@ -218,7 +227,7 @@ def prepare_study(out_dir: str | Path, *, checkpoint: str | Path | None = None, 
                         for b in itertools.islice(test_loader, within_budget(None))]
     study = CompressionStudy(s, out, teacher, ckpt, loader_cfg, train_loader, test_loader, list(classes),
                              eval_batches, eval_name, calibration_clips(train_loader, s.calibration_clips),
-                             started=started)
+                             data_dir=data_dir, started=started)
     study.log(f"teacher {ckpt}; evaluation set: {len(study.labels)} clips, {eval_name}")
     return study
 
@@ -227,16 +236,16 @@ def add_fp32(study: CompressionStudy) -> float:
     """The reference row: the teacher as trained (PyTorch eager), and with
     ``settings.onnx`` the same network exported to ONNX and run by ONNX Runtime (checked
     to agree with PyTorch first). Returns the fp32 accuracy."""
-    from .deploy import to_deployable
+    from .deploy import save_fp32_deployable, to_deployable
     from .export import export_onnx, verify_export
     from .quantization import OnnxRunner
 
-    path = study.out / "moe_fp32.pt"
-    torch.save(study.teacher.state_dict(), path)
+    path = save_fp32_deployable(study.teacher, study.out / "moe_fp32.pt", study.train_config, study.classes,
+                                meta=study.meta("fp32"))
     n = count_parameters(study.teacher)
     acc = study.add("fp32", to_deployable(study.teacher), path, n, runtime="torch eager")
     if study.settings.onnx:
-        onnx_path = export_onnx(study.teacher, study.out / "moe_fp32.onnx", study.example)
+        onnx_path = export_onnx(study.teacher, study.out / "moe_fp32.onnx", study.example, meta=study.meta("fp32"))
         # two clips (not the example it was traced on) show the graph computes the same function
         verify_export(study.measured["fp32"].run, onnx_path, study.calib[0][:2], atol=1e-3)
         study.add("fp32_onnxruntime", OnnxRunner(onnx_path), onnx_path, n, runtime="onnxruntime")
@@ -270,7 +279,7 @@ def prune_and_recover(study: CompressionStudy, ratio: float) -> tuple[nn.Module,
     model, report = structured_prune(study.teacher, ratio, study.example)
     name = f"pruned{int(ratio * 100)}"
     model = recover(study, model, f"prune{ratio}")
-    path = save_pruned(model, study.out / f"moe_{name}.pth")
+    path = save_pruned(model, study.out / f"moe_{name}.pth", meta=study.meta(name))
     acc = study.add(name, to_deployable(model), path, report.params_after, runtime="torch eager",
                     macs_ratio=report.macs_after / report.macs_before)
     study.log(f"pruned {ratio:.0%}: {report.params_before / 1e6:.2f} M → {report.params_after / 1e6:.2f} M params, "
@@ -281,25 +290,26 @@ def prune_and_recover(study: CompressionStudy, ratio: float) -> tuple[nn.Module,
 def add_unstructured(study: CompressionStudy) -> float:
     """Magnitude pruning of single weights: smaller on disk only once compressed, no
     faster on dense kernels (the row shows it)."""
-    from .deploy import to_deployable
+    from .deploy import save_fp32_deployable, to_deployable
     from .pruning import unstructured_prune
 
     amount = study.settings.unstructured_amount
+    name = f"unstructured{int(amount * 100)}"
     model, sparsity = unstructured_prune(study.teacher, amount)
-    path = study.out / f"moe_unstructured{int(amount * 100)}.pt"
-    torch.save(model.state_dict(), path)
-    return study.add(f"unstructured{int(amount * 100)}", to_deployable(model), path, count_parameters(model),
+    path = save_fp32_deployable(model, study.out / f"moe_{name}.pt", study.train_config, study.classes,
+                                meta=study.meta(name))
+    return study.add(name, to_deployable(model), path, count_parameters(model),
                      runtime="torch eager", sparsity=sparsity)
 
 
-def _int8_file(study: CompressionStudy, q: nn.Module, path: Path) -> tuple[Path, Callable]:
+def _int8_file(study: CompressionStudy, q: nn.Module, path: Path, kind: str) -> tuple[Path, Callable]:
     """Save, and reload for timing. Why a fresh copy: an int8 (x86 engine) model stays
     fastest for the input shape it first ran at, and the accuracy pass ran another; a
     deployed model serves one input shape, as the reloaded copy timed at only that shape
     does."""
     from .quantization import load_quantized, save_quantized
 
-    saved = save_quantized(q, path, study.example)
+    saved = save_quantized(q, path, study.example, meta=study.meta(kind))
     return saved, load_quantized(saved)
 
 
@@ -313,7 +323,7 @@ def quantize_int8(study: CompressionStudy) -> str:
     s = study.settings
     n = count_parameters(study.teacher)
     fxq = quantize_fx(study.teacher, study.calib)
-    path, timed = _int8_file(study, fxq, study.out / "moe_int8.pt")
+    path, timed = _int8_file(study, fxq, study.out / "moe_int8.pt", "int8")
     ptq = study.add("int8", fxq, path, n, timed=timed, runtime="torch FX int8 (x86)", method="ptq")
     study.log(f"int8 (post-training) accuracy {ptq:.1%}")
     study.int8_name = "int8"
@@ -321,7 +331,7 @@ def quantize_int8(study: CompressionStudy) -> str:
         qat = quantize_qat_fx(study.teacher, study.train_loader, epochs=s.qat_epochs, run_dir=study.runs / "qat",
                               train_config=study.train_config, max_train_batches=s.max_train_batches,
                               calibration_batches=len(study.calib))
-        path, timed = _int8_file(study, qat, study.out / "moe_int8_qat.pt")
+        path, timed = _int8_file(study, qat, study.out / "moe_int8_qat.pt", "int8_qat")
         acc = study.add("int8_qat", qat, path, n, timed=timed, runtime="torch FX int8 (x86)", method="qat")
         val = [{"video": b["video"], "label": b["label"]}
                for b in itertools.islice(study.test_loader, within_budget(None))]
@@ -339,7 +349,8 @@ def add_onnx_int8(study: CompressionStudy) -> float:
     file (:func:`add_fp32` wrote it), calibrated on the same clips."""
     from .quantization import OnnxRunner, quantize_onnx_static
 
-    path = quantize_onnx_static(study.measured["fp32_onnxruntime"].path, study.out / "moe_int8.onnx", study.calib)
+    path = quantize_onnx_static(study.measured["fp32_onnxruntime"].path, study.out / "moe_int8.onnx", study.calib,
+                                meta=study.meta("int8"))
     return study.add("int8_onnxruntime", OnnxRunner(path), path, count_parameters(study.teacher),
                      runtime="onnxruntime QDQ")
 
@@ -355,7 +366,7 @@ def quantize_pruned(study: CompressionStudy, pruned: dict[float, nn.Module]) -> 
     ratio = max(ok) if ok else min(pruned)
     name = f"pruned{int(ratio * 100)}_int8"
     q = quantize_fx(pruned[ratio], study.calib)
-    path, timed = _int8_file(study, q, study.out / f"moe_{name}.pt")
+    path, timed = _int8_file(study, q, study.out / f"moe_{name}.pt", name)
     study.add(name, q, path, count_parameters(pruned[ratio]), timed=timed, runtime="torch FX int8 (x86)")
     return name
 
@@ -398,9 +409,9 @@ def distil_student(study: CompressionStudy, kind: str, with_teacher: bool) -> fl
                               train_config=study.train_config, max_train_batches=s.max_train_batches,
                               mixup_alpha=s.student_mixup)
     if kind in ("frame", "fast"):
-        path = export_torchscript(student, study.out / f"{name}.pt", study.example)
+        path = export_torchscript(student, study.out / f"{name}.pt", study.example, meta=study.meta("student", name))
     else:
-        path = save_pruned(student, study.out / f"{name}.pth")
+        path = save_pruned(student, study.out / f"{name}.pth", meta=study.meta("student", name))
     acc = study.add(name, to_deployable(student), path, count_parameters(student), runtime="torch eager")
     study.log(f"{name}: accuracy {acc:.1%}")
     return acc
