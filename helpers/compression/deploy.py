@@ -68,9 +68,8 @@ def replicate_pad_time(x: Tensor, pad: int) -> Tensor:
     """``x`` (B, C, T, H, W) with its first and last frames repeated ``pad`` times.
 
     On an int8 tensor it calls ``quantized::cat`` with the input's own scale: the generic
-    ``torch.cat`` on quantized tensors dequantizes and requantizes every input (measured
-    45 ms vs 0.3 ms for a 1×32×16×56² map; with 23 temporal convs it was most of the int8
-    model's time). FX keeps this function as one node (``torch.fx.wrap`` below) that
+    ``torch.cat`` on quantized tensors dequantizes and requantizes every input (with 23
+    temporal convs that was most of the int8 model's time). FX keeps this function as one node (``torch.fx.wrap`` below) that
     :func:`helpers.compression.quantization.keep_padding_int8` turns into an int8 op."""
     parts = time_pad_parts(x, pad)
     if x.is_quantized:

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from helpers.measure import count_parameters
+
 from .deploy import logits_of
 
 
@@ -45,10 +47,6 @@ class PruneReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def count_macs(model: nn.Module, example: Tensor) -> float:

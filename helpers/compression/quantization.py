@@ -2,39 +2,30 @@
 classifier) for CPU inference: post-training, calibrated on training clips, and
 quantization-aware fine-tuning for when post-training loses more than a point.
 
-Which path, and why (measured on this 2-core machine — Xeon with AVX-512 VNNI and AMX —,
-torch 2.14.1, the width-16 smoke MoE on one 16×112² clip, all models interleaved;
-issue 7, ``benchmarks/compression.py``):
+Which path, and why (figures: ``benchmarks/RESULTS.md``, compression and int8):
 
 * **Primary: FX graph mode** (:func:`quantize_fx`, ``torch.ao.quantization``, x86
-  qconfig: fbgemm/oneDNN kernels, per-channel int8 weights, conv+BN+ReLU fused). Stays
+  qconfig: fbgemm/oneDNN kernels, per-channel int8 weights, conv+BN+ReLU fused). It stays
   a torch module (same evaluation code, TorchScript save/reload, no extra runtime) and
-  supports quantization-aware fine-tuning (:func:`quantize_qat_fx`). Two things made it
-  fast and faithful (``benchmarks/compression.py``): the temporal replicate padding runs
-  on int8 tensors (:func:`keep_padding_int8`: FX had wrapped every pad in a float round
-  trip, and ``torch.cat`` on quantized tensors is ~150× slower than ``quantized::cat``;
-  full-size R(2+1)D MoE 2.9 s fp32 → 0.7 s int8 at load 4.6), and the stem's first
-  conv stays float (:data:`KEEP_FLOAT`) with full 8-bit activations where the CPU has
-  VNNI (:func:`cpu_has_vnni`): top-1 agreement with fp32 97.2 % → 98.8–99.4 %.
+  supports quantization-aware fine-tuning (:func:`quantize_qat_fx`). Two things make it
+  fast and faithful: the temporal replicate padding runs on int8 tensors
+  (:func:`keep_padding_int8`; FX would wrap every pad in a float round trip, and
+  ``torch.cat`` on quantized tensors is far slower than ``quantized::cat``), and the
+  stem's first conv stays float (:data:`KEEP_FLOAT`) with full 8-bit activations where
+  the CPU has VNNI (:func:`cpu_has_vnni`).
 * **Fallback: ONNX Runtime static QDQ** (:func:`quantize_onnx_static`: u8 activations,
-  s8 per-channel weights, ``QLinearConv``): at width 16 it is *slower* than ORT's own
-  fp32 (320–410 ms vs 160–310 ms): the convs have 16–128 channels, too few MACs each
-  for int8 to pay for the quantize/dequantize around every conv. It pays off at full
-  width (632 ms vs 1208 ms ORT fp32 for a width-64 model). Use it where
-  ``torch.ao.quantization`` (deprecated) is not available; the file needs only
-  ``onnxruntime``.
-* Why torch fp32 is so much slower than ORT fp32 on these models: with batch 1 and few
-  channels PyTorch's heuristic sends most ``Conv3d`` calls to ``slow_conv3d`` (im2col)
-  instead of oneDNN (N·C·T·H < 20480), and BatchNorm, ReLU and the replicate-pad
-  ``cat`` run as separate memory-bound passes (profile: 38 % slow_conv3d, 15 % BN,
-  13 % ReLU, 12 % cat). FX int8 fuses all of that into ``quantized::conv3d_relu``. The
-  benchmark therefore also reports ``int8_speedup_vs_fp32_onnxruntime``.
-* Not used: dynamic quantization (Linear only, no gain: the time is in Conv3d);
-  ORT dynamic quantization of 3D convs (``ConvInteger``, ~3× *slower* than fp32);
-  PT2E with torchao's x86 lowering (only 1.2× in the issue's measurement).
-* Measuring under load: 2-thread OpenMP kernels slow down 5–10× when other processes
-  hold the cores, so latencies are medians of interleaved runs, and ORT sessions are
-  created without spinning threads (which would steal the cores from the next model).
+  s8 per-channel weights, ``QLinearConv``), for where ``torch.ao.quantization``
+  (deprecated) is not available; the file needs only ``onnxruntime``. On narrow models
+  the quantize/dequantize around every conv costs more than int8 saves; at full width it
+  pays off.
+* PyTorch fp32 is slow on these models with batch 1 (most ``Conv3d`` calls take the
+  im2col path, BN/ReLU/padding run as separate passes); FX int8 fuses them. The benchmark
+  therefore also reports ``int8_speedup_vs_fp32_onnxruntime``, against the fastest fp32.
+* Not used: dynamic quantization (Linear only: the time is in Conv3d); ORT dynamic
+  quantization of 3D convs (``ConvInteger``, slower than fp32); PT2E with torchao's x86
+  lowering (little gain).
+* Under load 2-thread OpenMP kernels slow down several-fold, so latencies are medians of
+  interleaved runs, and ORT sessions are created without spinning threads.
 
 What stays float: the MoE router (gate MLP + top-k), because int8 noise there flips
 discrete expert choices; the Motion Dynamics Module (a leaf for FX: its cues are
@@ -111,9 +102,8 @@ def keep_padding_int8(gm: torch.fx.GraphModule) -> int:
 
 #: Submodules of the deployable view kept in float: the router (see the module
 #: docstring) and the stem's first conv + BN + ReLU, which read the normalised video
-#: itself. Quantizing the video to 8 bits per tensor was most of the int8 model's
-#: disagreement with fp32 (smoke teacher, 180 held-out clips: 96.7 % → 99.4 % top-1
-#: agreement with it float) for < 1 % of the multiply-adds (3 input channels).
+#: itself: quantizing the video to 8 bits per tensor was most of the int8 model's
+#: disagreement with fp32, for < 1 % of the multiply-adds (3 input channels).
 KEEP_FLOAT = ("router", "stages.0.0", "stages.0.1", "stages.0.2")
 
 
@@ -131,8 +121,7 @@ def cpu_has_vnni() -> bool:
 def _qconfig_mapping(backend: str, reduce_range: bool | None, model: nn.Module, keep_float: Iterable[str],
                      qat: bool = False) -> Any:
     """The default (QAT) qconfig mapping of ``backend`` with the activation range chosen:
-    full 8 bits where the CPU has VNNI (no saturation; measured on the smoke teacher:
-    top-1 agreement with fp32 97.2 % with 7 bits vs 99.4 % with 8), else 7 bits; the
+    full 8 bits where the CPU has VNNI (no saturation, and closer to fp32), else 7 bits; the
     ``keep_float`` submodules present in ``model`` left unquantized."""
     from torch.ao.quantization import FakeQuantize, HistogramObserver, QConfig, \
         get_default_qat_qconfig_mapping, get_default_qconfig_mapping
@@ -339,8 +328,3 @@ def quantize_onnx_static(onnx_in: str | Path, onnx_out: str | Path, calibration:
             if p.exists():
                 p.unlink()
     return onnx_out
-
-
-def quantized_copy(model: nn.Module) -> nn.Module:
-    """A deep copy (quantizers mutate modules)."""
-    return copy.deepcopy(model)

@@ -4,14 +4,8 @@ ONNX Runtime over an fp32 ONNX export of the same weights.
 Why ONNX Runtime on the CPU: with batch 1 PyTorch sends most of the R(2+1)D ``Conv3d``
 calls to its im2col path (``slow_conv3d``) and runs BatchNorm, ReLU and the padding as
 separate passes, while ONNX Runtime fuses conv+BN+ReLU and uses its own blocked
-convolutions. Measured on this 2-core machine (shared, load average 2.7–5) for the
-full-size MoE model (``ActionMoEConfig.full()``, one 16×112² clip, interleaved medians):
-PyTorch eager 2.4–3.0 s with 2 threads (0.99 s with 1 thread: under load its 2-thread
-OpenMP kernels wait on each other), ``torch.jit`` frozen 2.5 s,
-``optimize_for_inference`` 2.0 s; ONNX Runtime 0.56–0.90 s (1 or 2 threads alike under
-load) — same logits to 1e-6. End to end (``benchmarks/inference.py``, 10-s 320×240
-clip, load 4.1): 695 ms on ONNX Runtime vs 3040 ms on PyTorch. (``torch.backends.mkldnn``
-and ``channels_last_3d`` gave nothing in earlier measurements.)
+convolutions: several times faster end to end for the full-size MoE model, with the same
+logits (figures: ``benchmarks/RESULTS.md``, inference runtimes).
 
 The export (:func:`helpers.compression.export.export_onnx`: the traceable logits-only
 view of the model) is cached next to the checkpoint as ``<stem>.fp32-onnx`` — a suffix
