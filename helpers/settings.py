@@ -1,5 +1,5 @@
 """Where things live and how big they are: one place for paths, Kaggle detection,
-the device, the seed and the smoke switch.
+the device, the seed and the size switch.
 
 Nothing here runs at import time: call :func:`get_settings` (cheap, re-reads the
 environment each call) so a notebook's ``parameters`` cell or a test's
@@ -7,9 +7,15 @@ environment each call) so a notebook's ``parameters`` cell or a test's
 
 Environment variables read:
 
-``SMOKE``            ``1``/``true`` shrinks every size (on by default when ``CI`` is set;
-                     ``SMOKE=0`` forces it off even in CI).
-``CI``               set by CI services; turns the smoke switch on.
+``HELPERS_SIZE``     ``smoke``, ``demo`` or ``full`` (see :func:`size`): how big every run
+                     is. ``smoke``: tiny, minutes, checks the code path (tests, CI);
+                     ``demo``: the small models on a larger generated dataset, long enough
+                     to learn it on a CPU (``make run`` without a GPU); ``full``: the real
+                     models and data (a GPU). Unset: ``SMOKE``/``CI`` decide, else ``full``.
+``SMOKE``            ``1``/``true`` means ``HELPERS_SIZE=smoke`` and wins over it (on by
+                     default when ``CI`` is set; ``SMOKE=0`` forces it off even in CI).
+``CI``               set by CI services; turns the smoke size on unless ``SMOKE`` or
+                     ``HELPERS_SIZE`` says otherwise.
 ``HELPERS_DATA_DIR`` overrides the data folder (default ``<repo>/data``, or
                      ``/kaggle/working/data`` on Kaggle).
 ``HELPERS_MODELS_DIR`` overrides the models folder.
@@ -62,13 +68,58 @@ def on_kaggle() -> bool:
     return bool(os.environ.get("KAGGLE_KERNEL_RUN_TYPE"))
 
 
+SIZE_ENV = "HELPERS_SIZE"
+SIZES: tuple[str, ...] = ("smoke", "demo", "full")
+
+
+def _requested_size(environ: Mapping[str, str]) -> str | None:
+    """``HELPERS_SIZE`` lower-cased, None when unset or empty; a ValueError naming the
+    variable for anything but the three sizes."""
+    raw = environ.get(SIZE_ENV, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in SIZES:
+        raise ValueError(f"{SIZE_ENV}={environ[SIZE_ENV]!r} is not a size; use one of {', '.join(SIZES)}")
+    return raw
+
+
+def size(environ: Mapping[str, str] | None = None) -> str:
+    """The active size, ``"smoke"``, ``"demo"`` or ``"full"`` (default: the process
+    environment). ``SMOKE=1`` wins (it always meant the smallest run); ``SMOKE=0`` rules
+    smoke out; then ``HELPERS_SIZE``; then ``CI`` turns smoke on; else ``full``.
+    The size picks sizes (epochs, clips, models), never which code runs."""
+    env = os.environ if environ is None else environ
+    smoke = _flag(env.get("SMOKE"))
+    requested = _requested_size(env)
+    if smoke:
+        return "smoke"
+    if smoke is False:
+        if requested == "smoke":
+            raise ValueError(f"SMOKE=0 contradicts {SIZE_ENV}=smoke; unset one of them")
+        return requested or "full"
+    if requested:
+        return requested
+    ci = env.get("CI", "").strip().lower()
+    return "smoke" if ci not in ("", *_FALSE) else "full"
+
+
+def size_set_by(environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable that decides :func:`size` (``SMOKE``, ``HELPERS_SIZE`` or ``CI``), or
+    None when none is set and the size is the default, ``full``."""
+    env = os.environ if environ is None else environ
+    if _flag(env.get("SMOKE")) is not None:
+        return "SMOKE"
+    if _requested_size(env):
+        return SIZE_ENV
+    if env.get("CI", "").strip().lower() not in ("", *_FALSE):
+        return "CI"
+    return None
+
+
 def is_smoke() -> bool:
-    """The one smoke switch: ``SMOKE`` wins when set, else on whenever ``CI`` is set."""
-    smoke = _flag(os.environ.get("SMOKE"))
-    if smoke is not None:
-        return smoke
-    ci = os.environ.get("CI", "").strip().lower()
-    return ci not in ("", *_FALSE)
+    """True only at the smoke size (see :func:`size`): ``SMOKE=1``, ``HELPERS_SIZE=smoke``
+    or ``CI`` with neither set otherwise."""
+    return size() == "smoke"
 
 
 def pick_device(preferred: str | None = None) -> str:
@@ -163,6 +214,11 @@ class Settings:
     smoke: bool
     seed: int
     device: str = field(default="cpu")
+    size: str = ""  # "smoke" | "demo" | "full" (see :func:`size`); "": from ``smoke`` (smoke or full)
+
+    def __post_init__(self) -> None:
+        if not self.size:
+            object.__setattr__(self, "size", "smoke" if self.smoke else "full")
 
     @property
     def synth_dir(self) -> Path:
@@ -185,13 +241,15 @@ def get_settings(device: str | None = None) -> Settings:
     models_dir = Path(os.environ.get("HELPERS_MODELS_DIR") or base / "models")
     runs_dir = Path(os.environ.get("HELPERS_RUNS_DIR") or base / "runs")
     seed = int(os.environ.get("HELPERS_SEED", "0"))
+    active = size()
     return Settings(
         root=root,
         data_dir=data_dir,
         models_dir=models_dir,
         runs_dir=runs_dir,
         kaggle=kaggle,
-        smoke=is_smoke(),
+        smoke=active == "smoke",
         seed=seed,
         device=pick_device(device),
+        size=active,
     )

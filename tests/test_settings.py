@@ -106,3 +106,63 @@ def test_notebook_parameters_seed_python_numpy_and_torch(monkeypatch):
     assert draws() == first
     use_parameters(seed=12)
     assert draws() != first
+
+
+def _set_env(monkeypatch, **values: str | None) -> None:
+    """Set or delete (None) each variable for this test."""
+    for name, value in values.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    ("smoke", "size", "ci", "expected"),
+    [
+        (None, None, None, "full"),
+        (None, "demo", None, "demo"),
+        (None, "DEMO ", None, "demo"),
+        (None, "full", "true", "full"),   # HELPERS_SIZE wins over CI
+        (None, "demo", "true", "demo"),
+        (None, None, "true", "smoke"),    # CI alone: smoke, as before
+        ("1", "demo", None, "smoke"),     # SMOKE=1 always means smoke
+        ("1", "full", None, "smoke"),
+        ("0", "demo", "true", "demo"),    # SMOKE=0 rules smoke out; HELPERS_SIZE picks among the rest
+        ("0", None, "true", "full"),
+        (None, "smoke", None, "smoke"),
+    ],
+)
+def test_size_switch(monkeypatch, smoke, size, ci, expected):
+    _set_env(monkeypatch, SMOKE=smoke, HELPERS_SIZE=size, CI=ci)
+    assert S.size() == expected
+    assert S.is_smoke() is (expected == "smoke")
+    settings = S.get_settings(device="cpu")
+    assert settings.size == expected and settings.smoke is (expected == "smoke")
+
+
+def test_size_reads_a_given_mapping_and_names_its_setter():
+    assert S.size({"HELPERS_SIZE": "demo"}) == "demo"
+    assert S.size_set_by({}) is None
+    assert S.size_set_by({"CI": "false"}) is None
+    assert S.size_set_by({"CI": "true"}) == "CI"
+    assert S.size_set_by({"HELPERS_SIZE": "full", "CI": "true"}) == "HELPERS_SIZE"
+    assert S.size_set_by({"SMOKE": "0", "HELPERS_SIZE": "demo"}) == "SMOKE"
+
+
+@pytest.mark.parametrize("environ", [{"HELPERS_SIZE": "medium"}, {"HELPERS_SIZE": "medium", "SMOKE": "1"}])
+def test_bad_size_is_a_clear_error(environ):
+    with pytest.raises(ValueError, match="HELPERS_SIZE='medium'.*smoke, demo, full"):
+        S.size(environ)
+
+
+def test_smoke_off_with_smoke_size_is_a_clear_error():
+    with pytest.raises(ValueError, match="SMOKE=0.*HELPERS_SIZE=smoke"):
+        S.size({"SMOKE": "0", "HELPERS_SIZE": "smoke"})
+
+
+def test_settings_built_by_hand_take_their_size_from_smoke(tmp_path):
+    kw = dict(root=tmp_path, data_dir=tmp_path, models_dir=tmp_path, runs_dir=tmp_path, kaggle=False, seed=0)
+    assert S.Settings(smoke=True, **kw).size == "smoke"
+    assert S.Settings(smoke=False, **kw).size == "full"
+    assert S.Settings(smoke=False, size="demo", **kw).size == "demo"
