@@ -2,20 +2,22 @@
 
 Each notebook runs in a fresh kernel through papermill, in order, with the
 environment passed through (so ``SMOKE``, ``HELPERS_*`` reach the ``parameters``
-cells). Executed copies land in ``runs/notebooks/`` (git-ignored); the committed
+cells). The size (:func:`choose_size`): what ``SMOKE``/``HELPERS_SIZE``/``CI`` say,
+else ``full`` with a GPU and ``demo`` without. Executed copies land in ``runs/notebooks/`` (git-ignored); the committed
 notebooks stay output-free. Notebooks that do not exist yet are skipped with a line
 saying so; the first failing notebook stops the run (later ones depend on it).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.settings import get_settings
+from helpers.settings import SIZE_ENV, get_settings, pick_device, size, size_set_by
 
 NOTEBOOKS: tuple[str, ...] = (
     "01_download_extract",
@@ -31,9 +33,28 @@ NOTEBOOKS: tuple[str, ...] = (
 
 # Said before a full-size run without a GPU, so nobody waits hours unawares.
 CPU_FULL_SIZE_NOTE = (
-    "note: no GPU — notebooks 04 (training) and 06 (distillation, fine-tuning) train full-size "
-    "models on the CPU, which takes hours. For a quick pass of the whole series: SMOKE=1 make run"
+    "note: no GPU — at the full size notebooks 04 (training) and 06 (distillation, fine-tuning) "
+    f"train full-size models on the CPU, which takes hours. Without {SIZE_ENV}/SMOKE, make run "
+    "picks the demo size here; SMOKE=1 make run is the minutes-long pass"
 )
+
+
+def gpu_available() -> bool:
+    """True when the notebooks would train on a CUDA GPU (``HELPERS_DEVICE`` respected)."""
+    return pick_device().startswith("cuda")
+
+
+def choose_size(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The size ``make run`` runs at and why: what ``SMOKE``/``HELPERS_SIZE``/``CI`` say
+    when one is set; else ``full`` with a GPU (the real training) and ``demo`` without
+    (the series in well under an hour on a CPU, long enough to learn the generated data)."""
+    env = os.environ if environ is None else environ
+    setter = size_set_by(env)
+    if setter is not None:
+        return size(env), f"set by {setter}"
+    if gpu_available():
+        return "full", "a GPU is present"
+    return "demo", f"no GPU; {SIZE_ENV}=full forces the full size, SMOKE=1 the smoke one"
 
 
 @dataclass(frozen=True)
@@ -102,10 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from helpers.fetch_hmdb51 import choose_source
 
+    chosen, why = choose_size()
+    if size_set_by() is None:
+        os.environ[SIZE_ENV] = chosen  # the kernels inherit it
     settings = get_settings()
     print(choose_source("auto", settings).banner)
-    print(f"smoke={settings.smoke} device={settings.device} data={settings.data_dir}")
-    if settings.device == "cpu" and not settings.smoke:
+    print(f"size: {settings.size} ({why})")
+    print(f"device={settings.device} data={settings.data_dir}")
+    if settings.device == "cpu" and settings.size == "full":
         print(CPU_FULL_SIZE_NOTE)
     results = run_notebooks(args.names or None, args.out)
     ran = sum(r.status == "ok" for r in results)
