@@ -13,6 +13,10 @@ from helpers.models import ActionMoEConfig, ActionMoEDynamicModel
 CLASSES = 3
 
 
+class Counted(Exception):
+    pass
+
+
 def _clips(n, seed):
     """Learnable toy clips: class = direction a bright bar moves (left, right, still)."""
     g = torch.Generator().manual_seed(seed)
@@ -98,7 +102,7 @@ def test_exports_reload_and_match(trained, tmp_path):
         assert torch.allclose(load_exported(tmp_path / "m.pt")(x), model(x).logits, atol=1e-4)
 
 
-def test_onnx_export_and_qdq_int8_reload_and_agree(trained, tmp_path):
+def test_onnx_export_and_qdq_int8_reload_and_agree(trained, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     model, batches = trained
     x = batches[0]["video"][:2]
@@ -111,3 +115,17 @@ def test_onnx_export_and_qdq_int8_reload_and_agree(trained, tmp_path):
     got = load_exported(q)(v).argmax(1)
     assert float((ref == got).float().mean()) >= 0.9
     assert q.stat().st_size < 0.4 * (tmp_path / "m.onnx").stat().st_size
+
+    import onnxruntime.quantization as ortq
+
+    seen = []  # ONNX Runtime's calibrator holds every clip's activations: it gets max_clips of them
+
+    def counting(model_in, model_out, reader, **kw):
+        while (item := reader.get_next()) is not None:
+            seen.append(next(iter(item.values())).shape[0])
+        raise Counted  # the count is all this test needs
+
+    monkeypatch.setattr(ortq, "quantize_static", counting)
+    with pytest.raises(Counted):
+        quantize_onnx_static(onnx, tmp_path / "q3.onnx", batches[:2], max_clips=3)
+    assert seen == [1, 1, 1]

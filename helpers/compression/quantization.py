@@ -284,12 +284,18 @@ class OnnxRunner:
         return self
 
 
+#: Clips that calibrate the ONNX Runtime path (see :func:`quantize_onnx_static`).
+ONNX_CALIBRATION_CLIPS = 8
+
+
 def quantize_onnx_static(onnx_in: str | Path, onnx_out: str | Path, calibration: Iterable[Any], *,
-                         max_batches: int | None = None, per_channel: bool = True,
-                         op_types: tuple[str, ...] | None = ("Conv",),
+                         max_batches: int | None = None, max_clips: int | None = ONNX_CALIBRATION_CLIPS,
+                         per_channel: bool = True, op_types: tuple[str, ...] | None = ("Conv",),
                          meta: dict[str, Any] | None = None) -> Path:
     """The fallback path: ONNX Runtime static QDQ quantization (u8 activations, s8
-    per-channel weights) of an fp32 ONNX file, calibrated on the given batches.
+    per-channel weights) of an fp32 ONNX file, calibrated on at most ``max_clips`` clips
+    of the given batches: ONNX Runtime's calibrator keeps every intermediate output of
+    every clip until the end (several hundred MB per full-size clip).
     ``meta`` (:func:`.deploy.deploy_meta`): stored in the output's ``metadata_props``."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
@@ -305,7 +311,7 @@ def quantize_onnx_static(onnx_in: str | Path, onnx_out: str | Path, calibration:
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.items = iter([{name: t[i:i + 1]} for t in tensors for i in range(t.shape[0])])
+            self.items = iter([{name: t[i:i + 1]} for t in tensors for i in range(t.shape[0])][:max_clips])
 
         def get_next(self) -> dict | None:
             return next(self.items, None)
