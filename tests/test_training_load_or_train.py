@@ -9,6 +9,7 @@ import torch
 from helpers.training import CheckpointError, checkpoint_path, load_or_train
 from helpers.training import trainer as trainer_module
 from helpers.training.cli import main as train_main
+from helpers.training.load import load_trained
 from training_data import make_hmdb51, tiny_config, use_tmp_settings
 
 pytestmark = pytest.mark.timeout(150)
@@ -43,6 +44,12 @@ def test_trains_when_absent_loads_when_present_and_force_retrains(clips, tmp_pat
     video = torch.randn(2, 3, 4, 16, 16)
     with torch.no_grad():
         assert torch.equal(first.model(video).logits, loaded.model(video).logits)
+    model, state = load_trained(target)  # what the RL and compression steps load a checkpoint with
+    assert not model.training and state["class_names"] == first.class_names
+    with torch.no_grad():
+        assert torch.equal(model(video).logits, first.model(video).logits)
+    with pytest.raises(FileNotFoundError, match="04_training.ipynb"):
+        load_trained(tmp_path / "models" / "missing.pth")
 
     before = target.stat().st_mtime_ns
     forced = load_or_train("moe", 2, config=tiny_config(epochs=1, seed=1), data=clips, force=True)

@@ -78,12 +78,11 @@ def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs:
     real one."""
     from helpers.settings import get_settings
     from helpers.training import TrainConfig, load_checkpoint, load_or_train
-    from helpers.training.experiment import model_from_checkpoint
+    from helpers.training.load import load_trained
 
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, mmap=True)
-        cfg = TrainConfig.from_dict(state["config"])
-        return model_from_checkpoint(state), cfg, Path(checkpoint)
+        model, state = load_trained(checkpoint)
+        return model, TrainConfig.from_dict(state["config"]), Path(checkpoint)
     settings = get_settings()
     preset = preset or ("smoke" if settings.smoke else "full")
     if preset not in ("smoke", "full"):

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-TRAINING_NOTEBOOK = "notebooks/04_training.ipynb"
+from helpers.training.load import TRAINING_NOTEBOOK  # noqa: F401 - re-exported: the notebook that trains
+
 COMPRESSION_NOTEBOOK = "notebooks/06_compression.ipynb"
 RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime")  # what runs the model: helpers.inference.runtime
 

@@ -108,12 +108,11 @@ def obtain_model(cfg: PipelineConfig):
     """``(model, checkpoint path, note)``: the given checkpoint, or load_or_train's."""
     from helpers.settings import get_settings
     from helpers.training import TrainConfig, load_or_train
-    from helpers.training.checkpoint import load_checkpoint
-    from helpers.training.experiment import model_from_checkpoint
+    from helpers.training.load import load_trained
 
     if cfg.checkpoint is not None:
         path = Path(cfg.checkpoint)
-        return model_from_checkpoint(load_checkpoint(path, mmap=True)), path, f"model: {path}"
+        return load_trained(path)[0], path, f"model: {path}"
     s = get_settings()
     settings = dataclasses.replace(s, runs_dir=Path(cfg.cache_dir) / "runs")
     tcfg = TrainConfig.smoke("multimodal", epochs=cfg.model_epochs, seed=cfg.seed, progress=cfg.progress,
@@ -128,16 +127,12 @@ def model_for_notebook(checkpoint: str | Path, smoke: bool) -> tuple[Any, Path |
     """What notebook 04 left: ``(model, checkpoint, note)``. Missing checkpoint: an error
     that says to run notebook 04 — except in smoke mode, where the notebook goes on with
     ``(None, None, note)`` and the feature head on optical flow (the same sampler code path)."""
-    path = Path(checkpoint)
-    if path.is_file():
-        from helpers.training.checkpoint import load_checkpoint
-        from helpers.training.experiment import model_from_checkpoint
+    from helpers.training.load import load_trained, missing_model
 
-        return model_from_checkpoint(load_checkpoint(path, mmap=True)), path, f"model: {path} (from notebook 04)"
-    msg = f"{path} is missing: run notebooks/04_training.ipynb first (it trains and writes it)"
-    if not smoke:
-        raise FileNotFoundError(msg)
-    return None, None, msg + " — smoke mode goes on with optical-flow features and a small subset head"
+    path = Path(checkpoint)
+    if path.is_file() or not smoke:
+        return load_trained(path)[0], path, f"model: {path} (from notebook 04)"
+    return None, None, missing_model(path) + " — smoke mode goes on with optical-flow features and a small subset head"
 
 
 def model_frame_size(checkpoint: str | Path | None) -> tuple[tuple[int, int], int]:

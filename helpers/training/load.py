@@ -120,6 +120,29 @@ def default_checkpoint(model: str = "moe", split: int = 1, models_dir: str | Pat
     return find_slot(model, split, usual.parent, s.runs_dir, record)[0].best
 
 
+TRAINING_NOTEBOOK = "notebooks/04_training.ipynb"
+
+
+def missing_model(path: str | Path) -> str:
+    """What every loader says when a trained model is not where it looks."""
+    return f"{path}: no trained model here — run {TRAINING_NOTEBOOK} (or python -m helpers train) first"
+
+
+def load_trained(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The model a training checkpoint holds, rebuilt as it was trained (eval mode, on
+    the CPU; never downloads), and the checkpoint (memory-mapped). A missing file raises
+    ``FileNotFoundError`` (:func:`missing_model`); a damaged or foreign one
+    :class:`~helpers.training.checkpoint.CheckpointError`. Every other file the series
+    writes (notebook 06's): :func:`helpers.inference.load_predictor`."""
+    from helpers.training.experiment import model_from_checkpoint
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(missing_model(path))
+    state = load_checkpoint(path, mmap=True)
+    return model_from_checkpoint(state).eval(), state
+
+
 def config_changes(saved: dict[str, Any], asked: TrainConfig) -> list[str]:
     """``key=saved→asked`` for the settings that shape a model, where they differ."""
     ignore = {"progress", "num_workers", "clip_cache", "max_train_batches", "max_steps"}
