@@ -159,6 +159,9 @@ def choose_source(
         return SourceChoice("synth", "requested explicitly (DATA_SOURCE=synth)")
     if prefer == "auto" and s.smoke:
         return SourceChoice("synth", "smoke mode (SMOKE=1 or CI) uses the small generated dataset")
+    if prefer == "auto" and s.size == "demo":
+        return SourceChoice("synth", "the demo size (HELPERS_SIZE=demo, a CPU without a GPU) uses the "
+                                     "generated dataset; HMDB51 needs the full size")
     real = paths_for("hmdb51", s)
     if is_extracted(real):
         return SourceChoice("hmdb51", f"already extracted in {real.videos_dir}")

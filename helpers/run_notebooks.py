@@ -3,9 +3,10 @@
 Each notebook runs in a fresh kernel through papermill, in order, with the
 environment passed through (so ``SMOKE``, ``HELPERS_*`` reach the ``parameters``
 cells). The size (:func:`choose_size`): what ``SMOKE``/``HELPERS_SIZE``/``CI`` say,
-else ``full`` with a GPU and ``demo`` without. Executed copies land in ``runs/notebooks/`` (git-ignored); the committed
-notebooks stay output-free. Notebooks that do not exist yet are skipped with a line
-saying so; the first failing notebook stops the run (later ones depend on it).
+else ``full`` with a GPU and ``demo`` without. Executed copies land in
+``runs/notebooks/`` (git-ignored); the committed notebooks stay output-free.
+Notebooks that do not exist yet are skipped with a line saying so; the first failing
+notebook stops the run (later ones depend on it).
 """
 from __future__ import annotations
 

@@ -38,11 +38,11 @@ def ensure_demo_data(
     progress: bool = False,
 ) -> DemoData:
     """Paths of the active HMDB51 copy and of the Kinetics-style stand-in, generating
-    the stand-in when allowed (default: in smoke mode) and nothing is there yet."""
+    the stand-in when allowed (default: at the smoke and demo sizes) and nothing is there yet."""
     from helpers.fetch_hmdb51 import DatasetNotReady, active_dataset, ensure_kinetics_standin, fetch_hmdb51
 
     s = settings or get_settings()
-    allowed = s.smoke if generate_if_missing is None else generate_if_missing
+    allowed = s.size != "full" if generate_if_missing is None else generate_if_missing
     generated = False
     try:
         paths = active_dataset(s)

@@ -51,7 +51,18 @@ class ActionMoEConfig:
 
     @classmethod
     def full(cls, num_classes: int = 51, **overrides) -> "ActionMoEConfig":
+        """R(2+1)D-18 and 8 experts; at the demo size (:func:`helpers.settings.size`)
+        :meth:`demo`, the model a CPU trains in minutes."""
+        from helpers.settings import size
+
+        if size() == "demo":
+            return cls.demo(num_classes, **overrides)
         return cls(num_classes=num_classes, **overrides)
+
+    @classmethod
+    def demo(cls, num_classes: int = 51, **overrides) -> "ActionMoEConfig":
+        """The demo size's model: the smoke miniature (what ``TrainConfig.demo`` trains)."""
+        return cls.smoke(num_classes, **overrides)
 
     @classmethod
     def smoke(cls, num_classes: int = 5, **overrides) -> "ActionMoEConfig":

@@ -68,7 +68,12 @@ class MultiModalConfig:
     @classmethod
     def full(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
         """Pretrained EfficientNet-B0, wav2vec2-base and GPT-2 when reachable (offline:
-        random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
+        random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder).
+        At the demo size (:func:`helpers.settings.size`): :meth:`demo`, nothing downloaded."""
+        from helpers.settings import size
+
+        if size() == "demo":
+            return cls.demo(num_classes, **overrides)
         base = dict(caption_decoder="gpt2", temporal_deltas=True)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
@@ -83,6 +88,11 @@ class MultiModalConfig:
                     caption_max_len=16, dropout=0.0)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
+
+    @classmethod
+    def demo(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
+        """The demo size's model: the smoke miniature (what ``TrainConfig.demo`` trains)."""
+        return cls.smoke(num_classes, **overrides)
 
     def with_captions(self, captions, min_count: int = 1) -> "MultiModalConfig":
         """A copy whose caption vocabulary is built from ``captions`` (training split)."""
