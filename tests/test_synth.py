@@ -333,7 +333,7 @@ def test_config_rejects_too_many_classes_with_the_limit():
         SynthConfig(classes=13)
     assert SynthConfig.smoke(classes=4).class_names == ("move_left", "move_right", "rotate_cw", "rotate_ccw")
     demo = SynthConfig.demo()
-    assert (demo.classes, demo.clips_per_class, demo.num_frames, demo.size) == (10, 33, 150, (320, 240))
+    assert (demo.classes, demo.clips_per_class, demo.num_frames, demo.size) == (10, 66, 150, (320, 240))
 
 
 def test_cli_generates_and_prints_one_summary_line(tmp_path, capsys):
