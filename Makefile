@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh machine:
-#   make run   - create .venv, install, execute notebooks 01 -> 08 (runs/notebooks/)
+#   make run   - create .venv, install, execute notebooks 01 -> 08 (runs/notebooks/); full size
+#                with a GPU, the demo size without (HELPERS_SIZE / SMOKE=1 override)
 #   make test  - create .venv, install, unit tests + every notebook under nbval (smoke)
 PYTHON ?= python3
 VENV   ?= .venv
