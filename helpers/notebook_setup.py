@@ -17,14 +17,14 @@ from helpers.settings import Settings, get_settings, on_kaggle
 
 
 def setup_notebook(seed: int | None = None) -> Settings:
-    """Print where we run (Kaggle or not, device, smoke, data folder), seed RNGs, and
+    """Print where we run (Kaggle or not, device, size, data folder), seed RNGs, and
     let freed tensors go back to the system (:mod:`helpers.heap`)."""
     return_freed_memory()
     s = get_settings()
     _seed(s.seed if seed is None else seed)
     print(
         f"helpers {_version()} · {'Kaggle' if s.kaggle else 'local'} · device {s.device} · "
-        f"smoke {'on' if s.smoke else 'off'} · data {s.data_dir}"
+        f"size {s.size} · data {s.data_dir}"
     )
     return s
 
