@@ -34,3 +34,10 @@ def test_rl_cli_rejects_impossible_settings(capsys):
 
     assert main(["--episodes", "0"]) == 2
     assert "--episodes" in capsys.readouterr().err
+
+
+def test_rl_cli_defaults_follow_the_size():
+    from helpers.rl.cli import build_parser
+
+    episodes = {size: build_parser(size).parse_args([]).episodes for size in ("smoke", "demo", "full")}
+    assert episodes["smoke"] < episodes["demo"] < episodes["full"]

@@ -19,7 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def build_parser(smoke: bool) -> argparse.ArgumentParser:
+#: defaults per size (helpers.settings.size), the values notebook 05's parameters cell picks
+SIZE_DEFAULTS: dict[str, dict[str, int]] = {
+    "smoke": dict(episodes=150, num_positions=16, head_epochs=10),
+    "demo": dict(episodes=600, num_positions=16, head_epochs=30),
+    "full": dict(episodes=3000, num_positions=32, head_epochs=60),
+}
+
+
+def build_parser(size: str) -> argparse.ArgumentParser:
+    """The options, their defaults those of ``size`` ("smoke", "demo" or "full")."""
+    d = SIZE_DEFAULTS[size]
     p = argparse.ArgumentParser(prog="python -m helpers rl", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None,
@@ -27,9 +37,9 @@ def build_parser(smoke: bool) -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="Kinetics-style folder (default: the generated demo clips)")
     p.add_argument("--out", type=Path, default=None,
                    help="sampler file (default: <models_dir>/rl_frame_sampler_dqn.pt; <cache>/rl/ under SMOKE)")
-    p.add_argument("--episodes", type=int, default=150 if smoke else 3000, help="DQN training episodes")
-    p.add_argument("--num-positions", type=int, default=16 if smoke else 32, help="candidate frames per clip")
-    p.add_argument("--head-epochs", type=int, default=10 if smoke else 60)
+    p.add_argument("--episodes", type=int, default=d["episodes"], help="DQN training episodes")
+    p.add_argument("--num-positions", type=int, default=d["num_positions"], help="candidate frames per clip")
+    p.add_argument("--head-epochs", type=int, default=d["head_epochs"])
     p.add_argument("--max-frames", type=int, default=8, help="hard budget of frames per episode")
     p.add_argument("--target-frames", type=int, default=4, help="frames beyond this cost extra")
     p.add_argument("--frame-cost", type=float, default=0.02)
@@ -40,10 +50,11 @@ def build_parser(smoke: bool) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from helpers.settings import get_settings, is_smoke
+    from helpers.settings import get_settings, size
 
-    smoke = is_smoke()
-    args = build_parser(smoke).parse_args(list(argv) if argv is not None else None)
+    active = size()
+    smoke = active == "smoke"
+    args = build_parser(active).parse_args(list(argv) if argv is not None else None)
     if args.episodes < 1 or args.num_positions < 2 or args.max_frames < 1:
         print("rl: --episodes ≥ 1, --num-positions ≥ 2 and --max-frames ≥ 1 are needed", file=sys.stderr)
         return 2
