@@ -35,7 +35,7 @@ PEAK_LIMIT_GB = 16.0  # what fails the test: a 24 GB CI machine must never swap 
 REHEARSAL_ENV = {
     "SMOKE": "0",
     "HELPERS_MAX_STEPS": "1",
-    "HELPERS_MICRO_BATCH": "4",  # the full presets' batches (16 clips at 16x112²) in chunks: < 8 GB on a CPU
+    "HELPERS_MICRO_BATCH": "2",  # the full presets' batches in chunks of two clips (+ their sync pairs): < 8 GB on a CPU
     "HELPERS_SYNTH_CLASSES": "51",
     "HELPERS_SYNTH_CLIPS": "4",
     "HELPERS_DEVICE": "cpu",
