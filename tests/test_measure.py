@@ -10,18 +10,7 @@ from torch import nn
 import helpers.measure as measure
 from helpers.measure import (count_flops, count_parameters, file_size_mb, in_memory_size_mb, latency_stats,
                              measure_latency)
-
-
-class TwoLayer(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a = nn.Linear(64, 32)
-        self.b = nn.Linear(32, 64, bias=False)
-        self.b.weight = nn.Parameter(self.a.weight.t().contiguous())
-        self.register_buffer("scale", torch.ones(10))
-
-    def forward(self, x, unused=None):
-        return self.b(self.a(x)) * self.scale[0]
+from tiny_models import TwoLayer
 
 
 def test_parameter_counts_size_and_flops_by_hand():

@@ -5,23 +5,11 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
 from helpers.models.moe import DynamicTopKMoE  # noqa: E402
 from helpers.models.summary import (  # noqa: E402
     forward_kwargs, plot_cross_attention, plot_expert_routing, routing_totals, summarize, summary_table)
-
-
-class TwoLayer(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a = nn.Linear(64, 32)
-        self.b = nn.Linear(32, 64, bias=False)
-        self.b.weight = nn.Parameter(self.a.weight.t().contiguous())
-        self.register_buffer("scale", torch.ones(10))
-
-    def forward(self, x, unused=None):
-        return self.b(self.a(x)) * self.scale[0]
+from tiny_models import TwoLayer  # noqa: E402
 
 
 def test_summarize_and_table():
