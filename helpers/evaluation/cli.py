@@ -44,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
     from torch import nn
 
-    from helpers.inference import InferenceError, TRAINING_NOTEBOOK, default_checkpoint, load_predictor
+    from helpers.inference import InferenceError, default_checkpoint, load_predictor
     from helpers.settings import get_settings
+    from helpers.training.load import missing_model
 
     from . import compare_models, discover_models, evaluate_model_comprehensive, save_comparison, test_data_for, \
         video_level_accuracy
@@ -54,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = args.device or settings.device
     checkpoint = args.checkpoint or default_checkpoint("moe", 1, settings.models_dir)
     if not Path(checkpoint).is_file():
-        print(f"evaluate: {checkpoint}: no trained model — run {TRAINING_NOTEBOOK} (or python -m helpers train) first",
-              file=sys.stderr)
+        print(f"evaluate: {missing_model(checkpoint)}", file=sys.stderr)
         return 1
     try:
         predictor = load_predictor(checkpoint, device=device)
