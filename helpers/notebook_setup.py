@@ -36,11 +36,15 @@ def _version() -> str:
 
 
 def use_parameters(
-    smoke: bool | None = None, seed: int | None = None, device: str | None = None
+    size: str | None = None, seed: int | None = None, device: str | None = None
 ) -> Settings:
-    """Apply a notebook's parameters to the environment so every helper sees them."""
-    if smoke is not None:
-        os.environ["SMOKE"] = "1" if smoke else "0"
+    """Apply a notebook's parameters to the environment so every helper (and every
+    process it starts) sees them. ``size``: ``smoke``, ``demo`` or ``full``."""
+    if size is not None:
+        from helpers.settings import chosen_size
+
+        os.environ["HELPERS_SIZE"] = chosen_size(size)
+        os.environ["SMOKE"] = "1" if size == "smoke" else "0"  # SMOKE wins over HELPERS_SIZE: keep them in step
     if seed is not None:
         os.environ["HELPERS_SEED"] = str(seed)
         _seed(seed)

@@ -116,6 +116,15 @@ def size_set_by(environ: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
+def chosen_size(requested: str | None = None) -> str:
+    """``requested`` if it is a size (else ValueError), or the active :func:`size` when None:
+    what the ``for_size`` presets of the configs dispatch on."""
+    chosen = requested or size()
+    if chosen not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {chosen!r}")
+    return chosen
+
+
 def is_smoke() -> bool:
     """True only at the smoke size (see :func:`size`): ``SMOKE=1``, ``HELPERS_SIZE=smoke``
     or ``CI`` with neither set otherwise."""

@@ -110,7 +110,8 @@ def test_cli_fails_with_a_one_line_reason(tmp_path, capsys):
 
 
 def test_teacher_without_checkpoint_is_trained_at_the_settings_size(monkeypatch, tmp_path):
-    """Full mode never trains (and writes under the real model's name) a smoke teacher."""
+    """Full mode never trains (and writes under the real model's name) a smaller teacher;
+    each size trains its own preset."""
     from types import SimpleNamespace
 
     import helpers.training
@@ -132,6 +133,10 @@ def test_teacher_without_checkpoint_is_trained_at_the_settings_size(monkeypatch,
     assert cfg.model_preset == "smoke" and cfg.epochs == 3
     _, cfg, _ = load_teacher(None, None, epochs=3, preset="smoke")  # benchmarks ask for the smoke teacher
     assert cfg.model_preset == "smoke"
+    monkeypatch.delenv("SMOKE")
+    monkeypatch.setenv("HELPERS_SIZE", "demo")
+    _, cfg, _ = load_teacher(None, None, epochs=3)  # make run without a GPU: notebook 04's demo model
+    assert cfg == TrainConfig.demo("moe")
 
 
 def test_int8_calibration_holds_a_bounded_number_of_clips(monkeypatch):

@@ -48,7 +48,7 @@ class CompressionSettings:
     latency_shape: tuple[int, int, int] = (16, 112, 112)  # (T, H, W) of the timed clip
     latency_repeats: int = 5
     teacher_epochs: int = 8
-    teacher_preset: str | None = None  # trained when no checkpoint: "smoke"/"full"; None: the settings' size
+    teacher_preset: str | None = None  # the size trained when no checkpoint; None: the settings' size
     eval_clips_per_class: int = 33  # held-out generated clips (see .evalset); 0: the split's test side
     eval_dir: Path | None = None  # where they are generated; None: <synth_dir>/hmdb51_heldout
     qat_epochs: int = 2  # quantization-aware fine-tuning when post-training int8 loses > qat_threshold
@@ -72,10 +72,9 @@ def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs:
     notebook 04's model through :func:`helpers.training.load_or_train` (with
     ``models_dir`` its checkpoint and run folder both go there).
 
-    ``preset`` ("smoke"/"full"; default: the settings' size) is what is trained when no
-    checkpoint exists: the smoke teacher (``epochs`` epochs) for smoke runs and
-    benchmarks, the full preset otherwise — never a smoke model under the name of the
-    real one."""
+    ``preset`` (a size; default: the settings' size) is what is trained when no checkpoint
+    exists: the smoke teacher (``epochs`` epochs) for smoke runs and benchmarks, else that
+    size's preset — never a smaller model under the name of the real one."""
     from helpers.settings import get_settings
     from helpers.training import TrainConfig, load_checkpoint, load_or_train
     from helpers.training.load import load_trained
@@ -84,10 +83,8 @@ def load_teacher(checkpoint: str | Path | None, data: str | Path | None, epochs:
         model, state = load_trained(checkpoint)
         return model, TrainConfig.from_dict(state["config"]), Path(checkpoint)
     settings = get_settings()
-    preset = preset or ("smoke" if settings.smoke else "full")
-    if preset not in ("smoke", "full"):
-        raise ValueError(f"preset must be 'smoke' or 'full', got {preset!r}")
-    cfg = TrainConfig.smoke("moe", epochs=epochs) if preset == "smoke" else TrainConfig.full("moe")
+    preset = preset or settings.size
+    cfg = TrainConfig.for_size("moe", preset, **({"epochs": epochs} if preset == "smoke" else {}))
     if models_dir is not None:  # a self-contained teacher: its run folder beside it, never another run resumed
         settings = replace(settings, runs_dir=Path(models_dir) / "runs")
     res = load_or_train("moe", 1, config=cfg, data=data, models_dir=models_dir, settings=settings)

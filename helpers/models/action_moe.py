@@ -51,13 +51,15 @@ class ActionMoEConfig:
 
     @classmethod
     def full(cls, num_classes: int = 51, **overrides) -> "ActionMoEConfig":
-        """R(2+1)D-18 and 8 experts; at the demo size (:func:`helpers.settings.size`)
-        :meth:`demo`, the model a CPU trains in minutes."""
-        from helpers.settings import size
-
-        if size() == "demo":
-            return cls.demo(num_classes, **overrides)
+        """R(2+1)D-18 and 8 experts (Kinetics-400 weights when reachable)."""
         return cls(num_classes=num_classes, **overrides)
+
+    @classmethod
+    def for_size(cls, num_classes: int = 51, size: str | None = None, **overrides) -> "ActionMoEConfig":
+        """The preset of ``size`` (default: the active size, :func:`helpers.settings.size`)."""
+        from helpers.settings import chosen_size
+
+        return getattr(cls, chosen_size(size))(num_classes, **overrides)
 
     @classmethod
     def demo(cls, num_classes: int = 51, **overrides) -> "ActionMoEConfig":

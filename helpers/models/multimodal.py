@@ -68,12 +68,7 @@ class MultiModalConfig:
     @classmethod
     def full(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
         """Pretrained EfficientNet-B0, wav2vec2-base and GPT-2 when reachable (offline:
-        random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder).
-        At the demo size (:func:`helpers.settings.size`): :meth:`demo`, nothing downloaded."""
-        from helpers.settings import size
-
-        if size() == "demo":
-            return cls.demo(num_classes, **overrides)
+        random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
         base = dict(caption_decoder="gpt2", temporal_deltas=True)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
@@ -88,6 +83,13 @@ class MultiModalConfig:
                     caption_max_len=16, dropout=0.0)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
+
+    @classmethod
+    def for_size(cls, num_classes: int = 51, size: str | None = None, **overrides) -> "MultiModalConfig":
+        """The preset of ``size`` (default: the active size, :func:`helpers.settings.size`)."""
+        from helpers.settings import chosen_size
+
+        return getattr(cls, chosen_size(size))(num_classes, **overrides)
 
     @classmethod
     def demo(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":

@@ -46,7 +46,7 @@ OVERRIDES = ("epochs", "batch_size", "lr", "num_frames", "num_workers", "schedul
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from helpers.settings import get_settings, is_smoke
+    from helpers.settings import get_settings
     from helpers.training.checkpoint import CheckpointError
     from helpers.training.config import TrainConfig
     from helpers.training.distributed import in_distributed_launch, make_accelerator
@@ -54,15 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from helpers.training.lock import RunLocked
     from helpers.training.trainer import RunInterrupted
 
-    smoke = args.smoke or is_smoke()
-    preset = TrainConfig.smoke if smoke else TrainConfig.full
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     if args.crop:
         overrides.update(crop=args.crop, resize=(round(args.crop * 128 / 112), round(args.crop * 171 / 112)))
     if args.no_progress:
         overrides["progress"] = False
     try:
-        config = preset(args.model, split=args.split, **overrides)
+        config = TrainConfig.for_size(args.model, "smoke" if args.smoke else None, split=args.split, **overrides)
     except (TypeError, ValueError) as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
@@ -83,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("train: interrupted before the first epoch; nothing saved", file=sys.stderr)
         return 130
     if accelerator is None or accelerator.is_main_process:
-        print(json.dumps({"model": args.model, "split": args.split, "smoke": smoke, **result.summary()}))
+        print(json.dumps({"model": args.model, "split": args.split, "size": "smoke" if args.smoke else get_settings().size,
+                      **result.summary()}))
     return 0
 
 

@@ -2,8 +2,8 @@
 
 ``TrainConfig.smoke(model)``, ``TrainConfig.demo(model)`` and ``TrainConfig.full(model)``
 are presets: smoke and demo only shrink sizes (frames, pixels, epochs, batch) and keep the
-code path. At the demo size (:func:`helpers.settings.size`) ``full`` hands over to ``demo``,
-so every caller that picks smoke or full gets a run a CPU finishes. Defaults follow
+code path. ``TrainConfig.for_size(model)`` picks the one of the active size
+(:func:`helpers.settings.size`); each preset builds what its name says. Defaults follow
 torchvision's ``references/video_classification`` where it has one (warmup, cosine,
 AMP, label smoothing off, clip length 16, 112 px crops from 128×171).
 """
@@ -77,12 +77,7 @@ class TrainConfig:
 
     @classmethod
     def full(cls, model: ModelName = "moe", **overrides: Any) -> "TrainConfig":
-        """The real run (GPU): 16 frames at 112 px, 30 epochs, full-size models.
-        At the demo size (``HELPERS_SIZE=demo``, ``make run`` without a GPU): :meth:`demo`."""
-        from helpers.settings import size
-
-        if size() == "demo":
-            return cls.demo(model, **overrides)
+        """The real run (GPU): 16 frames at 112 px, 30 epochs, full-size models."""
         values: dict[str, Any] = dict(model=model)
         if model == "multimodal":
             values.update(batch_size=8, lr=3e-4, num_frames=16)
@@ -115,6 +110,13 @@ class TrainConfig:
                                       num_frames=16 if model == "moe" else 8)
         values.update(overrides)
         return cls.smoke(model, **values)
+
+    @classmethod
+    def for_size(cls, model: ModelName = "moe", size: str | None = None, **overrides: Any) -> "TrainConfig":
+        """The preset of ``size`` (default: the active size, :func:`helpers.settings.size`)."""
+        from helpers.settings import chosen_size
+
+        return getattr(cls, chosen_size(size))(model, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

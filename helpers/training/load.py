@@ -178,7 +178,7 @@ def load_or_train(
     from helpers.training.provenance import data_record
 
     s = settings or get_settings()
-    cfg = config or (TrainConfig.smoke(model, split=split) if s.smoke else TrainConfig.full(model, split=split))
+    cfg = config or TrainConfig.for_size(model, s.size, split=split)
     if cfg.model != model or cfg.split != split:
         cfg = cfg.with_(model=model, split=split)
     data_dir = resolve_data_dir(cfg, data, s)
