@@ -33,6 +33,21 @@ def test_pixel_features_shapes_times_audio_and_cache(tiny_kinetics, tmp_path):
     assert isinstance(again, FeatureSet) and len(list(tmp_path.glob("*.npz"))) == 1
 
 
+def test_a_step_budget_reads_a_few_clips_and_caches_them_apart(tiny_kinetics, tmp_path, monkeypatch):
+    import helpers.rl.features as features
+
+    full = cached_features(None, tiny_kinetics, "train", tmp_path, encoder="pixels", num_positions=4, progress=False)
+    monkeypatch.setenv("HELPERS_MAX_STEPS", "1")
+    monkeypatch.setattr(features, "BUDGET_CLIPS_PER_STEP", 1)
+    few = cached_features(None, tiny_kinetics, "train", tmp_path, encoder="pixels", num_positions=4, progress=False)
+    assert (full.num_clips, few.num_clips) == (2, 1)
+    np.testing.assert_array_equal(few.features[0], full.features[0])  # the split's first clip
+    assert len(list(tmp_path.glob("*.npz"))) == 2  # never read back as the whole split
+    monkeypatch.delenv("HELPERS_MAX_STEPS")
+    assert cached_features(None, tiny_kinetics, "train", tmp_path, encoder="pixels", num_positions=4,
+                           progress=False).num_clips == 2
+
+
 def test_bad_arguments_raise(tiny_kinetics):
     with pytest.raises(ValueError, match="encoder must be"):
         extract_features(None, tiny_kinetics, "train", encoder="nope", progress=False)

@@ -24,6 +24,7 @@ import torch
 from helpers.atomic import atomic_open
 
 ENVELOPE_SAMPLE_RATE = 8000  # energy needs no more; halves the decode work
+BUDGET_CLIPS_PER_STEP = 8  # under a step budget (HELPERS_MAX_STEPS) each split reads this many clips per step
 
 
 @dataclass
@@ -198,7 +199,8 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
     """Decode ``num_positions`` uniformly spaced frames of every clip in ``split``, encode
     them and read the audio envelope. ``encoder="model"``: ``model.vision`` (the trained
     per-frame encoder); ``"pixels"``: :func:`pixel_motion_features`; ``"flow"``:
-    :func:`flow_features` on the frames at their stored size (no model needed)."""
+    :func:`flow_features` on the frames at their stored size (no model needed).
+    Under a step budget only the first :func:`clip_limit` clips of the split are read."""
     from tqdm.auto import tqdm
 
     from helpers.datasets import ClipTransform
@@ -210,6 +212,7 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
     if encoder == "model" and model is None:
         raise ValueError("encoder='model' needs the trained model")
     rows, classes = split_records(data_dir, split)
+    rows = rows[:clip_limit()]
     transform = ClipTransform(resize=tuple(resize), crop=(crop, crop))
     if model is not None:
         model.eval()
@@ -244,13 +247,23 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
                        "seconds_per_frame": (time.perf_counter() - start) / (len(rows) * num_positions)})
 
 
+def clip_limit() -> int | None:
+    """How many clips of a split feature extraction reads: all (None), or
+    ``BUDGET_CLIPS_PER_STEP`` per step of the step budget (a rehearsal of the full size)."""
+    from helpers.settings import step_budget
+
+    budget = step_budget()
+    return None if budget is None else budget * BUDGET_CLIPS_PER_STEP
+
+
 def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, num_positions: int,
               encoder: str = "model", resize: tuple[int, int] = (36, 48), crop: int = 32) -> str:
     """A file name that changes when the model file, the data or the sampling changes."""
     ck = Path(checkpoint) if checkpoint else None
     stamp = f"{ck.resolve()}:{ck.stat().st_mtime_ns}:{ck.stat().st_size}" if ck and ck.is_file() else str(ck)
     size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
-    digest = hashlib.sha1(f"{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}".encode()).hexdigest()[:12]
+    limit = "" if clip_limit() is None else f"|first {clip_limit()}"  # a budgeted run's few clips are not the split
+    digest = hashlib.sha1(f"{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
 
