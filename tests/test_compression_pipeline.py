@@ -155,3 +155,14 @@ def test_int8_calibration_holds_a_bounded_number_of_clips(monkeypatch):
     assert sum(len(v) for v in calib) == 64 and len(read) == 4
     monkeypatch.setenv(MAX_STEPS_ENV, "2")
     assert len(calibration_clips(batches(), 64)) == 2
+
+
+def test_evaluation_clips_are_regrouped_into_eval_batches_and_budgeted(monkeypatch):
+    from helpers.compression.pipeline import rebatched
+
+    loader = [{"video": torch.arange(i, i + 3).float().view(3, 1), "label": torch.arange(i, i + 3)} for i in (0, 3, 6)]
+    batches = rebatched(loader, 4)
+    assert [b["label"].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
+    assert torch.equal(torch.cat([b["video"] for b in batches]).view(-1), torch.arange(9).float())
+    monkeypatch.setenv("HELPERS_MAX_STEPS", "1")
+    assert [b["label"].tolist() for b in rebatched(loader, 4)] == [[0, 1, 2, 3]]

@@ -27,6 +27,8 @@ from helpers.settings import within_budget
 
 from .measure import CompressionRow, fill_ratios, predict, top1_agreement
 
+EVAL_BATCH = 8  # clips per evaluation batch, whichever set (the held-out generator's loader uses 8 too)
+
 
 @dataclass
 class CompressionSettings:
@@ -219,13 +221,30 @@ def prepare_study(out_dir: str | Path, *, checkpoint: str | Path | None = None, 
     eval_name = (f"held-out generated clips (seed {loader_cfg.seed}+offset, never trained on)"
                  if eval_batches is not None else "split test side")
     if eval_batches is None:
-        eval_batches = [{"video": b["video"], "label": b["label"]}
-                        for b in itertools.islice(test_loader, within_budget(None))]
+        eval_batches = rebatched(test_loader, EVAL_BATCH)
     study = CompressionStudy(s, out, teacher, ckpt, loader_cfg, train_loader, test_loader, list(classes),
                              eval_batches, eval_name, calibration_clips(train_loader, s.calibration_clips),
                              data_dir=data_dir, started=started)
     study.log(f"teacher {ckpt}; evaluation set: {len(study.labels)} clips, {eval_name}")
     return study
+
+
+def rebatched(loader: Any, batch_size: int) -> list[dict[str, torch.Tensor]]:
+    """``loader``'s clips (video, label) regrouped into batches of ``batch_size``, decoded
+    once and kept; under a step budget at most that many of these batches."""
+    limit = within_budget(None)
+    batches: list[dict[str, torch.Tensor]] = []
+    video, label = torch.empty(0), torch.empty(0, dtype=torch.long)
+    for b in loader:
+        video, label = torch.cat([video, b["video"]]) if len(video) else b["video"], torch.cat([label, b["label"]])
+        while len(label) >= batch_size and (limit is None or len(batches) < limit):
+            batches.append({"video": video[:batch_size].clone(), "label": label[:batch_size].clone()})
+            video, label = video[batch_size:], label[batch_size:]
+        if limit is not None and len(batches) >= limit:
+            return batches
+    if len(label):
+        batches.append({"video": video, "label": label})
+    return batches
 
 
 def add_fp32(study: CompressionStudy) -> float:
