@@ -12,14 +12,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from helpers.heap import return_freed_memory
+from helpers.heap import return_freed_memory, trim_heap
 from helpers.settings import Settings, get_settings, on_kaggle
 
 
 def setup_notebook(seed: int | None = None) -> Settings:
     """Print where we run (Kaggle or not, device, size, data folder), seed RNGs, and
-    let freed tensors go back to the system (:mod:`helpers.heap`)."""
+    let freed tensors go back to the system after every cell (:mod:`helpers.heap`)."""
     return_freed_memory()
+    _trim_after_each_cell()
     s = get_settings()
     _seed(s.seed if seed is None else seed)
     print(
@@ -27,6 +28,24 @@ def setup_notebook(seed: int | None = None) -> Settings:
         f"size {s.size} · data {s.data_dir}"
     )
     return s
+
+
+def _trim_after_each_cell() -> None:
+    """Register :func:`helpers.heap.trim_heap` to run after every cell (once per kernel)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    callbacks = shell.events.callbacks["post_run_cell"]
+    if not any(getattr(cb, "__name__", "") == "_trim_heap_after_cell" for cb in callbacks):
+        shell.events.register("post_run_cell", _trim_heap_after_cell)
+
+
+def _trim_heap_after_cell(result=None) -> None:
+    trim_heap()
 
 
 def _version() -> str:

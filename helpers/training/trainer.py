@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from helpers.heap import trim_heap
 from helpers.settings import micro_batch_size, within_budget
 from helpers.training.checkpoint import FORMAT, load_checkpoint, package_versions, save_checkpoint
 from helpers.training.config import TrainConfig
@@ -379,6 +380,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.optimizer.state.clear()
         gc.collect()
+        trim_heap()
 
     def current_lr(self) -> float:
         """The head's learning rate (the largest; a pretrained backbone runs slower)."""
@@ -487,7 +489,9 @@ class Trainer:
                     row = self.train_one_epoch(epoch)
                 except StopTraining:
                     break
+                trim_heap()  # the epoch's activations leave the process before validation
                 row.update(self.evaluate())
+                trim_heap()
                 if not self.sched_per_step and "val_acc" in row:
                     self.scheduler.step(row["val_acc"])
                 metric = row.get("val_acc", row["train_acc"])
