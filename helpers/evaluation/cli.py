@@ -41,9 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.clips < 1 or (args.max_videos is not None and args.max_videos < 1):
         print("evaluate: --clips and --max-videos must be ≥ 1", file=sys.stderr)
         return 2
-    import torch
-    from torch import nn
-
     from helpers.inference import InferenceError, default_checkpoint, load_predictor
     from helpers.settings import get_settings
     from helpers.training.load import missing_model
@@ -63,16 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InferenceError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1
-    clip = None
-    if isinstance(predictor.model, nn.Module) and not isinstance(predictor.model, torch.jit.ScriptModule):
-        clip = evaluate_model_comprehensive(predictor.model, test.loader, device, class_names=test.class_names,
-                                            latency_runs=args.latency_runs)
+    clip = evaluate_model_comprehensive(predictor.model, test.loader, device, class_names=test.class_names,
+                                        latency_runs=args.latency_runs)
     video = video_level_accuracy(predictor, test.samples, clips=args.clips, crops=3 if args.three_crop else 1,
                                  max_videos=args.max_videos)
-    clip_level = clip.summary() if clip is not None else {
-        "skipped": f"a {predictor.extra.get('file_format')} file: clip-level metrics measure PyTorch modules "
-                   "(see video_level and the comparison)"}
-    out: dict = {"checkpoint": str(checkpoint), "data": str(test.data_dir), "clip_level": clip_level,
+    out: dict = {"checkpoint": str(checkpoint), "data": str(test.data_dir), "clip_level": clip.summary(),
                  "video_level": video.summary()}
     table = None
     if not args.no_compare:
@@ -84,8 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(out, default=str))
         return 0
     print(f"{checkpoint} on {test.data_dir}")
-    if clip is not None:
-        print(clip.metrics["report_text"])
+    print(clip.metrics["report_text"])
     print(json.dumps({"clip_level": out["clip_level"], "video_level": out["video_level"]}, indent=1, default=str))
     if table is not None:
         print(table.to_string())

@@ -92,7 +92,9 @@ def collect_predictions(model: nn.Module, dataloader: Iterable[dict], device: st
     from helpers.models import clip_inputs
     from helpers.training.tasks import task_outputs
 
-    model.eval().to(device)
+    model.eval()
+    if isinstance(model, nn.Module):
+        model.to(device)
     scores, labels, paths, thumbs = [], [], [], []
     example: dict[str, torch.Tensor] = {}
     for batch in tqdm(itertools.islice(dataloader, within_budget(None)), desc="evaluating", disable=not progress,
@@ -117,8 +119,8 @@ class EvaluationResult:
     """Everything :func:`evaluate_model_comprehensive` measured."""
 
     metrics: dict[str, Any]
-    params: int
-    size_mb: float
+    params: int | None  # None: not a PyTorch module (an ONNX Runtime session)
+    size_mb: float | None
     flops_per_clip: float | None
     latency: LatencyStats | None
     scores: np.ndarray
@@ -140,7 +142,7 @@ class EvaluationResult:
         keys = ("top1", "top5", "precision_macro", "recall_macro", "f1_macro", "precision_weighted",
                 "recall_weighted", "f1_weighted", "num_samples")
         row: dict[str, Any] = {k: self.metrics[k] for k in keys}
-        row.update(params=self.params, size_mb=round(self.size_mb, 3),
+        row.update(params=self.params, size_mb=None if self.size_mb is None else round(self.size_mb, 3),
                    gflops_per_clip=None if self.flops_per_clip is None else self.flops_per_clip / 1e9)
         if self.latency is not None:
             row.update(latency_mean_ms=self.latency.mean_ms, latency_median_ms=self.latency.median_ms,
@@ -148,26 +150,32 @@ class EvaluationResult:
         return row
 
 
-def evaluate_model_comprehensive(model: nn.Module, dataloader: Iterable[dict], device: str = "cpu", *,
+def evaluate_model_comprehensive(model: Any, dataloader: Iterable[dict], device: str = "cpu", *,
                                  class_names: Sequence[str] | None = None, latency_runs: int = 10,
                                  warmup: int = 3, flops: bool = True, max_thumbnails: int = 16,
                                  progress: bool = False) -> EvaluationResult:
     """Top-1/top-5, macro/weighted P/R/F1, classification report, confusion matrix,
     per-class accuracy, parameters, size (MB), FLOPs per clip and per-clip latency
     (mean/median/p95 over ``latency_runs`` after ``warmup``; ``latency_runs=0`` skips
-    it) with throughput, on a loader of the Batches contract."""
+    it) with throughput, on a loader of the Batches contract. ``model``: a module, or what
+    :func:`helpers.inference.load_predictor` opened from any file the series writes
+    (TorchScript, int8, an ONNX Runtime session: parameters and size then None)."""
     got = collect_predictions(model, dataloader, device, max_thumbnails=max_thumbnails, progress=progress)
     names = list(class_names) if class_names is not None else list(
         getattr(getattr(dataloader, "dataset", None), "classes", None) or [str(i) for i in range(got.scores.shape[1])])
     metrics = classification_metrics(got.labels, got.scores, names)
     inputs = {k: v.to(device) for k, v in got.example_inputs.items()}
     n_flops = None
-    if flops:
+    module = isinstance(model, nn.Module)
+    if flops and not module:
+        metrics["flops_note"] = f"FLOPs not counted ({type(model).__name__} is not a PyTorch module)"
+    elif flops:
         try:
             n_flops = float(count_flops(model, inputs))
         except Exception as exc:  # quantized/scripted models: FlopCounterMode cannot see inside
             metrics["flops_note"] = f"FLOPs not counted ({type(exc).__name__})"
     latency = measure_latency(model, inputs, device, warmup=warmup, runs=latency_runs) if latency_runs > 0 else None
-    return EvaluationResult(metrics=metrics, params=count_parameters(model), size_mb=in_memory_size_mb(model),
+    return EvaluationResult(metrics=metrics, params=count_parameters(model) if module else None,
+                            size_mb=in_memory_size_mb(model) if module else None,
                             flops_per_clip=n_flops, latency=latency, scores=got.scores, labels=got.labels,
                             class_names=names, paths=got.paths, thumbnails=got.thumbnails)

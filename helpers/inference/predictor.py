@@ -18,19 +18,12 @@ from torch import nn
 
 from helpers.inference import model_files
 from helpers.inference.runtime import with_runtime
+from helpers.training.load import default_checkpoint  # noqa: F401  (re-exported: what notebook 04 wrote)
 from helpers.inference.types import (RUNTIMES, TRAINING_NOTEBOOK, FrameSampler, InferenceError,
                                      MissingMetadataError, NoCheckpointError, Predictor)
 
 __all__ = ["RUNTIMES", "TRAINING_NOTEBOOK", "FrameSampler", "InferenceError", "MissingMetadataError",
            "NoCheckpointError", "Predictor", "default_checkpoint", "load_predictor", "predictor_from_model"]
-
-
-def default_checkpoint(model: str = "moe", split: int = 1, models_dir: str | Path | None = None) -> Path:
-    """What notebook 04 wrote for ``model`` on the active dataset
-    (:func:`helpers.training.load.default_checkpoint`)."""
-    from helpers.training.load import default_checkpoint as for_active_data
-
-    return for_active_data(model, split, models_dir)
 
 
 def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",

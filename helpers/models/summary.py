@@ -46,11 +46,16 @@ def _sig(x: float, digits: int = 4) -> float:
 
 def forward_kwargs(model: nn.Module, batch: Mapping) -> dict:
     """The entries of a Batches-contract dict that ``model.forward`` accepts by name
-    (``video`` for model A; video, times, audio and masks for model B)."""
+    (``video`` for model A; video, times, audio and masks for model B). A model without
+    a readable signature (an ONNX Runtime session, a file's deployable view) gets ``video``."""
     import inspect
 
-    params = inspect.signature(model.forward).parameters
-    return {k: v for k, v in batch.items() if k in params}
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (AttributeError, TypeError, ValueError):
+        params = {}
+    named = {k: v for k, v in batch.items() if k in params}
+    return named or {"video": batch["video"]}
 
 
 def clip_inputs(model: nn.Module, batch: Mapping, n: int = 1) -> dict:

@@ -43,7 +43,7 @@ def task_outputs(model: nn.Module, batch: dict[str, Any], *, sync: bool = True, 
     out = model(batch["video"])
     routing = getattr(out, "routing", None)
     return TaskOutputs(
-        logits=out.logits,
+        logits=out if isinstance(out, Tensor) else out.logits,  # deployable files return the logits tensor
         labels=batch["label"],
         aux_loss=getattr(out, "aux_loss", None),
         expert_counts=None if routing is None else routing.counts.detach(),
