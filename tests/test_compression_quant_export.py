@@ -88,8 +88,8 @@ def test_fx_int8_graph_keeps_the_temporal_padding_in_int8(trained):
     # the stem's temporal pad reads the float first conv: padded in float, then quantized
     assert sum(n.target is replicate_pad_time for n in q.graph.nodes) == 1
     assert all(a.target != "dequantize" for n in pads for a in n.all_input_nodes)
-    assert "quantized" not in type(q.get_submodule("stages.0.0")).__module__  # float conv (+ fused ReLU)
-    assert "quantized" in type(q.get_submodule("stages.1.0.conv1.0.0")).__module__
+    assert "quantized" not in type(q.get_submodule("backbone.stem.0")).__module__  # float conv (+ fused ReLU)
+    assert "quantized" in type(q.get_submodule("backbone.layer1.0.conv1.0.0")).__module__
 
 
 def test_exports_reload_and_match(trained, tmp_path):

@@ -123,3 +123,26 @@ def test_gradients_reach_gate_noise_and_every_selected_expert_only():
 def test_k_out_of_range_is_rejected():
     with pytest.raises(ValueError, match="k must be"):
         DynamicTopKMoE(8, num_experts=4, k=5)
+
+
+def test_eval_runs_every_expert_densely_with_the_sparse_paths_numbers():
+    """Eval mode is the dense sum (a fixed graph exporters can trace); with the noise off
+    training mode runs the sparse dispatch: the two give the same output."""
+    torch.manual_seed(0)
+    moe = DynamicTopKMoE(dim=8, num_experts=5, k=2, expert_hidden=16, noise_std=0.0)
+    x = torch.randn(12, 8)
+    sparse, routing = moe.train()(x)
+    dense, _ = moe.eval()(x)
+    torch.testing.assert_close(dense, sparse, atol=1e-6, rtol=1e-5)
+    assert (routing.gates > 0).sum(dim=1).eq(2).all()
+
+
+def test_the_export_view_computes_the_models_eval_logits():
+    from helpers.compression.deploy import to_deployable
+    from helpers.models import ActionMoEConfig, ActionMoEDynamicModel
+
+    torch.manual_seed(0)
+    model = ActionMoEDynamicModel(ActionMoEConfig.smoke(6)).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(to_deployable(model)(x), model(x).logits, atol=1e-5, rtol=1e-4)

@@ -9,8 +9,8 @@ function in eval mode:
 
 * every replicate-padded ``Conv3d`` becomes ``ReplicationPad3d`` + the same conv with
   zero temporal padding (identical numbers);
-* the MoE runs densely: all experts on all rows, weighted by the gate matrix that is
-  exactly zero outside each row's top-k (same output up to float summation order);
+* the MoE runs densely (as the model's MoE does in eval mode): all experts on all rows,
+  weighted by the gate matrix that is exactly zero outside each row's top-k;
 * the Motion Dynamics Module is called through its tensor-only ``features()`` (the same
   code as training). Its shape branch (``T < 2``) is fine for tracing-based exporters
   (TorchScript, ONNX, ``torch.export``: shapes are concrete); FX symbolic tracing treats
@@ -109,33 +109,34 @@ class MotionFeatures(nn.Module):
 
 
 class DenseRouter(nn.Module):
-    """Eval-mode noisy-top-k gate without the noise: (B, dim) → (B, N) gate matrix with
-    exactly ``k`` non-zero entries per row (softmax over the top-k clean logits)."""
+    """Eval-mode noisy-top-k gate without the noise (the MoE's own gate MLP and
+    :func:`~helpers.models.moe.top_k_gates`): (B, dim) → (B, N) gate matrix. One
+    submodule, so a quantizer can keep the discrete expert choice in float."""
 
     def __init__(self, gate: nn.Module, k: int) -> None:
         super().__init__()
         self.gate, self.k = gate, k
 
     def forward(self, x: Tensor) -> Tensor:
-        clean = self.gate(x)
-        top_vals, top_idx = clean.topk(self.k, dim=-1)
-        weights = torch.softmax(top_vals, dim=-1).clamp_min(1e-9)
-        return torch.zeros_like(clean).scatter(-1, top_idx, weights)
+        from helpers.models.moe import top_k_gates
+
+        return top_k_gates(self.gate(x), self.k)[0]
 
 
 class DeployableActionMoE(nn.Module):
-    """video (B, 3, T, H, W) → logits (B, classes); see the module docstring."""
+    """video (B, 3, T, H, W) → logits (B, classes), the model's eval-mode function built
+    from its own pieces: :func:`~helpers.models.action_moe.backbone_features`, the motion
+    module's ``features``, the fusion module, the MoE's gate with
+    :func:`~helpers.models.moe.dense_mixture` (what the MoE runs in eval mode), the
+    classifier. See the module docstring for what differs (padding, dense MoE)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        from helpers.models.backbones import R2PLUS1D_STAGES
-
         m = copy.deepcopy(model).cpu().eval()
-        self.stages = nn.ModuleList(getattr(m.backbone, name) for name in R2PLUS1D_STAGES)
-        self.motion_index = R2PLUS1D_STAGES.index(m.config.motion_stage)
-        self.avgpool = m.backbone.avgpool
+        self.backbone = m.backbone
+        self.motion_stage = m.config.motion_stage
         self.motion = MotionFeatures(m.motion)
-        self.fusion_gate = m.fusion.gate
+        self.fusion = m.fusion
         self.router = DenseRouter(m.moe.gate, m.moe.k)
         self.experts = m.moe.experts
         self.classifier = m.classifier
@@ -144,21 +145,12 @@ class DeployableActionMoE(nn.Module):
         self.eval()
 
     def forward(self, video: Tensor) -> Tensor:
-        x = video
-        motion_map = x
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i == self.motion_index:
-                motion_map = x
-        appearance = torch.flatten(self.avgpool(x), 1)
-        motion = self.motion(motion_map)
-        g = torch.sigmoid(self.fusion_gate(torch.cat([appearance, motion], dim=1)))
-        fused = appearance + g * motion
-        gates = self.router(fused)
-        out = torch.zeros_like(fused)
-        for e, expert in enumerate(self.experts):
-            out = out + gates[:, e:e + 1] * expert(fused)
-        return self.classifier(out)
+        from helpers.models.action_moe import backbone_features
+        from helpers.models.moe import dense_mixture
+
+        appearance, motion_map = backbone_features(self.backbone, self.motion_stage, video)
+        fused = self.fusion(appearance, self.motion(motion_map))
+        return self.classifier(dense_mixture(fused, self.router(fused), self.experts))
 
 
 def to_deployable(model: nn.Module) -> nn.Module:

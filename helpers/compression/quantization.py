@@ -104,7 +104,7 @@ def keep_padding_int8(gm: torch.fx.GraphModule) -> int:
 #: docstring) and the stem's first conv + BN + ReLU, which read the normalised video
 #: itself: quantizing the video to 8 bits per tensor was most of the int8 model's
 #: disagreement with fp32, for < 1 % of the multiply-adds (3 input channels).
-KEEP_FLOAT = ("router", "stages.0.0", "stages.0.1", "stages.0.2")
+KEEP_FLOAT = ("router", "backbone.stem.0", "backbone.stem.1", "backbone.stem.2")
 
 
 def cpu_has_vnni() -> bool:

@@ -77,6 +77,18 @@ class ActionMoEConfig:
         return asdict(self)
 
 
+def backbone_features(backbone: nn.Module, motion_stage: str, video: Tensor) -> tuple[Tensor, Tensor]:
+    """The R(2+1)D trunk: pooled appearance features (B, 512) and the feature map of
+    ``motion_stage`` that the Motion Dynamics Module reads (the model and its export
+    view both call this)."""
+    x, motion_map = video, video
+    for name in R2PLUS1D_STAGES:
+        x = getattr(backbone, name)(x)
+        if name == motion_stage:
+            motion_map = x
+    return backbone.avgpool(x).flatten(1), motion_map
+
+
 @dataclass
 class ActionMoEOutput:
     """logits (B, classes); aux_loss () to add to the task loss; routing (see
@@ -144,13 +156,7 @@ class ActionMoEDynamicModel(nn.Module):
     def forward(self, video: Tensor) -> ActionMoEOutput:
         if video.dim() != 5 or video.shape[1] != 3:
             raise ValueError(f"expected video (B, 3, T, H, W), got shape {tuple(video.shape)}")
-        x = video
-        motion_map = None
-        for name in R2PLUS1D_STAGES:
-            x = getattr(self.backbone, name)(x)
-            if name == self.config.motion_stage:
-                motion_map = x
-        appearance = self.backbone.avgpool(x).flatten(1)
+        appearance, motion_map = backbone_features(self.backbone, self.config.motion_stage, video)
         motion = self.motion(motion_map)
         fused = self.fusion(appearance, motion.features)
         moe_out, routing = self.moe(fused)

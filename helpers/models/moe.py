@@ -9,6 +9,7 @@ and grows to ``alpha * N / k`` when every sample goes to the same ``k`` experts.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +52,24 @@ def switch_load_balancing_loss(probs: Tensor, topk_indices: Tensor, alpha: float
     f = slots.mean(dim=0) / topk_indices.shape[-1]
     p = probs.mean(dim=0)
     return alpha * num_experts * torch.sum(f * p)
+
+
+def top_k_gates(logits: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """(B, N) gate matrix with exactly ``k`` non-zero entries per row (softmax over the
+    top-k logits) and the (B, k) indices of those experts."""
+    top_vals, top_idx = logits.topk(k, dim=-1)
+    # clamp: a logit gap > ~100 would underflow to 0 and break "exactly k non-zero"
+    top_gates = torch.softmax(top_vals, dim=-1).clamp_min(1e-9)
+    return torch.zeros_like(logits).scatter(-1, top_idx, top_gates), top_idx
+
+
+def dense_mixture(x: Tensor, gates: Tensor, experts: Iterable[nn.Module]) -> Tensor:
+    """``sum_e gates[:, e] * expert_e(x)`` with every expert on every row: a fixed graph
+    (no data-dependent shapes), equal to the sparse sum since other gates are exactly 0."""
+    out = torch.zeros_like(x)
+    for e, expert in enumerate(experts):
+        out = out + gates[:, e:e + 1] * expert(x)
+    return out
 
 
 class ResidualMLPExpert(nn.Module):
@@ -107,10 +126,7 @@ class DynamicTopKMoE(nn.Module):
         if self.training and self.noise_std > 0:
             scale = F.softplus(self.noise(x)) * self.noise_std
             logits = clean + torch.randn_like(clean) * scale
-        top_vals, top_idx = logits.topk(self.k, dim=-1)
-        # clamp: a logit gap > ~100 would underflow to 0 and break "exactly k non-zero"
-        top_gates = torch.softmax(top_vals, dim=-1).clamp_min(1e-9)
-        gates = torch.zeros_like(logits).scatter(-1, top_idx, top_gates)
+        gates, top_idx = top_k_gates(logits, self.k)
         probs = torch.softmax(clean, dim=-1)
         counts = torch.bincount(top_idx.reshape(-1), minlength=self.num_experts)
         aux = switch_load_balancing_loss(probs, top_idx, self.aux_loss_weight)
@@ -118,6 +134,8 @@ class DynamicTopKMoE(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, RoutingInfo]:
         routing = self.route(x)
+        if not self.training:  # every expert on every row: the same sum, and the function exporters trace
+            return dense_mixture(x, routing.gates, self.experts), routing
         out = torch.zeros_like(x)
         for e, expert in enumerate(self.experts):
             rows = (routing.topk_indices == e).any(dim=-1).nonzero(as_tuple=True)[0]
