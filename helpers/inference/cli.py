@@ -2,8 +2,8 @@
 [--runtime auto|torch|onnxruntime] [--rl-sampler PATH|auto] [--json]``.
 
 ``--runtime auto`` (the default) runs a video-only model on the CPU with ONNX Runtime
-over an fp32 export cached beside the checkpoint (:mod:`helpers.inference.runtime`:
-about 3× faster than PyTorch here); why another runtime was used is printed on stderr.
+over an fp32 export cached beside the checkpoint (:mod:`helpers.inference.runtime`;
+the speed-up in ``benchmarks/RESULTS.md``); why another runtime was used is printed on stderr.
 
 Exit codes: 0 success, 1 unreadable video or damaged checkpoint, 2 usage error,
 3 no checkpoint yet (the message names the notebook to run).

@@ -19,17 +19,12 @@ similarity motion model), each normalised to [-1, 1]. Why the global cues: the s
 a rotation is a property of the whole moving thing (opposite flow on opposite sides);
 a conv + ReLU + average pool did not learn it from a few dozen clips.
 
-Measured on the generated dataset (4 classes: move left/right, rotate cw/ccw; smoke
-model, 84 training clips, 240 other held-out clips; see tests/test_training_learning.py):
-differences alone 34 % after 6 epochs (it memorises appearance, 98 % train accuracy);
-with the products and the LayerNorm 70 % (left/right solved, cw/ccw at chance); with
-the global cues 96–97.5 % after 3–6 epochs (seeds 0–2); 95 % with 6 classes (grow/shrink).
+What each part adds on the generated motion classes (differences alone, with the
+products, with the global cues): ``benchmarks/RESULTS.md``, "Motion Dynamics Module".
 
-Why the LayerNorm at the end: the difference path starts ~50× weaker than the
-appearance features (norm 0.16 vs 7.4 at init) and is added to them, so without it
-the classifier learns appearance first and memorises (45 % instead of 68 %, both
-trained with random crops).
-It has no bias, so zero stays zero.
+Why the LayerNorm at the end: the difference path starts far weaker than the
+appearance features at init and is added to them, so without it the classifier learns
+appearance first and memorises. It has no bias, so zero stays zero.
 
 Zero in, zero out: the difference encoder has no biases and no normalisation with an
 offset, so a static clip (identical feature maps over time) yields motion features that

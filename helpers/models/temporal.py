@@ -48,9 +48,8 @@ class TemporalEncoder(nn.Module):
     the previous valid frame *in time* (zero for the first). Why: the classes of a motion
     dataset differ in how appearance changes (direction, rotation sense), and a 2D frame
     encoder sees one frame at a time; handing the change over directly is a motion cue
-    the model need not first discover through attention (smoke model, 4 epochs on a CPU,
-    one run each: 50 % validation accuracy with it, 25 % = chance without it; see
-    tests/test_training_learning_multimodal.py).
+    the model need not first discover through attention (with and without it:
+    ``benchmarks/RESULTS.md``, "Motion Dynamics Module").
     It works for any subset of frames in any order, as the RL sampler feeds them."""
 
     def __init__(self, in_dim: int, dim: int, kind: Literal["transformer", "lstm"] = "transformer",

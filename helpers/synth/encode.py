@@ -130,7 +130,7 @@ def encode_video(frames: np.ndarray, fps: float | Fraction, *, container: str = 
 
 def _yuv420p_frame(image: np.ndarray):
     """RGB → yuv420p (BT.601, limited range: what decoders assume for untagged video).
-    OpenCV does it ~4× faster than swscale's unscaled path; odd sizes go to swscale."""
+    OpenCV does it faster than swscale's unscaled path; odd sizes go to swscale."""
     import av
 
     height, width = image.shape[:2]
