@@ -1,4 +1,4 @@
-"""Compression benchmark (issue 7): one JSON line per model (fp32 torch and ONNX
+"""Compression benchmark: one JSON line per model (fp32 torch and ONNX
 Runtime, pruned at each ratio, unstructured, int8 FX (+QAT when needed), int8 ORT QDQ,
 pruned+int8, students with and without distillation), then the summary line.
 

@@ -29,7 +29,7 @@ Last line, one object::
     {"benchmark": "inference", "predict_ms": {model: ms, …}, "fastest_model": name, "fastest_ms": …,
      "fastest_compressed_model": name, "fastest_compressed_ms": …, "load": [1, 5, 15 min]}
 
-Goal (issue 8): fastest compressed model < 150 ms on 2 CPU cores, fp32 MoE < 1 s.
+Goal: fastest compressed model < 150 ms on 2 CPU cores, fp32 MoE < 1 s.
 Run: ``python benchmarks/inference.py [--runs 5] [--models-dir DIR] [--device cpu] [--synthetic auto]``.
 """
 from __future__ import annotations

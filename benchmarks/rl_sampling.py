@@ -1,5 +1,5 @@
-"""RL frame sampling benchmark (issue 6): does a DQN agent reach uniform-16's accuracy
-with ≥ 3× fewer frames?
+"""RL frame sampling benchmark: does a DQN agent reach the accuracy of uniform sampling
+with far fewer frames, and does it beat the preview heuristic it could have been?
 
 Builds what it needs: the dataset (default: a generated Kinetics-layout long-clip
 stand-in, 6 classes × 30 clips of 9 s with the event in 12–20 % of the clip), a smoke
@@ -13,7 +13,10 @@ test split.
 Prints JSON lines (notes, timings, accuracy per sampler per budget, the agent, wall
 clock per video), the last one:
 ``{"benchmark": "rl_sampling", "frames_saved_ratio": …, "agent_accuracy": …,
-"agent_mean_frames": …, "uniform16_accuracy": …, "no_audio_frames_saved_ratio": …}``.
+"agent_mean_frames": …, "uniform16_accuracy": …, "no_audio_frames_saved_ratio": …,
+"best_uniform_accuracy": …, "best_uniform_k": …, "heuristic_accuracy": {k: …},
+"frames_saved_vs_heuristic": …}`` (the heuristic: audio energy for clips with sound, motion
+energy for silent ones, see ``helpers.rl.baselines``).
 
 Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]``.
 """

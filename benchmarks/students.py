@@ -1,4 +1,4 @@
-"""Student benchmark (issue 7, distillation): the fast student (MotionStudent,
+"""Student benchmark (distillation): the fast student (MotionStudent,
 ``create_fast_student``) trained with and without the teacher over several seeds, the
 MobileNetV3-small frame student for reference, and the latency of each next to the
 teacher's deployable view.

@@ -11,18 +11,21 @@ from helpers.rl.features import FeatureSet
 def make_toy_features(num_clips: int = 60, num_positions: int = 8, num_classes: int = 3,
                       informative: int = 5, feature_dim: int = 4, seed: int = 0) -> FeatureSet:
     """Feature 0 of frame ``informative`` is ``label + 1``; everything else is small noise
-    (feature 0 stays 0 elsewhere). No audio."""
+    (feature 0 stays 0 elsewhere). No audio; the motion preview peaks (1.0) at the
+    informative frame, the others below 0.5."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, num_classes, size=num_clips)
     feats = rng.normal(0, 0.1, size=(num_clips, num_positions, feature_dim)).astype(np.float32)
     feats[:, :, 0] = 0.0
     feats[:, informative, 0] = labels + 1
     times = np.tile(np.arange(num_positions, dtype=np.float32) / 2.0, (num_clips, 1))
+    motion = (rng.random((num_clips, num_positions)) * 0.5).astype(np.float32)
+    motion[:, informative] = 1.0
     return FeatureSet(feats, times, np.tile(np.arange(num_positions), (num_clips, 1)).astype(np.int64),
                       labels.astype(np.int64), np.zeros((num_clips, num_positions), np.float32),
                       np.zeros(num_clips, bool), np.full((num_clips, 2), -1, np.int64),
                       [f"toy_{i}" for i in range(num_clips)], [f"class_{c}" for c in range(num_classes)],
-                      {"informative": informative})
+                      {"informative": informative}, motion)
 
 
 class ToyClassifier:

@@ -243,7 +243,7 @@ def _features_after_a_few_steps(vision_norm: str) -> tuple[torch.Tensor, torch.T
 
 
 def test_smoke_frame_encoder_gives_informative_features_in_eval_mode():
-    """Regression (issue 6): the smoke encoder used to give the same features for every
+    """Regression: the smoke encoder used to give the same features for every
     clip in eval mode (std ~1e-8) — BatchNorm's init running statistics, barely moved at
     momentum 0.01, do not normalise a random-init MobileNetV3 and the signal vanishes.
     With GroupNorm (``vision_norm="group"``, the smoke preset) eval = train mode."""

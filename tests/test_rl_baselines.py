@@ -40,6 +40,26 @@ def test_oracle_finds_the_informative_frame_first():
     assert curves["uniform"][1] == pytest.approx(np.mean(fs.labels == 0))  # frame 4 says nothing: prior argmax
 
 
+def test_the_preview_heuristics_rank_by_motion_when_silent_and_by_sound_when_not():
+    fs = make_toy_features(num_clips=10, num_positions=8, informative=6, seed=3)
+    curves = accuracy_curves(fs, ToyClassifier(3), budgets=(1, 2))
+    assert curves["motion"][1] == curves["heuristic"][1] == 1.0  # the preview points at the informative frame
+    assert curves["uniform"][1] < 1.0
+    fs.has_audio[:5] = True
+    fs.audio_env[:5, 2] = 1.0  # these clips are loudest at frame 2
+    picks = sampler_positions("heuristic", fs, 1)[:, 0]
+    assert picks[:5].tolist() == [2] * 5 and picks[5:].tolist() == [6] * 5
+    assert sampler_positions("motion", fs, 1)[:, 0].tolist() == [6] * 10
+
+
+def test_without_a_motion_preview_the_motion_samplers_are_left_out_or_refused():
+    fs = make_toy_features(num_clips=4, num_positions=8)
+    fs.motion_env = None
+    assert "motion" not in accuracy_curves(fs, ToyClassifier(3), budgets=(1,))
+    with pytest.raises(ValueError, match="motion preview"):
+        sampler_positions("heuristic", fs, 1)
+
+
 def test_frames_saved_ratio():
     curve = {1: 0.2, 2: 0.5, 4: 0.8, 8: 0.9, 16: 0.9}
     assert frames_saved_ratio(curve, 0.8, 1.0) == (4.0, 4)

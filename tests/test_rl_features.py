@@ -26,10 +26,13 @@ def test_pixel_features_shapes_times_audio_and_cache(tiny_kinetics, tmp_path):
     assert fs.has_audio.all() and fs.audio_env.max(1) == pytest.approx(np.ones(m))  # loudest candidate = 1
     assert (fs.events[:, 0] >= 0).all() and (fs.events[:, 1] > fs.events[:, 0]).all()
     assert not is_degenerate(fs.features)
+    assert fs.motion_env.shape == (m, 6) and fs.motion_env.max(1) == pytest.approx(np.ones(m))  # moving clips
+    assert fs.motion_env.min() >= 0.0
     files = list(tmp_path.glob("rl_features_train_*.npz"))
     assert len(files) == 1
     again = cached_features(None, tiny_kinetics, "train", tmp_path, encoder="pixels", num_positions=6, progress=False)
     np.testing.assert_array_equal(again.features, fs.features)  # read back from the cache
+    np.testing.assert_array_equal(again.motion_env, fs.motion_env)
     assert isinstance(again, FeatureSet) and len(list(tmp_path.glob("*.npz"))) == 1
 
 
@@ -87,3 +90,24 @@ def test_flow_encoder_caches_one_vector_per_candidate(tiny_kinetics, tmp_path):
     fs = cached_features(None, tiny_kinetics, "train", tmp_path, encoder="flow", num_positions=6, progress=False)
     assert fs.features.shape == (fs.num_clips, 6, 37) and fs.meta["encoder"] == "flow"
     assert np.isfinite(fs.features).all() and not is_degenerate(fs.features)
+
+
+def test_motion_energy_is_the_scaled_grey_change_and_zero_for_a_still_clip():
+    from helpers.rl.features import motion_energy
+
+    still = np.full((3, 4, 4, 3), 100, np.uint8)
+    assert motion_energy(still, still).tolist() == [0.0, 0.0, 0.0]
+    moved = still.copy()
+    moved[1, :2] = 200  # half of frame 1 changes by 100 grey levels
+    moved[2, 0, 0] = 200  # one pixel of frame 2
+    energy = motion_energy(still, moved)
+    np.testing.assert_allclose(energy, [0.0, 1.0, 1 / 8], rtol=1e-5)
+
+
+def test_a_cache_written_before_the_motion_preview_still_loads(tmp_path):
+    from rl_toy import make_toy_features
+
+    fs = make_toy_features(num_clips=3, num_positions=4, informative=2)
+    fs.motion_env = None
+    loaded = FeatureSet.load(fs.save(tmp_path / "old.npz"))
+    assert loaded.motion_env is None and loaded.num_clips == 3

@@ -1,5 +1,5 @@
-"""Proof that the MoE model (model A) learns, measured honestly on the generated dataset
-(issue 5). The multi-modal model's proof is in ``test_training_learning_multimodal.py``.
+"""Proof that the MoE model (model A) learns, measured honestly on the generated dataset.
+The multi-modal model's proof is in ``test_training_learning_multimodal.py``.
 
 The data is the project's stand-in (:mod:`helpers.synth`), packed as HMDB51 (RAR archives,
 split files), decoded by the real dataset and trained by the real trainer with the

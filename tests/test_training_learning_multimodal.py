@@ -1,4 +1,4 @@
-"""Proof that the multi-modal model learns (issue 5), measured honestly on the generated
+"""Proof that the multi-modal model learns, measured honestly on the generated
 dataset in the Kinetics layout (audio, captions), decoded by the real dataset and trained
 by the real trainer with the smoke preset: 4 classes (move_left, move_right, rotate_cw,
 rotate_ccw: no single frame tells them apart), 33 clips each (92 train / 20 val),

@@ -5,6 +5,10 @@ the ``N`` cached candidate positions. Each returns exactly ``k`` distinct positi
 * random — ``k`` positions drawn without replacement;
 * audio — where the audio is loudest (Listen-to-Look's cheap preview as a heuristic);
   a silent clip falls back to uniform (documented, so HMDB51 still gets an answer);
+* motion — where the frames change most (frame-difference energy, the silent preview:
+  SCSampler's idea of ranking by a cheap signal, without learning);
+* heuristic — the preview a clip has: audio energy when it has sound, motion energy
+  when it is silent (the rule a learned sampler has to beat);
 * oracle — greedy by the classifier's probability of the TRUE class (uses the label:
   an upper bound for any sampler that feeds this classifier, not a method).
 """
@@ -15,7 +19,7 @@ import numpy as np
 from helpers.rl.features import FeatureSet
 from helpers.rl.subsets import SubsetClassifier
 
-SAMPLERS: tuple[str, ...] = ("uniform", "random", "audio", "oracle")
+SAMPLERS: tuple[str, ...] = ("uniform", "random", "audio", "motion", "heuristic", "oracle")
 
 
 def _check(n: int, k: int) -> None:
@@ -35,7 +39,8 @@ def random_positions(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def audio_energy_positions(envelope: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` loudest candidates (ties by position); uniform when all silent."""
+    """The ``k`` candidates of highest energy (ties by position); uniform when all zero.
+    Any per-candidate envelope in [0, 1]: audio loudness or motion energy."""
     n = len(envelope)
     _check(n, k)
     if not np.any(envelope > 0):
@@ -77,6 +82,12 @@ def sampler_positions(name: str, fs: FeatureSet, k: int, *, classifier: SubsetCl
         return np.stack([random_positions(n, k, rng) for _ in range(m)])
     if name == "audio":
         return np.stack([audio_energy_positions(fs.audio_env[i], k) for i in range(m)])
+    if name in ("motion", "heuristic"):
+        if fs.motion_env is None:
+            raise ValueError(f"sampler {name!r} needs the features' motion preview (re-extract the features)")
+        use_audio = fs.has_audio if name == "heuristic" else np.zeros(m, bool)
+        return np.stack([audio_energy_positions(fs.audio_env[i] if use_audio[i] else fs.motion_env[i], k)
+                         for i in range(m)])
     if name == "oracle":
         if oracle is None:
             if classifier is None:

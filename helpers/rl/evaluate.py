@@ -19,8 +19,11 @@ BUDGETS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 
 def accuracy_curves(fs: FeatureSet, classifier: SubsetClassifier, budgets: Sequence[int] = BUDGETS,
                     samplers: Sequence[str] = SAMPLERS, seed: int = 0, random_repeats: int = 3) -> dict[str, dict[int, float]]:
-    """``{sampler: {k: accuracy}}`` at every budget ``k ≤ N`` (random: mean of repeats)."""
+    """``{sampler: {k: accuracy}}`` at every budget ``k ≤ N`` (random: mean of repeats);
+    the motion-preview samplers only when the features carry the preview."""
     budgets = [k for k in budgets if k <= fs.num_positions]
+    if fs.motion_env is None:
+        samplers = [s for s in samplers if s not in ("motion", "heuristic")]
     oracle = oracle_orders(fs, classifier, max(budgets)) if "oracle" in samplers else None
     out: dict[str, dict[int, float]] = {}
     for name in samplers:

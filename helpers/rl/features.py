@@ -34,7 +34,9 @@ class FeatureSet:
     features (M, N, F) float32 · times (M, N) float32 seconds from the video start ·
     frame_indices (M, N) int64 · labels (M,) int64 · audio_env (M, N) float32 in [0, 1]
     (zeros without audio) · has_audio (M,) bool · events (M, 2) int64 event start/end
-    frame (-1 when unknown) · paths, classes.
+    frame (-1 when unknown) · paths, classes · motion_env (M, N) float32 in [0, 1]: the
+    silent preview, mean absolute grey-level change from each candidate to the frame
+    ``motion_gap`` later (None in caches written before it existed).
     """
 
     features: np.ndarray
@@ -47,11 +49,12 @@ class FeatureSet:
     paths: list[str]
     classes: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    motion_env: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         m, n = self.features.shape[:2]
-        for name in ("times", "frame_indices", "audio_env"):
-            if getattr(self, name).shape != (m, n):
+        for name in ("times", "frame_indices", "audio_env", "motion_env"):
+            if getattr(self, name) is not None and getattr(self, name).shape != (m, n):
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {(m, n)}")
         if self.labels.shape != (m,) or self.has_audio.shape != (m,) or len(self.paths) != m:
             raise ValueError("labels, has_audio and paths need one entry per clip")
@@ -73,16 +76,19 @@ class FeatureSet:
         idx = np.asarray(index, dtype=np.int64)
         return FeatureSet(self.features[idx], self.times[idx], self.frame_indices[idx], self.labels[idx],
                           self.audio_env[idx], self.has_audio[idx], self.events[idx],
-                          [self.paths[i] for i in idx], list(self.classes), dict(self.meta))
+                          [self.paths[i] for i in idx], list(self.classes), dict(self.meta),
+                          None if self.motion_env is None else self.motion_env[idx])
 
     # ------------------------------------------------------------------ disk
     def save(self, path: str | Path) -> Path:
         """Atomic ``.npz`` write (:mod:`helpers.atomic`)."""
         path = Path(path)
+        extra = {} if self.motion_env is None else {"motion_env": self.motion_env}
         with atomic_open(path, "wb") as fh:
             np.savez(fh, features=self.features, times=self.times, frame_indices=self.frame_indices,
                      labels=self.labels, audio_env=self.audio_env, has_audio=self.has_audio, events=self.events,
-                     info=np.array(json.dumps({"paths": self.paths, "classes": self.classes, "meta": self.meta})))
+                     info=np.array(json.dumps({"paths": self.paths, "classes": self.classes, "meta": self.meta})),
+                     **extra)
         return path
 
     @classmethod
@@ -94,7 +100,8 @@ class FeatureSet:
             with np.load(path, allow_pickle=False) as z:
                 info = json.loads(str(z["info"]))
                 return cls(z["features"], z["times"], z["frame_indices"], z["labels"], z["audio_env"],
-                           z["has_audio"], z["events"], info["paths"], info["classes"], info.get("meta", {}))
+                           z["has_audio"], z["events"], info["paths"], info["classes"], info.get("meta", {}),
+                           z["motion_env"] if "motion_env" in z.files else None)
         except (KeyError, ValueError, OSError) as exc:
             raise ValueError(f"{path}: not a feature cache ({exc})") from exc
 
@@ -186,6 +193,18 @@ def flow_features(frames: np.ndarray, next_frames: np.ndarray, grid: int = 4) ->
     return np.asarray(out, np.float32)
 
 
+def motion_energy(frames: np.ndarray, next_frames: np.ndarray) -> np.ndarray:
+    """(N,) mean absolute grey-level change from each frame to its later partner,
+    scaled so the clip's largest is 1 (all zeros for a still clip): the silent preview,
+    frame-difference energy, computed on frames the extraction decodes anyway."""
+    def grey(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+    energy = np.abs(grey(next_frames) - grey(frames)).mean(axis=(1, 2))
+    top = float(energy.max()) if len(energy) else 0.0
+    return (energy / top if top > 0 else np.zeros_like(energy)).astype(np.float32)
+
+
 def is_degenerate(features: np.ndarray, tol: float = 1e-5) -> bool:
     """True when the features barely vary across frames and clips (an encoder whose
     eval-mode output is constant carries no information to sample with)."""
@@ -216,7 +235,7 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
     transform = ClipTransform(resize=tuple(resize), crop=(crop, crop))
     if model is not None:
         model.eval()
-    feats, times, idxs, envs, audio = [], [], [], [], []
+    feats, times, idxs, envs, audio, motion = [], [], [], [], [], []
     start = time.perf_counter()
     for row in tqdm(rows, desc=f"features {split}", disable=not progress, leave=False):
         with open_video(row["path"]) as reader:
@@ -227,6 +246,7 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
             decoded = reader.frames(list(range(int(wanted.max()) + 1)),
                                     size=None if encoder == "flow" else tuple(resize))
         frames = decoded[idx]
+        motion.append(motion_energy(frames, decoded[np.minimum(idx + motion_gap, len(decoded) - 1)]))
         if encoder == "model":
             feats.append(model.vision(transform(frames).unsqueeze(0))[0].float().numpy())
         elif encoder == "flow":
@@ -244,7 +264,8 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
                       np.array([r["event"] for r in rows], np.int64), [r["path"] for r in rows], list(classes),
                       {"split": split, "data_dir": str(data_dir), "num_positions": num_positions,
                        "encoder": encoder, "resize": [int(v) for v in resize], "crop": int(crop),
-                       "seconds_per_frame": (time.perf_counter() - start) / (len(rows) * num_positions)})
+                       "seconds_per_frame": (time.perf_counter() - start) / (len(rows) * num_positions)},
+                      np.stack(motion))
 
 
 def clip_limit() -> int | None:
@@ -263,7 +284,7 @@ def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, n
     stamp = f"{ck.resolve()}:{ck.stat().st_mtime_ns}:{ck.stat().st_size}" if ck and ck.is_file() else str(ck)
     size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
     limit = "" if clip_limit() is None else f"|first {clip_limit()}"  # a budgeted run's few clips are not the split
-    digest = hashlib.sha1(f"{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"v2|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
 

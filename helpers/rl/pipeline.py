@@ -101,6 +101,14 @@ class RLPipeline:
             r, _ = frames_saved_ratio(self.uniform_all, self.no_audio_result["accuracy"],
                                       self.no_audio_result["mean_frames"])
             out["no_audio_frames_saved_ratio"] = round(r, 4)
+        # the fair baselines: uniform at its best budget, and the preview heuristic the agent could have been
+        best_k = max(self.uniform_all, key=lambda k: (self.uniform_all[k], -k))
+        out.update(best_uniform_accuracy=round(self.uniform_all[best_k], 4), best_uniform_k=int(best_k))
+        heuristic = self.curves.get("heuristic")
+        if heuristic:
+            r, _ = frames_saved_ratio(heuristic, self.agent_result["accuracy"], self.agent_result["mean_frames"])
+            out["heuristic_accuracy"] = {str(k): round(v, 4) for k, v in heuristic.items()}
+            out["frames_saved_vs_heuristic"] = round(r, 4)  # read at the curve's budgets only
         return out
 
 
