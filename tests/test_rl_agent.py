@@ -97,7 +97,7 @@ def test_positional_q_network_learns_the_toy_and_round_trips(tmp_path):
     fs = make_toy_features(num_clips=40, num_positions=8, informative=5, seed=0)
     env = FrameSamplingEnv(fs, ToyClassifier(3), EnvConfig(max_frames=4, target_frames=1, frame_cost=0.1,
                                                            over_target_cost=0.1))
-    assert env.position_slices == ((6, 14), (env.obs_dim - 9, env.obs_dim - 1))
+    assert env.position_slices == ((6, 14), (env.obs_dim - 17, env.obs_dim - 9), (env.obs_dim - 8, env.obs_dim))
     cfg = DQNConfig(hidden=64, eps_decay_steps=200, target_update=50, batch_size=32, gamma=0.9, seed=0,
                     position_slices=env.position_slices)
     agent = DQNAgent(env.obs_dim, int(env.action_space.n), cfg)

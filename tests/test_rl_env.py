@@ -24,8 +24,11 @@ def test_env_passes_gymnasium_checker(toy):
         warnings.simplefilter("error")  # no checker warnings either
         check_env(env, skip_render_check=True)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (env.obs_dim,) == (3 + 3 + 8 + 1 + 3 + 8 + 1,)
+    assert obs.shape == (env.obs_dim,) == (3 + 3 + 8 + 1 + 3 + 8 + 1 + 8,)  # ... audio, has-audio, motion
     assert obs.dtype == np.float32 and env.action_space.n == 9
+    np.testing.assert_array_equal(obs[-8:], toy.motion_env[env.clip])  # the silent preview, before any look
+    without = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(max_frames=4, use_motion=False), fit_projection(toy, 3))
+    assert without.obs_dim == env.obs_dim - 8 and len(without.position_slices) == 2
 
 
 def test_scripted_episode_rewards_match_hand_computation(toy):

@@ -25,7 +25,8 @@ def tiny_sampler_parts(classes: list[str]):
     head = FeatureHead(FLOW_DIM, len(classes), dim=16, heads=2).eval()
     projection = np.random.default_rng(0).normal(size=(FLOW_DIM + 1, 4)).astype(np.float32)
     env_cfg = EnvConfig(max_frames=MAX_FRAMES, target_frames=2)
-    obs_dim = len(classes) + 3 + NUM_POSITIONS + 1 + projection.shape[1] + NUM_POSITIONS + 1
+    # probabilities, confidence/entropy/margin, looked-at mask, budget, projection, audio, has-audio, motion
+    obs_dim = len(classes) + 3 + NUM_POSITIONS + 1 + projection.shape[1] + NUM_POSITIONS + 1 + NUM_POSITIONS
     agent = DQNAgent(obs_dim, NUM_POSITIONS + 1, DQNConfig(hidden=16, seed=0))
     with torch.no_grad():
         agent.online.net[-1].bias[NUM_POSITIONS] = -1e3
@@ -61,6 +62,24 @@ def test_clip_indices_repeat_the_picks_in_time_order():
     assert clip_indices([4, 2], 3).tolist() == [2, 2, 4]
     with pytest.raises(ValueError):
         clip_indices([], 4)
+
+
+def test_an_agent_saved_before_the_motion_preview_replays_without_it(predictor, mp4, tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler, save_rl_sampler
+    from helpers.rl import DQNAgent, DQNConfig
+
+    _, head, projection, env_cfg = tiny_sampler_parts(predictor.class_names)
+    obs_dim = len(predictor.class_names) + 3 + NUM_POSITIONS + 1 + projection.shape[1] + NUM_POSITIONS + 1
+    agent = DQNAgent(obs_dim, NUM_POSITIONS + 1, DQNConfig(hidden=16, seed=0))
+    path = save_rl_sampler(tmp_path / "rl_frame_sampler_old.pt", agent, head, projection=projection,
+                           env_config=env_cfg, encoder="flow", num_positions=NUM_POSITIONS,
+                           classes=predictor.class_names, feature_dim=FLOW_DIM)
+    state = torch.load(path, weights_only=True)
+    del state["extra"]["sampler"]["env_config"]["use_motion"]  # what such a file holds
+    torch.save(state, path)
+    s = load_rl_sampler(path)
+    assert s.env_config.use_motion is False
+    assert 1 <= len(s.pick(mp4).order) <= MAX_FRAMES
 
 
 def test_saved_sampler_replays_on_a_new_video(sampler_file, mp4, predictor):

@@ -81,7 +81,8 @@ class RLFrameSampler:
         """A one-clip :class:`~helpers.rl.FeatureSet` of ``video`` and its decoded
         candidate frames (what :func:`helpers.rl.extract_features` computes per clip)."""
         from helpers.datasets import ClipTransform
-        from helpers.rl.features import FeatureSet, audio_envelope, flow_features, pixel_motion_features
+        from helpers.rl.features import FeatureSet, audio_envelope, flow_features, motion_energy, \
+            pixel_motion_features
         from helpers.video import open_video
         from helpers.video.sampling import uniform_indices
 
@@ -107,7 +108,8 @@ class RLFrameSampler:
         env, has = audio_envelope(video, times, float(meta.duration or 0.0) or meta.num_frames / fps)
         fs = FeatureSet(np.asarray(feats, np.float32)[None], times[None], idx.astype(np.int64)[None],
                         np.zeros(1, np.int64), env[None], np.array([has]), np.full((1, 2), -1, np.int64),
-                        [str(video)], list(self.classes), {"encoder": self.encoder})
+                        [str(video)], list(self.classes), {"encoder": self.encoder},
+                        motion_energy(frames, after)[None])
         return fs, frames
 
     def pick(self, video: str | Path, top_k: int = 5) -> RLPick:
@@ -239,7 +241,8 @@ def load_rl_sampler(path: str | Path) -> RLFrameSampler:
     projection = s.get("projection")
     sampler = RLFrameSampler(agent=agent, classifier=classifier,
                              projection=None if projection is None else projection.numpy(),
-                             env_config=EnvConfig(**s["env_config"]), encoder=s["encoder"],
+                             # an agent saved before the motion preview observed without it
+                             env_config=EnvConfig(**{"use_motion": False, **s["env_config"]}), encoder=s["encoder"],
                              num_positions=int(s["num_positions"]), classes=list(s["classes"]),
                              resize=tuple(s["resize"]), crop=int(s["crop"]), motion_gap=int(s["motion_gap"]),
                              encoder_model=encoder_model, feature_dim=int(s["feature_dim"]), path=path,

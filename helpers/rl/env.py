@@ -16,7 +16,9 @@ as not correct.
 Observation (float32 vector): classifier probabilities (C), confidence, normalised
 entropy, top-2 margin, the looked-at mask (N), budget used (1), the mean of the looked
 frames' features projected to ``d`` dims (optional), the audio envelope (N) and a
-has-audio flag (zeros when ``use_audio`` is off or the clip is silent).
+has-audio flag (zeros when ``use_audio`` is off or the clip is silent), and with
+``use_motion`` the motion-energy preview (N; :func:`helpers.rl.features.motion_energy`),
+which every clip has, silent or not.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class EnvConfig:
     frame_cost: float = 0.05
     over_target_cost: float = 0.05
     use_audio: bool = True
+    use_motion: bool = True  # the silent preview in the observation (agents saved before it: False)
 
     def __post_init__(self) -> None:
         if self.max_frames < 1 or self.target_frames < 1:
@@ -83,7 +86,8 @@ class FrameSamplingEnv(gym.Env):
             raise ValueError(f"classifier has {classifier.num_classes} classes, the features {self.c}")
         self.projection = projection
         self.proj_dim = 0 if projection is None else projection.shape[1]
-        self.obs_dim = self.c + 3 + self.n + 1 + self.proj_dim + self.n + 1
+        self.motion_dim = self.n if cfg.use_motion else 0
+        self.obs_dim = self.c + 3 + self.n + 1 + self.proj_dim + self.n + 1 + self.motion_dim
         self.action_space = gym.spaces.Discrete(self.n + 1)
         self.observation_space = gym.spaces.Box(-OBS_LIMIT, OBS_LIMIT, (self.obs_dim,), np.float32)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
@@ -95,11 +99,14 @@ class FrameSamplingEnv(gym.Env):
 
     @property
     def position_slices(self) -> tuple[tuple[int, int], ...]:
-        """Where the observation holds one value per candidate: the looked-at mask and
-        the audio envelope (for :class:`~helpers.rl.agent.PositionalQNetwork`)."""
+        """Where the observation holds one value per candidate: the looked-at mask, the
+        audio envelope and the motion preview (for :class:`~helpers.rl.agent.PositionalQNetwork`)."""
         mask_at = self.c + 3
-        audio_at = self.obs_dim - self.n - 1
-        return ((mask_at, mask_at + self.n), (audio_at, audio_at + self.n))
+        audio_at = self.obs_dim - self.motion_dim - self.n - 1
+        slices = ((mask_at, mask_at + self.n), (audio_at, audio_at + self.n))
+        if self.motion_dim:
+            slices += ((self.obs_dim - self.n, self.obs_dim),)
+        return slices
 
     @property
     def stop_action(self) -> int:
@@ -139,6 +146,9 @@ class FrameSamplingEnv(gym.Env):
         audio = bool(self.config.use_audio and self.fs.has_audio[self.clip])
         parts.append(self.fs.audio_env[self.clip].astype(np.float32) if audio else np.zeros(self.n, np.float32))
         parts.append(np.array([float(audio)], np.float32))
+        if self.motion_dim:
+            motion = self.fs.motion_env
+            parts.append(np.zeros(self.n, np.float32) if motion is None else motion[self.clip].astype(np.float32))
         return np.concatenate(parts).astype(np.float32)
 
     def action_mask(self) -> np.ndarray:
