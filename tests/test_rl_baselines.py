@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.rl.baselines import (SAMPLERS, audio_energy_positions, oracle_orders, sampler_positions,
+from helpers.rl.baselines import (SAMPLERS, energy_positions, oracle_orders, sampler_positions,
                                   uniform_positions)
 from helpers.rl.evaluate import accuracy_curves, frames_saved_ratio
 from rl_toy import ToyClassifier, make_toy_features
@@ -27,8 +27,8 @@ def test_uniform_and_audio_positions_values():
     assert uniform_positions(32, 4).tolist() == [4, 12, 20, 28]
     assert uniform_positions(8, 8).tolist() == list(range(8))
     env = np.array([0.1, 0.9, 0.2, 0.9, 0.0, 0.5])
-    assert audio_energy_positions(env, 3).tolist() == [1, 3, 5]
-    assert audio_energy_positions(np.zeros(6), 2).tolist() == uniform_positions(6, 2).tolist()  # silent fallback
+    assert energy_positions(env, 3).tolist() == [1, 3, 5]
+    assert energy_positions(np.zeros(6), 2).tolist() == uniform_positions(6, 2).tolist()  # silent fallback
 
 
 def test_oracle_finds_the_informative_frame_first():

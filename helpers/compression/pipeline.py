@@ -348,8 +348,7 @@ def quantize_int8(study: CompressionStudy) -> str:
                               calibration_batches=len(study.calib))
         path, timed = _int8_file(study, qat, study.out / "moe_int8_qat.pt", "int8_qat")
         acc = study.add("int8_qat", qat, path, n, timed=timed, runtime="torch FX int8 (x86)", method="qat")
-        val = [{"video": b["video"], "label": b["label"]}
-               for b in itertools.islice(study.test_loader, within_budget(None))]
+        val = rebatched(study.test_loader, EVAL_BATCH)
         val_acc = {k: float(torch.eq(*predict(study.measured[k].run, val)).float().mean()) for k in ("int8", "int8_qat")}
         study.int8_name = "int8_qat" if val_acc["int8_qat"] > val_acc["int8"] else "int8"
         for k in val_acc:

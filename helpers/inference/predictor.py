@@ -18,9 +18,9 @@ from torch import nn
 
 from helpers.inference import model_files
 from helpers.inference.runtime import with_runtime
-from helpers.training.load import default_checkpoint  # noqa: F401  (re-exported: what notebook 04 wrote)
 from helpers.inference.types import (RUNTIMES, TRAINING_NOTEBOOK, FrameSampler, InferenceError,
                                      MissingMetadataError, NoCheckpointError, Predictor)
+from helpers.training.load import default_checkpoint  # noqa: F401  (re-exported: what notebook 04 wrote)
 
 __all__ = ["RUNTIMES", "TRAINING_NOTEBOOK", "FrameSampler", "InferenceError", "MissingMetadataError",
            "NoCheckpointError", "Predictor", "default_checkpoint", "load_predictor", "predictor_from_model"]

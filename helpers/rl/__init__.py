@@ -15,7 +15,7 @@ _EXPORTS: dict[str, str] = {
     "DQNAgent": "agent", "DQNConfig": "agent",
     "RLTrainer": "trainer", "RLHistory": "trainer", "run_policy": "trainer",
     "SAMPLERS": "baselines", "uniform_positions": "baselines", "random_positions": "baselines",
-    "audio_energy_positions": "baselines", "oracle_orders": "baselines", "sampler_positions": "baselines",
+    "energy_positions": "baselines", "oracle_orders": "baselines", "sampler_positions": "baselines",
     "BUDGETS": "evaluate", "accuracy_curves": "evaluate", "evaluate_agent": "evaluate",
     "frames_saved_ratio": "evaluate", "positions_accuracy": "subsets", "SubsetClassifier": "subsets",
     "plot_learning_curves": "plots", "plot_accuracy_vs_frames": "plots", "visualize_frame_sampling": "plots",

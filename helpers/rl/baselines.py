@@ -38,7 +38,7 @@ def random_positions(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
 
 
-def audio_energy_positions(envelope: np.ndarray, k: int) -> np.ndarray:
+def energy_positions(envelope: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` candidates of highest energy (ties by position); uniform when all zero.
     Any per-candidate envelope in [0, 1]: audio loudness or motion energy."""
     n = len(envelope)
@@ -81,12 +81,12 @@ def sampler_positions(name: str, fs: FeatureSet, k: int, *, classifier: SubsetCl
         rng = np.random.default_rng([seed, k])
         return np.stack([random_positions(n, k, rng) for _ in range(m)])
     if name == "audio":
-        return np.stack([audio_energy_positions(fs.audio_env[i], k) for i in range(m)])
+        return np.stack([energy_positions(fs.audio_env[i], k) for i in range(m)])
     if name in ("motion", "heuristic"):
         if fs.motion_env is None:
             raise ValueError(f"sampler {name!r} needs the features' motion preview (re-extract the features)")
         use_audio = fs.has_audio if name == "heuristic" else np.zeros(m, bool)
-        return np.stack([audio_energy_positions(fs.audio_env[i] if use_audio[i] else fs.motion_env[i], k)
+        return np.stack([energy_positions(fs.audio_env[i] if use_audio[i] else fs.motion_env[i], k)
                          for i in range(m)])
     if name == "oracle":
         if oracle is None:

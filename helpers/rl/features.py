@@ -245,14 +245,14 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
             wanted = np.unique(np.concatenate([idx, np.minimum(idx + motion_gap, meta.num_frames - 1)]))
             decoded = reader.frames(list(range(int(wanted.max()) + 1)),
                                     size=None if encoder == "flow" else tuple(resize))
-        frames = decoded[idx]
-        motion.append(motion_energy(frames, decoded[np.minimum(idx + motion_gap, len(decoded) - 1)]))
+        frames, after = decoded[idx], decoded[np.minimum(idx + motion_gap, len(decoded) - 1)]
+        motion.append(motion_energy(frames, after))
         if encoder == "model":
             feats.append(model.vision(transform(frames).unsqueeze(0))[0].float().numpy())
         elif encoder == "flow":
-            feats.append(flow_features(frames, decoded[np.minimum(idx + motion_gap, len(decoded) - 1)]))
+            feats.append(flow_features(frames, after))
         else:
-            feats.append(pixel_motion_features(frames, decoded[np.minimum(idx + motion_gap, len(decoded) - 1)]))
+            feats.append(pixel_motion_features(frames, after))
         t = (idx / meta.fps).astype(np.float32)
         env, has = audio_envelope(row["path"], t, meta.duration or meta.num_frames / meta.fps)
         times.append(t)
@@ -283,7 +283,8 @@ def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, n
     ck = Path(checkpoint) if checkpoint else None
     stamp = f"{ck.resolve()}:{ck.stat().st_mtime_ns}:{ck.stat().st_size}" if ck and ck.is_file() else str(ck)
     size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
-    limit = "" if clip_limit() is None else f"|first {clip_limit()}"  # a budgeted run's few clips are not the split
+    clips = clip_limit()
+    limit = "" if clips is None else f"|first {clips}"  # a budgeted run's few clips are not the split
     digest = hashlib.sha1(f"v2|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
