@@ -8,15 +8,16 @@ cached per-candidate features (the model's frame encoder, and optical flow), the
 classifier chosen on the validation split (the model's temporal head fitted on frame
 subsets, or a small head on the flow; see ``helpers.rl.pipeline``), two agents (with
 and without the audio preview); then every sampler at budgets 1, 2, 4, 8, 16, 32 on the
-test split.
+test split, and each agent free-running and under forced frame caps 1, 2, 4, 8.
 
-Prints JSON lines (notes, timings, accuracy per sampler per budget, the agent, wall
-clock per video), the last one:
-``{"benchmark": "rl_sampling", "frames_saved_ratio": …, "agent_accuracy": …,
-"agent_mean_frames": …, "uniform16_accuracy": …, "no_audio_frames_saved_ratio": …,
-"best_uniform_accuracy": …, "best_uniform_k": …, "heuristic_accuracy": {k: …},
-"frames_saved_vs_heuristic": …}`` (the heuristic: audio energy for clips with sound, motion
-energy for silent ones, see ``helpers.rl.baselines``).
+Prints JSON lines (notes, timings, accuracy per sampler per budget, the agents, wall
+clock per video), the last one the figures of ``RLPipeline.summary`` with sound and
+again prefixed ``silent_`` (the agent without the audio preview, held to motion
+energy): ``best_uniform_accuracy`` U*, ``frames_saved_ratio`` k*/c* (null when the
+agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
+``agent_accuracy``, ``agent_mean_frames``, ``curves`` and
+``wall_clock_speedup_estimate`` (a cost-model estimate, not a timing; see
+``helpers.rl.evaluate.sampling_figures`` and ``helpers.rl.pipeline``).
 
 Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]``.
 """
@@ -95,9 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     if pipe.no_audio_result is not None:
         emit({"agent": "dqn_no_audio", "accuracy": round(pipe.no_audio_result["accuracy"], 4),
               "mean_frames": round(pipe.no_audio_result["mean_frames"], 3)})
+    for name, caps in (("dqn_audio", pipe.agent_caps), ("dqn_no_audio", pipe.no_audio_caps)):
+        for cap, res in caps.items():
+            emit({"agent": name, "cap": cap, "accuracy": round(res["accuracy"], 4),
+                  "mean_frames": round(res["mean_frames"], 3)})
     emit({"wall_clock_per_video": {k: round(v, 5) for k, v in wall_clock_per_video(pipe).items()}})
+    summary = pipe.summary()
+    for note in pipe.summary_notes():
+        emit({"note": note})
     emit({"total_s": round(time.perf_counter() - start, 1)})
-    emit(pipe.summary())
+    emit(summary)
     return 0
 
 

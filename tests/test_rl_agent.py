@@ -7,7 +7,7 @@ import torch
 
 from helpers.rl.agent import DQNAgent, DQNConfig
 from helpers.rl.env import EnvConfig, FrameSamplingEnv
-from helpers.rl.evaluate import accuracy_curves, evaluate_agent
+from helpers.rl.evaluate import accuracy_curves, cap_results, evaluate_agent
 from rl_toy import ToyClassifier, make_toy_features
 from helpers.rl.trainer import RLTrainer, run_policy
 
@@ -36,6 +36,37 @@ def test_agent_learns_fixed_informative_position_and_beats_uniform(trained):
     assert result["accuracy"] > uniform + 0.3
     assert len(history.reward) == 100 and history.epsilon[0] > history.epsilon[-1] == pytest.approx(0.05)
     assert np.mean(history.reward[-30:]) > np.mean(history.reward[:30])
+
+
+class NeverStops:
+    """A policy that looks at the first new frame every step and never chooses STOP."""
+
+    def act(self, obs, mask, explore=False):
+        return int(np.flatnonzero(mask[:-1])[0])
+
+
+def test_a_forced_cap_limits_the_frames_of_every_greedy_episode():
+    fs = make_toy_features(num_clips=6, num_positions=8, informative=5, seed=1)
+    env = FrameSamplingEnv(fs, ToyClassifier(3), EnvConfig(max_frames=6, target_frames=2))
+    assert evaluate_agent(NeverStops(), env)["frames"] == [6] * 6  # uncapped: the env's own budget
+    for cap in (1, 2, 4):
+        result = evaluate_agent(NeverStops(), env, max_frames=cap)
+        assert result["frames"] == [cap] * 6 and all(p == list(range(cap)) for p in result["picks"])
+        # frames 0…3 carry no label (the informative one is 5): the prior's argmax, class 0
+        assert result["accuracy"] == pytest.approx(np.mean(fs.labels == 0)) and result["accuracy"] < 1.0
+    assert evaluate_agent(NeverStops(), env, max_frames=6)["accuracy"] == 1.0
+    assert run_policy(NeverStops(), env, 0, max_frames=1)[1]["frames_used"] == 1
+    with pytest.raises(ValueError, match="max_frames"):
+        run_policy(NeverStops(), env, 0, max_frames=0)
+
+
+def test_cap_results_of_the_trained_agent(trained):
+    fs, env, agent, _, _ = trained
+    caps = cap_results(agent, env, (1, 2, 4))
+    assert sorted(caps) == [1, 2, 4]
+    assert all(f <= 1 for f in caps[1]["frames"]) and len(caps[1]["frames"]) == fs.num_clips
+    assert caps[1]["accuracy"] >= 0.9  # it looks at the informative frame first
+    assert caps[4]["accuracy"] == evaluate_agent(agent, env)["accuracy"]  # cap = the env's budget: the free run
 
 
 def test_save_load_gives_the_same_actions(trained, tmp_path):
@@ -110,3 +141,36 @@ def test_positional_q_network_learns_the_toy_and_round_trips(tmp_path):
         assert run_policy(back, env, clip)[0] == run_policy(agent, env, clip)[0]
     with pytest.raises(ValueError, match="does not hold"):
         PositionalQNetwork(env.obs_dim, 9, 16, [(0, 5)])
+
+
+def test_pipeline_summary_reports_both_previews_with_and_without_the_silent_prefix(trained, tmp_path):
+    import json
+
+    from helpers.rl.pipeline import PipelineConfig, RLPipeline, sampler_curves
+
+    fs, env, agent, trainer, history = trained
+    cfg = PipelineConfig(data_dir=tmp_path, cache_dir=tmp_path, budgets=(1, 2, 4, 8))
+    curves, uniform_all = sampler_curves(fs, ToyClassifier(3), cfg)
+    caps = cap_results(agent, env, (1, 2, 4))
+    never = cap_results(NeverStops(), env, (1, 2, 4))
+    pipe = RLPipeline(cfg, fs, fs, ToyClassifier(3), env, env, agent, history, curves, uniform_all,
+                      evaluate_agent(agent, env), no_audio_result=evaluate_agent(NeverStops(), env),
+                      agent_caps=caps, no_audio_caps=never)
+    summary = json.loads(json.dumps(pipe.summary()))  # valid JSON (no NaN)
+    assert summary["best_uniform_accuracy"] == summary["silent_best_uniform_accuracy"] == 1.0  # 8 of 8 frames
+    # uniform first holds the informative frame 5 at k = 4 (positions 1, 3, 5, 7); the agent looks there first
+    assert summary["uniform_k_star"] == 4 and summary["agent_budget_star"] == 1.0
+    assert summary["frames_saved_ratio"] == 4.0 and caps[1]["accuracy"] == 1.0
+    assert summary["agent_vs_heuristic_min"] == 0.0  # motion energy also points at frame 5 (the toy has no audio)
+    # the never-stopping policy looks at frames 0, 1, …: it reaches the label only with 6 frames, past every cap
+    assert summary["silent_frames_saved_ratio"] is None and summary["silent_agent_budget_star"] is None
+    prior = float(np.mean(fs.labels == 0))  # its accuracy at every cap: the prior's argmax
+    assert summary["silent_agent_vs_heuristic_min"] == round(100 * (prior - 1.0), 4)
+    assert set(summary["curves"]) == {"uniform", "random", "heuristic", "oracle", "agent_caps"}
+    assert summary["silent_curves"]["agent_caps"] == {"1": round(prior, 4), "2": round(prior, 4),
+                                                      "4": round(prior, 4)}
+    assert summary["silent_curves"]["heuristic"] == {str(k): v for k, v in curves["motion"].items()}
+    assert "wall_clock_speedup" not in summary and summary["wall_clock_speedup_estimate"] is None  # no frame cost
+    notes = pipe.summary_notes()
+    assert any("silent_frames_saved_ratio is null" in n for n in notes)
+    assert not any(n.startswith("with sound") for n in notes)

@@ -6,7 +6,7 @@ import pytest
 
 from helpers.rl.baselines import (SAMPLERS, energy_positions, oracle_orders, sampler_positions,
                                   uniform_positions)
-from helpers.rl.evaluate import accuracy_curves, frames_saved_ratio
+from helpers.rl.evaluate import accuracy_curves, agent_vs_heuristic_min, frames_saved_ratio, sampling_figures
 from rl_toy import ToyClassifier, make_toy_features
 
 
@@ -60,9 +60,49 @@ def test_without_a_motion_preview_the_motion_samplers_are_left_out_or_refused():
         sampler_positions("heuristic", fs, 1)
 
 
-def test_frames_saved_ratio():
-    curve = {1: 0.2, 2: 0.5, 4: 0.8, 8: 0.9, 16: 0.9}
-    assert frames_saved_ratio(curve, 0.8, 1.0) == (4.0, 4)
-    assert frames_saved_ratio(curve, 0.85, 2.0) == (4.0, 8)
-    ratio, k = frames_saved_ratio(curve, 0.95, 2.0)  # never reached: lower bound from the largest k
-    assert k is None and ratio == 8.0
+def test_frames_saved_ratio_reads_k_star_at_the_best_uniform_accuracy_and_c_star_over_caps_and_free_run():
+    uniform = {1: 0.3, 2: 0.5, 4: 0.7, 8: 0.7}  # U* = 0.7, target 0.69: k* = 4
+    # (budget, accuracy): free-running 3.0 frames, then the caps 1, 2, 4, 8
+    points = [(3.0, 0.72), (1.0, 0.4), (2.0, 0.695), (4.0, 0.75), (8.0, 0.75)]
+    saved = frames_saved_ratio(uniform, points)
+    assert saved.best_uniform_accuracy == 0.7 and saved.uniform_frames == 4
+    assert saved.agent_frames == 2.0 and saved.agent_index == 2 and saved.ratio == 2.0  # cap 2 is within a point
+    saved = frames_saved_ratio(uniform, [(1.5, 0.70), (1.0, 0.5), (2.0, 0.6)])
+    assert saved.agent_frames == 1.5 and saved.agent_index == 0  # the free run is the smallest budget there
+    assert saved.ratio == pytest.approx(4 / 1.5)
+    saved = frames_saved_ratio(uniform, [(3.0, 0.6), (1.0, 0.3), (8.0, 0.68)])  # 0.68 < 0.69: never reached
+    assert saved.uniform_frames == 4 and saved.agent_frames is None and saved.ratio is None
+    # the one-point tolerance also moves k*: 0.69 at 2 frames is within a point of 0.70
+    assert frames_saved_ratio({1: 0.3, 2: 0.69, 4: 0.7}, [(1.0, 0.7)]).uniform_frames == 2
+    # accuracies as clip counts out of 24 (as the benchmark has): 15/24 is U*, 14/24 is 4.2 points below
+    saved = frames_saved_ratio({k: c / 24 for k, c in {1: 7, 2: 7, 4: 12, 5: 15, 8: 11}.items()},
+                               [(4.875, 18 / 24), (1.0, 14 / 24), (2.0, 15 / 24)])
+    assert (saved.uniform_frames, saved.agent_frames, saved.ratio) == (5, 2.0, 2.5)
+    with pytest.raises(ValueError):
+        frames_saved_ratio({}, [(1.0, 1.0)])
+
+
+def test_agent_vs_heuristic_min_is_the_worst_cap_in_points():
+    agent = {1: 0.5, 2: 0.75, 4: 0.8, 8: 0.8}
+    heuristic = {1: 0.875, 2: 0.75, 4: 0.7, 8: 0.75, 16: 0.7}
+    assert agent_vs_heuristic_min(agent, heuristic) == pytest.approx(-37.5)
+    assert agent_vs_heuristic_min({2: 0.75, 4: 0.8}, heuristic) == pytest.approx(0.0)  # only shared caps count
+    assert agent_vs_heuristic_min({4: 0.8, 8: 0.9}, heuristic) == pytest.approx(10.0)
+    assert agent_vs_heuristic_min(agent, {}) is None
+
+
+def test_sampling_figures_hold_the_agent_to_the_named_heuristic():
+    uniform_all = {1: 0.3, 2: 0.5, 3: 0.6, 4: 0.7, 8: 0.7}
+    curves = {"uniform": {1: 0.3, 2: 0.5, 4: 0.7, 8: 0.7}, "random": {1: 0.2, 2: 0.4, 4: 0.6, 8: 0.7},
+              "heuristic": {1: 0.9, 2: 0.9, 4: 0.8, 8: 0.8}, "motion": {1: 0.4, 2: 0.6, 4: 0.7, 8: 0.7},
+              "oracle": {1: 1.0, 2: 1.0, 4: 1.0, 8: 1.0}}
+    free = {"accuracy": 0.75, "mean_frames": 2.5}
+    caps = {c: {"accuracy": a, "mean_frames": float(c)} for c, a in {1: 0.5, 2: 0.7, 4: 0.75, 8: 0.75}.items()}
+    sound, saved = sampling_figures(uniform_all, curves, free, caps, "heuristic")
+    assert sound["frames_saved_ratio"] == 2.0 and sound["agent_budget_star"] == 2.0 and saved.agent_index == 2
+    assert sound["agent_vs_heuristic_min"] == pytest.approx(-40.0)  # cap 1: 0.5 against 0.9
+    assert sound["curves"]["heuristic"] == curves["heuristic"] and sound["curves"]["agent_caps"][2] == 0.7
+    silent, _ = sampling_figures(uniform_all, curves, free, caps, "motion")
+    assert silent["curves"]["heuristic"] == curves["motion"]
+    assert silent["agent_vs_heuristic_min"] == pytest.approx(5.0)  # caps 4 and 8: 0.75 against 0.7
+    assert (silent["agent_accuracy"], silent["agent_mean_frames"]) == (0.75, 2.5)

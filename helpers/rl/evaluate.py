@@ -1,9 +1,12 @@
-"""Accuracy-vs-frames curves of the samplers and the agent, and the frames-saved ratio
-``uniform frames needed to reach the agent's accuracy / the agent's mean frames``."""
+"""Accuracy-vs-frames curves of the samplers and the agent (free-running and under forced
+frame caps), and the figures read from them: the frames saved at uniform sampling's best
+accuracy (:func:`frames_saved_ratio`) and the agent's margin over the preview heuristic
+(:func:`agent_vs_heuristic_min`), gathered per preview by :func:`sampling_figures`."""
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -15,6 +18,8 @@ from helpers.rl.subsets import SubsetClassifier, positions_accuracy
 from helpers.rl.trainer import run_policy
 
 BUDGETS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+CAPS: tuple[int, ...] = (1, 2, 4, 8)  # forced frame caps of the agent's greedy run
+TOLERANCE = 0.01  # "reaches an accuracy" = within one point of it (accuracies in 0–1)
 
 
 def accuracy_curves(fs: FeatureSet, classifier: SubsetClassifier, budgets: Sequence[int] = BUDGETS,
@@ -36,12 +41,13 @@ def accuracy_curves(fs: FeatureSet, classifier: SubsetClassifier, budgets: Seque
     return out
 
 
-def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv) -> dict[str, Any]:
-    """Greedy episode on every clip of ``env``: accuracy, mean frames, picks (in order)."""
+def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv, max_frames: int | None = None) -> dict[str, Any]:
+    """Greedy episode on every clip of ``env``: accuracy, mean frames, picks (in order).
+    ``max_frames``: a forced cap on the frames of each episode (see :func:`run_policy`)."""
     picks, correct, frames = [], [], []
     start = time.perf_counter()
     for clip in range(env.fs.num_clips):
-        looked, info = run_policy(agent, env, clip)
+        looked, info = run_policy(agent, env, clip, max_frames=max_frames)
         picks.append(looked)
         correct.append(info["correct"])
         frames.append(info["frames_used"])
@@ -49,12 +55,84 @@ def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv) -> dict[str, Any]:
             "frames": frames, "seconds_per_clip": (time.perf_counter() - start) / max(1, env.fs.num_clips)}
 
 
-def frames_saved_ratio(uniform_curve: dict[int, float], agent_accuracy: float, agent_frames: float,
-                       tolerance: float = 1e-9) -> tuple[float, int | None]:
-    """``(ratio, k)``: k = fewest uniform frames whose accuracy reaches the agent's
-    (``uniform_curve`` should hold every k = 1…N). If uniform never reaches it, k is
-    None and the ratio uses the largest k (a lower bound)."""
-    ks = sorted(uniform_curve)
-    reach = [k for k in ks if uniform_curve[k] >= agent_accuracy - tolerance]
-    k = reach[0] if reach else None
-    return float((k or ks[-1]) / max(agent_frames, 1e-9)), k
+def cap_results(agent: DQNAgent, env: FrameSamplingEnv, caps: Sequence[int] = CAPS) -> dict[int, dict[str, Any]]:
+    """``{c: evaluate_agent(..., max_frames=c)}``: the agent's accuracy when it may look at
+    no more than ``c`` frames, A(c), comparable with any sampler's accuracy at budget c."""
+    return {int(c): evaluate_agent(agent, env, max_frames=int(c)) for c in caps}
+
+
+@dataclass(frozen=True)
+class FramesSaved:
+    """What :func:`frames_saved_ratio` read from the curves (accuracies 0–1)."""
+
+    best_uniform_accuracy: float  # U* = max over k of U(k)
+    uniform_frames: int  # k* = fewest uniform frames with U(k) ≥ U* − tolerance
+    agent_frames: float | None  # c* = the smallest agent budget with accuracy ≥ U* − tolerance (None: none)
+    agent_index: int | None  # which of the agent points gave c*
+    ratio: float | None  # k* / c* (None when the agent never reaches U* − tolerance)
+
+
+def frames_saved_ratio(uniform_curve: Mapping[int, float], agent_points: Sequence[tuple[float, float]],
+                       tolerance: float = TOLERANCE) -> FramesSaved:
+    """Frames saved at uniform sampling's best accuracy: ``k* / c*``.
+
+    ``uniform_curve`` is U(k) at every budget k = 1…N (a sparse curve would move k*);
+    ``agent_points`` are ``(budget, accuracy)`` pairs of the agent: a forced cap c with
+    A(c), or the free-running mean frames n with its accuracy. The target is U* − tolerance
+    (U* the best uniform accuracy), so the comparison is with uniform sampling at its best,
+    not at an arbitrary budget; k* is the fewest uniform frames reaching the target, c* the
+    smallest agent budget reaching it. When no agent point reaches it, c* and the ratio
+    are None (no saving can be claimed)."""
+    if not uniform_curve:
+        raise ValueError("the uniform curve is empty")
+    eps = 1e-9  # accuracies are ratios of clip counts; guard the comparison against rounding
+    best = max(uniform_curve.values())
+    target = best - tolerance
+    k_star = min(k for k, acc in uniform_curve.items() if acc >= target - eps)
+    reach = [(float(b), i) for i, (b, acc) in enumerate(agent_points) if acc >= target - eps]
+    if not reach:
+        return FramesSaved(float(best), int(k_star), None, None, None)
+    c_star, index = min(reach)
+    return FramesSaved(float(best), int(k_star), c_star, index, float(k_star / max(c_star, 1e-9)))
+
+
+def agent_vs_heuristic_min(agent_caps: Mapping[int, float], heuristic: Mapping[int, float]) -> float | None:
+    """min over the caps c of A(c) − H(c), in points (×100): how far the agent falls below
+    (negative) or stays above the preview heuristic at its worst budget. Only caps where
+    both curves have a value count; None when there is none."""
+    common = sorted(set(agent_caps) & set(heuristic))
+    if not common:
+        return None
+    return float(min(100.0 * (agent_caps[c] - heuristic[c]) for c in common))
+
+
+def sampling_figures(uniform_all: Mapping[int, float], curves: Mapping[str, Mapping[int, float]],
+                     free: Mapping[str, Any], caps: Mapping[int, Mapping[str, Any]], heuristic: str,
+                     tolerance: float = TOLERANCE) -> tuple[dict[str, Any], FramesSaved]:
+    """The figures of one preview (with sound, or silent), unrounded, and the
+    :class:`FramesSaved` they came from.
+
+    ``uniform_all``: U(k) at every k; ``curves``: the samplers at the budgets;
+    ``free``: :func:`evaluate_agent`'s result of the free-running agent; ``caps``:
+    :func:`cap_results` (may be empty); ``heuristic``: the name of the sampler the agent
+    is held to (``"heuristic"`` with sound, ``"motion"`` silent). The keys:
+    ``best_uniform_accuracy``, ``uniform_k_star``, ``agent_budget_star``,
+    ``frames_saved_ratio``, ``agent_vs_heuristic_min`` (points), ``agent_accuracy``,
+    ``agent_mean_frames`` and ``curves`` (uniform, random, heuristic, oracle at the
+    budgets; agent_caps: A(c))."""
+    agent_caps = {int(c): float(r["accuracy"]) for c, r in sorted(caps.items())}
+    points = [(float(free["mean_frames"]), float(free["accuracy"]))] + [(float(c), a) for c, a in agent_caps.items()]
+    saved = frames_saved_ratio(uniform_all, points, tolerance)
+    h_curve = dict(curves.get(heuristic, {}))
+    shown = {name: dict(curves[name]) for name in ("uniform", "random") if name in curves}
+    if h_curve:
+        shown["heuristic"] = h_curve
+    if "oracle" in curves:
+        shown["oracle"] = dict(curves["oracle"])
+    shown["agent_caps"] = agent_caps
+    figures = {"best_uniform_accuracy": saved.best_uniform_accuracy, "uniform_k_star": saved.uniform_frames,
+               "agent_budget_star": saved.agent_frames, "frames_saved_ratio": saved.ratio,
+               "agent_vs_heuristic_min": agent_vs_heuristic_min(agent_caps, h_curve),
+               "agent_accuracy": float(free["accuracy"]), "agent_mean_frames": float(free["mean_frames"]),
+               "curves": shown}
+    return figures, saved

@@ -1,6 +1,8 @@
 """The whole notebook-05 measurement in one call, shared by the notebook and
 ``benchmarks/rl_sampling.py``: trained model → cached features → classifier → agent
-(with and without the audio preview) → every sampler at equal budgets → frames saved.
+(with and without the audio preview; free-running and under forced frame caps) → every
+sampler at equal budgets → frames saved and the margin over the preview heuristic
+(:func:`helpers.rl.evaluate.sampling_figures`), with sound and silent.
 
 Which classifier (said in ``RLPipeline.notes``): ``"model"`` — the trained model's
 temporal head over the chosen frames (:class:`ModelHeadClassifier`), fitted further on
@@ -23,7 +25,8 @@ import numpy as np
 
 from helpers.rl.agent import DQNAgent, DQNConfig
 from helpers.rl.env import EnvConfig, FrameSamplingEnv, fit_projection
-from helpers.rl.evaluate import BUDGETS, accuracy_curves, evaluate_agent, frames_saved_ratio
+from helpers.rl.evaluate import (BUDGETS, CAPS, TOLERANCE, FramesSaved, accuracy_curves, cap_results,
+                                 evaluate_agent, sampling_figures)
 from helpers.rl.features import FeatureSet, cached_features, is_degenerate
 from helpers.rl.trainer import RLHistory, RLTrainer
 
@@ -46,6 +49,7 @@ class PipelineConfig:
     head_features: str = "flow"  # what the FeatureHead reads: "flow" or "pixels" (features.extract_features)
     positional_q: bool = True  # the agent's Q-network shares its weights over positions
     budgets: tuple[int, ...] = BUDGETS
+    caps: tuple[int, ...] = CAPS  # forced frame caps the agents are also evaluated at
     no_audio: bool = True  # also train/evaluate an agent without the audio preview
     progress: bool = True
     # torch threads for everything after the model (features, head, agent): the networks
@@ -88,28 +92,71 @@ class RLPipeline:
     no_audio_history: RLHistory | None = None
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    agent_caps: dict[int, dict[str, Any]] = field(default_factory=dict)  # cap c → evaluate_agent's result
+    no_audio_caps: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def _sides(self) -> list[tuple[str, dict[str, Any], FramesSaved, list[dict[str, Any]]]]:
+        """``(prefix, figures, frames saved, [free result, cap results…])`` with sound (the
+        agent with the audio preview, held to the audio-or-motion heuristic) and, when the
+        silent agent ran, silent (held to motion energy, the preview it has)."""
+        runs = [("", self.agent_result, self.agent_caps, "heuristic")]
+        if self.no_audio_result is not None:
+            runs.append(("silent_", self.no_audio_result, self.no_audio_caps, "motion"))
+        out = []
+        for prefix, free, caps, heuristic in runs:
+            figures, saved = sampling_figures(self.uniform_all, self.curves, free, caps, heuristic)
+            out.append((prefix, figures, saved, [free] + [caps[c] for c in sorted(caps)]))
+        return out
 
     def summary(self) -> dict[str, Any]:
-        """The benchmark's final JSON object (accuracies 0–1)."""
-        ratio, _ = frames_saved_ratio(self.uniform_all, self.agent_result["accuracy"], self.agent_result["mean_frames"])
-        out = {"benchmark": "rl_sampling", "frames_saved_ratio": round(ratio, 4),
-               "agent_accuracy": round(self.agent_result["accuracy"], 4),
-               "agent_mean_frames": round(self.agent_result["mean_frames"], 4),
-               "uniform16_accuracy": round(self.uniform_all.get(16, float("nan")), 4),
-               "no_audio_frames_saved_ratio": None}
-        if self.no_audio_result is not None:
-            r, _ = frames_saved_ratio(self.uniform_all, self.no_audio_result["accuracy"],
-                                      self.no_audio_result["mean_frames"])
-            out["no_audio_frames_saved_ratio"] = round(r, 4)
-        # the fair baselines: uniform at its best budget, and the preview heuristic the agent could have been
-        best_k = max(self.uniform_all, key=lambda k: (self.uniform_all[k], -k))
-        out.update(best_uniform_accuracy=round(self.uniform_all[best_k], 4), best_uniform_k=int(best_k))
-        heuristic = self.curves.get("heuristic")
-        if heuristic:
-            r, _ = frames_saved_ratio(heuristic, self.agent_result["accuracy"], self.agent_result["mean_frames"])
-            out["heuristic_accuracy"] = {str(k): round(v, 4) for k, v in heuristic.items()}
-            out["frames_saved_vs_heuristic"] = round(r, 4)  # read at the curve's budgets only
-        return out
+        """The benchmark's final JSON object (accuracies 0–1, margins in points, rounded to
+        4 digits): :func:`sampling_figures`' keys with sound and again prefixed ``silent_``,
+        each with ``wall_clock_speedup_estimate`` (:func:`wall_clock_per_video`'s cost
+        model for uniform at k* against the agent at c*, not a timing of predict_video),
+        and ``uniform16_accuracy``, ``best_uniform_k`` (the budget of U*)."""
+        out: dict[str, Any] = {"benchmark": "rl_sampling"}
+        for prefix, figures, saved, results in self._sides():
+            figures["wall_clock_speedup_estimate"] = self._speedup_estimate(saved, results)
+            out.update({prefix + k: v for k, v in figures.items()})
+            if not prefix:
+                best_k = max(self.uniform_all, key=lambda k: (self.uniform_all[k], -k))
+                out.update(uniform16_accuracy=self.uniform_all.get(16, float("nan")), best_uniform_k=int(best_k))
+        return _rounded(out)
+
+    def summary_notes(self) -> list[str]:
+        """Lines that say what the summary's figures cannot: a null frames-saved ratio, and
+        that the wall-clock figure is an estimate."""
+        notes = []
+        for prefix, _, saved, _ in self._sides():
+            if saved.ratio is None:
+                side = "silent" if prefix else "with sound"
+                notes.append(f"{side}: the agent reaches U* − {TOLERANCE:.2f} = "
+                             f"{saved.best_uniform_accuracy - TOLERANCE:.4f} at no cap and not free-running, so "
+                             f"{prefix}frames_saved_ratio is null (no saving at uniform sampling's best accuracy)")
+        notes.append("wall_clock_speedup is not reported: predict_video is not timed here. "
+                     "wall_clock_speedup_estimate = (k* × seconds per candidate frame + classifier time) / "
+                     "(the agent's mean frames at c* × seconds per candidate frame + its policy time), from "
+                     "cached costs; the RL sampler in predict_video decodes every candidate frame, so a user waits "
+                     "longer on it than this estimate says")
+        return notes
+
+    def _speedup_estimate(self, saved: FramesSaved, results: list[dict[str, Any]]) -> float | None:
+        if saved.agent_index is None:
+            return None
+        wall = wall_clock_per_video(self, saved.uniform_frames, results[saved.agent_index])
+        ratio = wall[f"uniform{saved.uniform_frames}_s"] / wall["agent_s"]
+        return float(ratio) if np.isfinite(ratio) else None
+
+
+def _rounded(value: Any, digits: int = 4) -> Any:
+    """Floats rounded (NaN → None, so the JSON stays valid) in nested dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, float):
+        return round(value, digits) if np.isfinite(value) else None
+    return value
 
 
 def obtain_model(cfg: PipelineConfig):
@@ -262,30 +309,38 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
     timings["agent_train_s"] = time.perf_counter() - t
     test_env = FrameSamplingEnv(test, classifier, cfg.env, projection)
     result = evaluate_agent(agent, test_env)
+    caps = cap_results(agent, test_env, cfg.caps)
     t = time.perf_counter()
     curves, uniform_all = sampler_curves(test, classifier, cfg)
     timings["baselines_s"] = time.perf_counter() - t
     pipe = RLPipeline(cfg, train, test, classifier, env, test_env, agent, trainer.history, curves, uniform_all,
-                      result, notes=notes, timings=timings)
+                      result, notes=notes, timings=timings, agent_caps=caps)
     if cfg.no_audio:
         t = time.perf_counter()
         silent_cfg = dataclasses.replace(cfg.env, use_audio=False)
         _, agent2, trainer2 = train_agent(train, classifier, silent_cfg, cfg.dqn, projection, cfg.episodes,
                                           cfg.seed, cfg.progress, cfg.positional_q)
-        pipe.no_audio_result = evaluate_agent(agent2, FrameSamplingEnv(test, classifier, silent_cfg, projection))
+        silent_env = FrameSamplingEnv(test, classifier, silent_cfg, projection)
+        pipe.no_audio_result = evaluate_agent(agent2, silent_env)
+        pipe.no_audio_caps = cap_results(agent2, silent_env, cfg.caps)
         pipe.no_audio_history = trainer2.history
         timings["no_audio_agent_s"] = time.perf_counter() - t
     return pipe
 
 
-def wall_clock_per_video(pipe: RLPipeline, uniform_frames: int = 16) -> dict[str, float]:
-    """Seconds per video, uniform-k vs the agent, from the measured cost of extracting one
-    candidate frame (decode + encode) plus each side's own compute."""
+def wall_clock_per_video(pipe: RLPipeline, uniform_frames: int = 16,
+                         agent: dict[str, Any] | None = None) -> dict[str, float]:
+    """Seconds per video, uniform-k vs the agent (``agent``: an :func:`evaluate_agent`
+    result, default the free-running agent with audio), estimated from the measured cost
+    of extracting one candidate frame (decode + encode) times the frames each side looks
+    at, plus each side's own compute. An estimate: it assumes only the looked-at frames
+    are decoded."""
+    agent = pipe.agent_result if agent is None else agent
     per_frame = float(pipe.test.meta.get("seconds_per_frame", float("nan")))
     clf_s = _classifier_seconds(pipe, uniform_frames)
     return {"seconds_per_frame": per_frame,
             f"uniform{uniform_frames}_s": uniform_frames * per_frame + clf_s,
-            "agent_s": pipe.agent_result["mean_frames"] * per_frame + pipe.agent_result["seconds_per_clip"]}
+            "agent_s": agent["mean_frames"] * per_frame + agent["seconds_per_clip"]}
 
 
 def _classifier_seconds(pipe: RLPipeline, k: int) -> float:

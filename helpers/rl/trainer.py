@@ -85,12 +85,20 @@ class RLTrainer:
                                             "env_config": self.env.config.to_dict()})
 
 
-def run_policy(agent: DQNAgent, env: FrameSamplingEnv, clip: int) -> tuple[list[int], dict[str, Any]]:
-    """The agent's greedy picks on one clip (in the order taken) and the final info."""
+def run_policy(agent: DQNAgent, env: FrameSamplingEnv, clip: int,
+               max_frames: int | None = None) -> tuple[list[int], dict[str, Any]]:
+    """The agent's greedy picks on one clip (in the order taken) and the final info.
+
+    ``max_frames`` forces a cap: the episode ends once that many frames were looked at,
+    if the agent has not stopped before (the answer is then the classifier's on those
+    frames). The agent is not told the cap (its observation is the env's as usual), so
+    the run measures what its first ``max_frames`` picks are worth."""
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be ≥ 1, got {max_frames}")
     obs, info = env.reset(options={"clip": clip})
     done = False
     while not done:
         a = agent.act(obs, info["action_mask"], explore=False)
         obs, _, term, trunc, info = env.step(a)
-        done = term or trunc
+        done = term or trunc or (max_frames is not None and info["frames_used"] >= max_frames)
     return list(info["looked"]), info
