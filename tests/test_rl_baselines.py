@@ -74,7 +74,7 @@ def test_frames_saved_ratio_reads_k_star_at_the_best_uniform_accuracy_and_c_star
     assert saved.uniform_frames == 4 and saved.agent_frames is None and saved.ratio is None
     # the one-point tolerance also moves k*: 0.69 at 2 frames is within a point of 0.70
     assert frames_saved_ratio({1: 0.3, 2: 0.69, 4: 0.7}, [(1.0, 0.7)]).uniform_frames == 2
-    # accuracies as clip counts out of 24 (as the benchmark has): 15/24 is U*, 14/24 is 4.2 points below
+    # accuracies as clip counts out of 24: 15/24 is U*, 14/24 is 4.2 points below
     saved = frames_saved_ratio({k: c / 24 for k, c in {1: 7, 2: 7, 4: 12, 5: 15, 8: 11}.items()},
                                [(4.875, 18 / 24), (1.0, 14 / 24), (2.0, 15 / 24)])
     assert (saved.uniform_frames, saved.agent_frames, saved.ratio) == (5, 2.0, 2.5)

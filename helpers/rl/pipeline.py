@@ -130,8 +130,8 @@ class RLPipeline:
         for prefix, _, saved, _ in self._sides():
             if saved.ratio is None:
                 side = "silent" if prefix else "with sound"
-                notes.append(f"{side}: the agent reaches U* − {TOLERANCE:.2f} = "
-                             f"{saved.best_uniform_accuracy - TOLERANCE:.4f} at no cap and not free-running, so "
+                notes.append(f"{side}: the agent does not reach U* − {TOLERANCE:.2f} = "
+                             f"{saved.best_uniform_accuracy - TOLERANCE:.4f} at any cap nor free-running, so "
                              f"{prefix}frames_saved_ratio is null (no saving at uniform sampling's best accuracy)")
         notes.append("wall_clock_speedup is not reported: predict_video is not timed here. "
                      "wall_clock_speedup_estimate = (k* × seconds per candidate frame + classifier time) / "
@@ -141,6 +141,7 @@ class RLPipeline:
         return notes
 
     def _speedup_estimate(self, saved: FramesSaved, results: list[dict[str, Any]]) -> float | None:
+        """Estimated seconds of uniform at k* over the agent's at c* (None: no c*, or no frame cost)."""
         if saved.agent_index is None:
             return None
         wall = wall_clock_per_video(self, saved.uniform_frames, results[saved.agent_index])
