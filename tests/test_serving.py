@@ -179,6 +179,24 @@ def test_full_queue_gets_503_with_retry_after(smoke_model, clips, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_crashed_worker_is_restarted(smoke_model, clips, tmp_path):
+    import os
+
+    from helpers.serving import start_service
+
+    with start_service(smoke_model.checkpoint, runtime="torch", rl_sampler=None, workers=1,
+                       upload_root=tmp_path) as svc:
+        worker = svc.state.pool.models[0]
+        first = worker.pid
+        assert first != os.getpid()  # the model runs outside the service's process
+        os.kill(first, signal.SIGKILL)
+        r = post(svc, clips["mp4"])
+        assert r.status_code == 500 and r.json()["error"] == "internal_error" and "restarted" in r.json()["message"]
+        r = post(svc, clips["mp4"])
+        assert r.status_code == 200 and r.json()["top"] and worker.pid != first
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_pool_admits_workers_plus_queue():
     from helpers.serving import ModelPool, PoolFull
 
@@ -195,6 +213,35 @@ def test_pool_admits_workers_plus_queue():
         assert pool.in_flight == 2
     finally:
         pool.close()
+
+
+def test_a_model_takes_as_many_calls_at_once_as_it_says():
+    import asyncio
+    import threading
+
+    from helpers.serving import ModelPool
+
+    class Pipelined:
+        concurrent_calls = 2
+
+    async def two_calls(pool: ModelPool) -> list[bool]:
+        both_inside = threading.Barrier(2, timeout=2)
+
+        def call(_model) -> bool:
+            try:
+                both_inside.wait()
+                return True
+            except threading.BrokenBarrierError:
+                return False
+
+        return list(await asyncio.gather(pool.run(call), pool.run(call)))
+
+    for model, expected in ((Pipelined(), [True, True]), ("plain", [False, False])):
+        pool = ModelPool(lambda _i: model, workers=1)
+        try:
+            assert asyncio.run(two_calls(pool)) == expected
+        finally:
+            pool.close()
 
 
 def test_multimodal_answer_has_caption_and_sync_score(tmp_path):

@@ -32,6 +32,9 @@ class InferenceError(RuntimeError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # keep both fields when sent back from a worker process
+        return (type(self), (self.path, self.reason))
+
 
 class NoCheckpointError(InferenceError):
     """No trained model on disk: says which notebook writes one."""

@@ -8,6 +8,8 @@
 One job per module: :mod:`~helpers.serving.errors` (what a bad request is told),
 :mod:`~helpers.serving.uploads` (a multipart upload streamed to a temporary file under a
 size limit), :mod:`~helpers.serving.pool` (the loaded models and the bounded queue),
+:mod:`~helpers.serving.worker` (one model's prediction as JSON),
+:mod:`~helpers.serving.process` (a worker in a process of its own),
 :mod:`~helpers.serving.app` (the FastAPI routes), :mod:`~helpers.serving.server`
 (uvicorn in a background thread), :mod:`~helpers.serving.cli` (the command).
 Predictions are :func:`helpers.inference.predict_video`, as in the widget and the CLI.

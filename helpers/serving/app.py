@@ -48,7 +48,7 @@ class ServiceConfig:
     upload_root: str | Path | None = None
     retry_after_s: int = 1
     max_top_k: int = 100
-    threads: int | None = None  # PyTorch threads per worker (None: PyTorch's default)
+    threads: int | None = None  # PyTorch threads per worker process (None: PyTorch's default)
 
 
 class ServiceState:
@@ -56,13 +56,14 @@ class ServiceState:
 
     def __init__(self, config: ServiceConfig) -> None:
         from helpers.serving.pool import ModelPool
-        from helpers.serving.worker import ModelWorker
+        from helpers.serving.process import WorkerProcess
         from helpers.settings import get_settings
 
         self.config = config
         device = config.device or get_settings().device
-        self.pool = ModelPool(lambda _i: ModelWorker(config.checkpoint, device, config.runtime, config.rl_sampler),
-                              config.workers, config.queue_size, config.retry_after_s, config.threads)
+        self.pool = ModelPool(lambda _i: WorkerProcess(config.checkpoint, device, config.runtime, config.rl_sampler,
+                                                       config.threads),
+                              config.workers, config.queue_size, config.retry_after_s)
         self.upload_dir = Path(tempfile.mkdtemp(prefix="helpers-serve-", dir=config.upload_root))
         self.started = time.time()
 

@@ -1,8 +1,8 @@
 """``python -m helpers serve [--checkpoint PATH] [--host 127.0.0.1] [--port 8000]
 [--workers N] [--queue N] [--max-upload-mb 300] [--runtime auto|torch|onnxruntime]``.
 
-Serves the model until Ctrl-C (see :mod:`helpers.serving`). ``--workers N``: N models
-loaded in this process, one per worker thread; PyTorch's threads are divided among them
+Serves the model until Ctrl-C (see :mod:`helpers.serving`). ``--workers N``: N worker
+processes, each with the model loaded once; PyTorch's threads are divided among them
 (``--threads`` overrides: threads per worker). Exit codes: 0 after Ctrl-C, 1 the address
 cannot be used or the checkpoint is damaged, 2 usage error, 3 no checkpoint yet.
 """
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the active data's MoE)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: a free one)")
-    p.add_argument("--workers", type=int, default=1, help="models loaded, one per worker thread (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, each with the model loaded once (default 1)")
     p.add_argument("--queue", type=int, default=16, help="requests that may wait for a worker; more get 503 (default 16)")
     p.add_argument("--max-upload-mb", type=float, default=300, help="largest upload in MiB (default 300)")
     p.add_argument("--runtime", default="auto", choices=RUNTIMES, help="default runtime (a request may ask for another)")

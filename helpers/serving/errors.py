@@ -44,6 +44,9 @@ class ServiceError(Exception):
         self.headers = headers or {}
         super().__init__(message)
 
+    def __reduce__(self):  # sent back whole from a worker process
+        return (type(self), ((self.status, self.code), self.message, self.headers))
+
     def body(self) -> dict[str, str]:
         return {"error": self.code, "message": self.message}
 

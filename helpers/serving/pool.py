@@ -1,12 +1,17 @@
 """The service's models and its bounded queue.
 
-``workers`` threads each own one loaded model (loaded once, at start), so a worker never
-shares a model with another thread and never reloads it. A request is *admitted* before
-its upload is read: at most ``workers + queue_size`` requests are admitted at a time
-(running, waiting for a worker, or still uploading); one more is refused at once with
-:class:`PoolFull` (the app answers 503 with ``Retry-After``) instead of piling up memory
-and latency. PyTorch, ONNX Runtime and the video decoder release the GIL while they
-work, so threads keep the cores busy without a process per worker.
+``workers`` threads each own one model, loaded once at start (in the service, a
+:class:`~helpers.serving.process.WorkerProcess`: the thread only waits for its process),
+so a worker never shares a model with another and never reloads it. A model that
+runs its calls one after another by itself (a worker process) says how many may be
+handed to it at once (``concurrent_calls``, default 1): with two, its process starts the
+next request as soon as it finishes one, instead of waiting for this process to take
+the answer and hand over the next upload.
+
+A request is *admitted* before its upload is read: at most ``workers + queue_size``
+requests are admitted at a time (running, waiting for a worker, or still uploading);
+one more is refused at once with :class:`PoolFull` (the app answers 503 with
+``Retry-After``) instead of piling up memory and latency.
 """
 from __future__ import annotations
 
@@ -31,20 +36,19 @@ class PoolFull(RuntimeError):
 
 class ModelPool:
     """``workers`` models made by ``load(i)`` and the admission counter (see the module
-    docstring). ``run(fn)`` calls ``fn(model)`` on a free worker's model in its thread;
-    ``threads``: PyTorch threads in each worker (None: PyTorch's default)."""
+    docstring). ``run(fn)`` calls ``fn(model)`` on a free slot's model, in its thread."""
 
     def __init__(self, load: Callable[[int], Any], workers: int = 1, queue_size: int = 8,
-                 retry_after: int = 1, threads: int | None = None) -> None:
+                 retry_after: int = 1) -> None:
         if workers < 1 or queue_size < 0:
             raise ValueError(f"workers must be ≥ 1 and queue_size ≥ 0, got {workers} and {queue_size}")
         self.workers, self.queue_size, self.retry_after = workers, queue_size, retry_after
         self.models = [load(i) for i in range(workers)]
         self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for model in self.models:
+        slots = [m for m in self.models for _ in range(getattr(m, "concurrent_calls", 1))]
+        for model in slots:
             self._free.put(model)
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="helpers-serve-worker",
-                                            initializer=_set_threads, initargs=(threads,))
+        self._executor = ThreadPoolExecutor(len(slots), thread_name_prefix="helpers-serve-worker")
         self._lock = threading.Lock()
         self._admitted = 0
         self.served = 0
@@ -73,7 +77,7 @@ class ModelPool:
             self._admitted -= 1
 
     def _call(self, fn: Callable[[Any], T]) -> T:
-        model = self._free.get()  # never waits: as many models as executor threads
+        model = self._free.get()  # never waits: as many slots as executor threads
         try:
             return fn(model)
         finally:
@@ -88,16 +92,11 @@ class ModelPool:
         return result
 
     def close(self) -> None:
+        """Finish the running calls, then close every model that has a ``close``."""
         self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _set_threads(threads: int | None) -> None:
-    """PyTorch's intra-op threads for this worker thread (OpenMP keeps the count per
-    thread: set in the main thread, it does not reach the workers)."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+        for model in self.models:
+            if hasattr(model, "close"):
+                model.close()
 
 
 class Admission:

@@ -18,7 +18,7 @@ SAMPLERS = ("uniform", "rl")
 
 
 class ModelWorker:
-    """The models one worker thread uses (built lazily per runtime, then kept)."""
+    """The models one worker uses (built lazily per runtime, then kept)."""
 
     def __init__(self, checkpoint: str | Path | None, device: str, runtime: str = "auto",
                  rl_sampler: str | None = "auto") -> None:
