@@ -7,7 +7,9 @@ same cores are busy; the service has ``--workers`` models, default 1).
 The loop and the service run in interleaved rounds (``--rounds``): each service round
 is divided by the mean of the loops just before and after it, and the median of those
 ratios is ``throughput_vs_inprocess`` so that load from other processes weighs on both alike; the load average is
-printed. Bounded: ``--requests`` per phase and ``--timeout-s`` for the whole run.
+printed, and where the CPU went per request in the median service round (the service's
+HTTP process, its worker processes, the clients) with how busy the workers were. Bounded:
+``--requests`` per phase and ``--timeout-s`` for the whole run.
 
 Threads: the loop and each worker use ``--threads`` PyTorch threads (default 1). On
 a 2-core machine that other processes keep busy, two OpenMP threads in one loop wait on
@@ -22,7 +24,7 @@ Last line, one object::
     {"benchmark": "serve", "requests_per_s", "p50_ms", "p95_ms", "errors", "throughput_vs_inprocess", ...}
 
 Goal: 0 errors, throughput ≥ 0.9× the in-process loop.
-Run: ``python benchmarks/serve.py [--requests 64] [--clients 8] [--workers 1] [--runtime torch]``.
+Run: ``python benchmarks/serve.py [--requests 96] [--rounds 9] [--clients 8] [--workers 1] [--runtime torch]``.
 """
 from __future__ import annotations
 
@@ -67,8 +69,25 @@ def in_process(clip: Path, predictor, n: int, deadline: float) -> float:
     return done / (time.perf_counter() - t0)
 
 
-def over_http(url: str, clip: Path, n: int, clients: int, deadline: float, runtime: str) -> dict:
-    """``n`` requests from ``clients`` threads (each its own connection); latencies in ms."""
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the service process (``http``: uvicorn, the
+    uploads, the answers), its worker processes (``workers``) and this process (``clients``)."""
+    import psutil
+
+    def used(proc: psutil.Process) -> float:
+        t = proc.cpu_times()
+        return t.user + t.system
+
+    service = psutil.Process(pid)
+    return {"http": used(service), "workers": sum(used(c) for c in service.children(recursive=True)),
+            "clients": used(psutil.Process())}
+
+
+def over_http(url: str, clip: Path, n: int, clients: int, deadline: float, runtime: str,
+              service_pid: int | None = None) -> dict:
+    """``n`` requests from ``clients`` threads (each its own connection); latencies in ms;
+    with ``service_pid``, the CPU milliseconds per request of each side and how busy the
+    workers were (CPU seconds per wall second)."""
     import requests
 
     data = clip.read_bytes()
@@ -96,23 +115,31 @@ def over_http(url: str, clip: Path, n: int, clients: int, deadline: float, runti
                     (latencies.append((time.perf_counter() - t) * 1e3) if ok else errors.append(reason))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
+    cpu0 = cpu_seconds(service_pid) if service_pid else None
     t0 = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
-    return {"requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors),
-            "error_samples": errors[:3], "wall_s": round(wall, 2), "requests_per_s": len(latencies) / wall,
-            "p50_ms": percentile(latencies, 0.5) if latencies else None,
-            "p95_ms": percentile(latencies, 0.95) if latencies else None, "unfinished": remaining[0]}
+    out = {"requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors),
+           "error_samples": errors[:3], "wall_s": round(wall, 2), "requests_per_s": len(latencies) / wall,
+           "p50_ms": percentile(latencies, 0.5) if latencies else None,
+           "p95_ms": percentile(latencies, 0.95) if latencies else None, "unfinished": remaining[0]}
+    if cpu0 is not None:
+        cpu1 = cpu_seconds(service_pid)
+        done = max(1, out["requests"])
+        out["cpu_ms_per_request"] = {k: round((cpu1[k] - cpu0[k]) / done * 1e3, 2) for k in cpu0}
+        out["workers_busy"] = round((cpu1["workers"] - cpu0["workers"]) / wall, 3)
+    return out
 
 
 @contextlib.contextmanager
 def serve_process(checkpoint: str | Path, workers: int, queue: int, runtime: str, threads: int,
-                  tmp: Path) -> Iterator[str]:
+                  tmp: Path) -> Iterator[tuple[str, int]]:
     """``python -m helpers serve`` in its own process (as deployed: the clients here do
-    not share its interpreter) on a free port of 127.0.0.1; stopped with Ctrl-C."""
+    not share its interpreter) on a free port of 127.0.0.1: its URL and process id;
+    stopped with Ctrl-C."""
     env = {**os.environ, "TMPDIR": str(tmp)}  # its upload folder lives under this run's folder
     proc = subprocess.Popen([sys.executable, "-m", "helpers", "serve", "--checkpoint", str(checkpoint), "--port", "0",
                              "--workers", str(workers), "--queue", str(queue), "--runtime", runtime,
@@ -123,7 +150,7 @@ def serve_process(checkpoint: str | Path, workers: int, queue: int, runtime: str
         match = re.search(r"at (http://127\.0\.0\.1:\d+)", line)
         if not match:
             raise RuntimeError(f"the service did not start: {line!r}")
-        yield match.group(1)
+        yield match.group(1), proc.pid
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -135,9 +162,9 @@ def serve_process(checkpoint: str | Path, workers: int, queue: int, runtime: str
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", type=int, default=64, help="requests per phase (default 64)")
+    ap.add_argument("--requests", type=int, default=96, help="requests per phase (default 96)")
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved in-process / service rounds (medians)")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved in-process / service rounds (median ratio)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--runtime", default="torch", choices=("auto", "torch", "onnxruntime"))
     ap.add_argument("--threads", type=int, default=1,
@@ -170,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         in_process(clip, predictor, 8, deadline)  # warm-up
         loops: list[float] = []
         runs: list[dict] = []
-        with serve_process(checkpoint, args.workers, max(args.clients, 8), args.runtime, args.threads, tmp) as url:
+        with serve_process(checkpoint, args.workers, max(args.clients, 8), args.runtime, args.threads,
+                           tmp) as (url, pid):
             over_http(url, clip, 2 * args.clients, args.clients, deadline, args.runtime)  # warm-up
             for _ in range(args.rounds):  # interleaved: load from other processes weighs on both alike
                 loops.append(in_process(clip, predictor, args.requests, deadline))
                 print(json.dumps({"phase": "in_process", "predictions_per_s": round(loops[-1], 2), "load": load()}),
                       flush=True)
-                runs.append(over_http(url, clip, args.requests, args.clients, deadline, args.runtime))
+                runs.append(over_http(url, clip, args.requests, args.clients, deadline, args.runtime, pid))
                 print(json.dumps({"phase": "service", **{k: (round(v, 2) if isinstance(v, float) else v)
                                                          for k, v in runs[-1].items()}, "load": load()}), flush=True)
         loops.append(in_process(clip, predictor, args.requests, deadline))
@@ -193,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                "errors": http["errors"] + http["unfinished"],
                "throughput_vs_inprocess": round(statistics.median(ratios), 3),
                "round_ratios": [round(r, 3) for r in ratios],
+               "cpu_ms_per_request": http.get("cpu_ms_per_request"), "workers_busy": http.get("workers_busy"),
                "inprocess_per_s": round(reference, 2), "clients": args.clients, "workers": args.workers,
                "requests": args.requests, "rounds": len(runs), "load": load()}
     print(json.dumps(summary), flush=True)
