@@ -16,6 +16,10 @@ answer from those frames only, next to the uniform one. A checkpoint runs on ONN
 Runtime when that helps (:mod:`helpers.inference.runtime`); a note above the widget says
 which model, runtime and sampler answer.
 
+With sound: when notebook 04 trained a multi-modal model, a clip with sound goes to it
+(its answer, its caption and how well sound and picture agree) and a silent clip to the
+video-only model (:func:`helpers.inference.predict.model_for_clip`); the answer says which.
+
 Uploaded bytes are written to a temporary folder under the working directory (so a
 read-only home or a small /tmp does not matter, and Kaggle's /kaggle/working is used),
 decoded from there, and the folder is removed before the function returns; nothing is
@@ -58,6 +62,7 @@ class UploadResult:
     rl: Any = None  # helpers.inference.rl_sampler.RLPick: the RL sampler's frames and its classifier's answer
     rl_prediction: Any = None  # the model's Prediction from the RL-picked frames only
     rl_error: str | None = None  # why there is no RL result (the upload itself is fine)
+    note: str = ""  # which model answered this clip and why (sound or silent)
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -121,15 +126,16 @@ def _looks_like_text(name: str, mime: str) -> bool:
 
 def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_bytes: int = DEFAULT_MAX_BYTES,
                   workdir: str | Path | None = None, thumbnails: int = THUMBNAILS,
-                  rl_sampler: Any = None) -> UploadResult:
+                  rl_sampler: Any = None, with_sound: Any = None) -> UploadResult:
     """Read the first uploaded file: metadata and a thumbnail strip, and — when
     ``predictor`` (a :class:`helpers.inference.Predictor`) is given — the top-``k``
-    actions. With ``rl_sampler`` (:class:`helpers.inference.rl_sampler.RLFrameSampler`)
+    actions (from ``with_sound``, a multi-modal predictor, when the clip has sound:
+    ``result.note`` says which model answered). With ``rl_sampler`` (:class:`helpers.inference.rl_sampler.RLFrameSampler`)
     also the frames notebook 05's agent picks, its classifier's answer from them, and
     the model's answer from those frames only (``result.rl``, ``result.rl_prediction``).
     Never raises for bad input: the reason is in ``result.error`` (``result.rl_error``
     for the RL part alone)."""
-    from helpers.inference import InferenceError, predict_video
+    from helpers.inference import InferenceError, model_for_clip, predict_video
     from helpers.video import VideoDecodeError, open_video
     from helpers.video.sampling import uniform_indices
 
@@ -171,10 +177,11 @@ def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_byte
             result.metadata = meta.to_dict()
             result.metadata["path"] = name  # the temporary path means nothing to the user
             if predictor is not None:
-                result.prediction = predict_video(path, model=predictor, top_k=top_k)
+                chosen, result.note = model_for_clip(bool(meta.has_audio), predictor, with_sound)
+                result.prediction = predict_video(path, model=chosen, top_k=top_k)
                 result.prediction.path = name
                 if rl_sampler is not None:
-                    _rl_predict(result, path, predictor, rl_sampler, top_k)
+                    _rl_predict(result, path, chosen, rl_sampler, top_k)
         except VideoDecodeError as exc:
             return UploadResult(False, name=name, size_bytes=size,
                                 error=f"{name} could not be read as a video: {_reason(exc.reason)}")
@@ -257,8 +264,16 @@ def prediction_html(result: UploadResult) -> str:
         return ""
     rows = "".join(f"<li>{html.escape(n)}: {v:.1%}</li>" for n, v in p.top)
     picked = "RL sampler picked" if p.sampler not in ("uniform", "") else "uniformly sampled"
+    heard = ""
+    if p.caption is not None:
+        heard += f"<div><b>Caption:</b> <span class='caption'>{html.escape(p.caption)}</span></div>"
+    if p.sync_score is not None:
+        heard += (f"<div class='sync-score'>Sound and picture in step: {p.sync_score:.0%} "
+                  f"(the sync head's probability that the audio belongs to these frames)</div>")
+    if result.note:
+        heard += f"<div class='model-note' style='color:#555'>{html.escape(result.note)}</div>"
     return (f"<div><b>Predicted action:</b> <span class='predicted-label' data-confidence='{p.confidence:.4f}'>"
-            f"{html.escape(p.label)}</span> ({p.confidence:.1%})<ol>{rows}</ol>"
+            f"{html.escape(p.label)}</span> ({p.confidence:.1%})<ol>{rows}</ol>{heard}"
             f"<div>Frames the model looked at ({picked}, by {html.escape(p.sampler)}): "
             f"{', '.join(map(str, p.frame_indices))} of {p.num_video_frames}</div>"
             f"<div class='latency'>Latency: {p.total_ms:.0f} ms (decode {p.decode_ms:.0f} ms, "
@@ -307,10 +322,12 @@ class UploadWidget:
     """
 
     def __init__(self, predictor: Any, *, top_k: int = 5, max_bytes: int = DEFAULT_MAX_BYTES,
-                 workdir: str | Path | None = None, rl_sampler: Any = None, note: str = "") -> None:
+                 workdir: str | Path | None = None, rl_sampler: Any = None, with_sound: Any = None,
+                 note: str = "") -> None:
         import ipywidgets as w
 
         self.predictor = predictor
+        self.with_sound = with_sound  # the multi-modal predictor for clips with sound, or None
         self.rl_sampler = rl_sampler
         self.top_k = top_k
         self.max_bytes = max_bytes
@@ -369,7 +386,7 @@ class UploadWidget:
         self.result_html.value = "<i>Predicting…</i>"
         try:
             res = handle_upload(self.upload.value, self.predictor, top_k=self.top_k, max_bytes=self.max_bytes,
-                                workdir=self.workdir, rl_sampler=self.rl_sampler)
+                                workdir=self.workdir, rl_sampler=self.rl_sampler, with_sound=self.with_sound)
             self.last_result = res
             if not res.ok:
                 self._clear_result()
@@ -394,7 +411,7 @@ class UploadWidget:
 
 
 def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = None, *, runtime: str = "auto",
-                        rl_sampler: Any = "auto", **kwargs: Any) -> UploadWidget:
+                        rl_sampler: Any = "auto", with_sound: Any = "auto", **kwargs: Any) -> UploadWidget:
     """The widget for ``model``: a :class:`helpers.inference.Predictor`, a checkpoint
     path, None (the default checkpoint; raises ``NoCheckpointError`` naming notebook 04
     when missing) or an ``nn.Module`` with ``class_names``. A checkpoint runs on
@@ -403,7 +420,11 @@ def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = N
     ``rl_sampler``: ``"auto"`` — the newest ``rl_frame_sampler*.pt`` that notebook 05
     saved (models folder, or the cache in smoke mode), when there is one; a path; an
     :class:`~helpers.inference.rl_sampler.RLFrameSampler`; or None. A file that cannot
-    be used does not stop the widget: the reason is shown above it."""
+    be used does not stop the widget: the reason is shown above it.
+
+    ``with_sound``: the multi-modal model that answers clips with sound — ``"auto"``: the
+    one notebook 04 trained (``default_checkpoint("multimodal")``) when it exists and
+    ``model`` is video-only; a path; a Predictor; or None (``model`` answers every clip)."""
     from helpers.inference import Predictor, load_predictor, predictor_from_model
     from helpers.inference.rl_sampler import NONE_SAVED, RLSamplerError, load_rl_sampler, locate_rl_sampler
 
@@ -432,4 +453,32 @@ def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = N
     elif rl_sampler is not None:
         sampler = rl_sampler
         notes.append(f"RL frame sampler: {getattr(sampler, 'name', 'given')}")
-    return UploadWidget(predictor, rl_sampler=sampler, note=" · ".join(notes), **kwargs)
+    sound = _sound_predictor(with_sound, predictor, notes)
+    return UploadWidget(predictor, rl_sampler=sampler, with_sound=sound, note=" · ".join(notes), **kwargs)
+
+
+def _sound_predictor(spec: Any, predictor: Any, notes: list[str]) -> Any:
+    """The multi-modal predictor ``spec`` names for clips with sound (see
+    :func:`build_upload_widget`), or None; a line for ``notes`` either way."""
+    from helpers.inference import InferenceError, Predictor, default_checkpoint, load_predictor
+
+    if spec is None or (spec == "auto" and predictor.is_multimodal):
+        return None
+    if isinstance(spec, Predictor):
+        sound = spec
+    else:
+        path = default_checkpoint("multimodal") if spec == "auto" else Path(spec)
+        if not path.is_file():
+            if spec != "auto":
+                notes.append(f"no multi-modal model at {path}: {predictor.name} answers clips with sound too")
+            return None
+        try:
+            sound = load_predictor(path, runtime="torch")
+        except InferenceError as exc:
+            notes.append(f"multi-modal model not used: {_reason(str(exc))}")
+            return None
+    if not sound.is_multimodal:
+        notes.append(f"{sound.name} hears nothing (video-only): {predictor.name} answers every clip")
+        return None
+    notes.append(f"clips with sound: {sound.name} (answer, caption, sync)")
+    return sound

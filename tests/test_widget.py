@@ -78,3 +78,57 @@ def test_widget_driven_headlessly(smoke_model, predictor, mp4_bytes, tmp_path):
     w.button.click()  # a click on a disabled-looking button still only shows text
     assert "could not be read as a video" in w.result_html.value
     assert list(tmp_path.iterdir()) == []
+
+
+def test_model_for_clip_sends_sound_to_the_multimodal_model():
+    from types import SimpleNamespace
+
+    from helpers.inference import model_for_clip
+
+    video, sound = SimpleNamespace(is_multimodal=False), SimpleNamespace(is_multimodal=True)
+    assert model_for_clip(True, video, sound) == (sound, "the clip has sound: the multi-modal model answered")
+    chosen, note = model_for_clip(False, video, sound)
+    assert chosen is video and note.startswith("the clip is silent: the video-only model")
+    chosen, note = model_for_clip(False, sound)
+    assert chosen is sound and "heard silence" in note
+    assert model_for_clip(True, video) == (video, "")
+
+
+def test_a_clip_with_sound_gets_the_caption_and_a_silent_one_the_video_model(predictor, tmp_path):
+    from helpers.inference import predictor_from_model
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from helpers.widget import handle_upload, prediction_html
+    from video_factory import make_video
+
+    cfg = MultiModalConfig.smoke(3).with_captions(["a box grows", "a person moves left"])
+    sound = predictor_from_model(MultiModalVideoModel(cfg).eval(), ["a", "b", "c"], num_frames=4, resize=(32, 40),
+                                 crop=32)
+    loud = make_video(tmp_path / "tone.mp4", "mp4-h264", num_frames=30, audio_tone=(0.4, 440.0)).read_bytes()
+    quiet = make_video(tmp_path / "quiet.mp4", "mp4-h264", num_frames=30).read_bytes()
+    assert sound.name != predictor.name
+    work = tmp_path / "work"
+    r = handle_upload(_value("tone.mp4", loud), predictor, with_sound=sound, workdir=work)
+    assert r.ok and r.metadata["has_audio"] and r.prediction.model_name == sound.name
+    assert set(dict(r.prediction.top)) <= {"a", "b", "c"} and isinstance(r.prediction.caption, str)
+    page = prediction_html(r)
+    assert "class='caption'" in page and "sync-score" in page and "multi-modal model answered" in page
+    r = handle_upload(_value("quiet.mp4", quiet), predictor, with_sound=sound, workdir=work)
+    assert r.ok and not r.metadata["has_audio"] and r.prediction.model_name == predictor.name
+    assert r.prediction.caption is None and "the clip is silent" in prediction_html(r)
+    assert list(work.iterdir()) == []
+
+
+def test_widget_says_which_model_hears_clips_with_sound(predictor, tmp_path):
+    from helpers.inference import predictor_from_model
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from helpers.widget import build_upload_widget
+
+    cfg = MultiModalConfig.smoke(3).with_captions(["a box grows"])
+    sound = predictor_from_model(MultiModalVideoModel(cfg).eval(), ["a", "b", "c"],
+                                 num_frames=4, resize=(32, 40), crop=32)
+    w = build_upload_widget(predictor, workdir=tmp_path, rl_sampler=None, with_sound=sound)
+    assert w.with_sound is sound and "clips with sound" in w.note.value
+    w = build_upload_widget(predictor, workdir=tmp_path, rl_sampler=None, with_sound=tmp_path / "none.pth")
+    assert w.with_sound is None and "no multi-modal model at" in w.note.value
+    w = build_upload_widget(predictor, workdir=tmp_path, rl_sampler=None, with_sound=predictor)
+    assert w.with_sound is None and "hears nothing" in w.note.value

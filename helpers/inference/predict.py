@@ -184,6 +184,22 @@ def _forward(p: Predictor, inputs: dict[str, torch.Tensor]) -> tuple[np.ndarray,
     return torch.softmax(logits.float(), dim=-1).double().cpu().numpy(), out
 
 
+def model_for_clip(has_audio: bool, predictor: Any, with_sound: Any = None) -> tuple[Any, str]:
+    """Which predictor answers a clip, and the sentence that says why.
+
+    ``with_sound`` (a multi-modal predictor, optional) answers clips with sound: it hears
+    them and writes a caption. A silent clip goes to ``predictor``; when that one is
+    multi-modal too, its audio branch hears silence, and the sentence says so."""
+    if has_audio and with_sound is not None:
+        return with_sound, "the clip has sound: the multi-modal model answered"
+    if not has_audio and getattr(predictor, "is_multimodal", False):
+        return predictor, ("the clip is silent: the multi-modal model heard silence, so its answer rests on "
+                           "the picture alone")
+    if not has_audio and with_sound is not None:
+        return predictor, "the clip is silent: the video-only model answered (the multi-modal one needs sound)"
+    return predictor, ""
+
+
 def _forward_probs(p: Predictor, inputs: dict[str, torch.Tensor]) -> np.ndarray:
     return _forward(p, inputs)[0]
 
