@@ -99,3 +99,21 @@ def test_compare_models_table(smoke_model, clips, tmp_path):
     assert (row["top1"], row["frames_used"], row["videos"]) == (1.0, 8, 2)
     assert row["latency_ms"] >= row["model_ms"] > 0 and 0 < row["size_mb"] < 100
     assert df.loc["moe_int8", "note"].startswith("cannot load")
+
+
+def test_cli_prints_the_caption_and_sync_score_of_a_multimodal_model(tmp_path, capsys, monkeypatch):
+    import helpers.inference.predictor as predictor_module
+    from helpers.inference import main, predictor_from_model
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from video_factory import make_video
+
+    cfg = MultiModalConfig.smoke(3).with_captions(["a box grows", "a person moves left"])
+    multimodal = predictor_from_model(MultiModalVideoModel(cfg).eval(), ["a", "b", "c"], num_frames=4,
+                                      resize=(32, 40), crop=32)
+    monkeypatch.setattr(predictor_module, "load_predictor", lambda *a, **k: multimodal)
+    clip = make_video(tmp_path / "tone.mp4", "mp4-h264", num_frames=30, audio_tone=(0.4, 440.0))
+    assert main([str(clip), "--top-k", "2"]) == 0
+    out = capsys.readouterr().out
+    caption = next(line for line in out.splitlines() if line.startswith("caption: "))
+    assert set(caption.removeprefix("caption: ").split()) <= {"a", "box", "grows", "person", "moves", "left"}
+    assert "sound and picture in step: " in out

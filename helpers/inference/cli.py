@@ -75,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rank, (name, prob) in enumerate(result.top, 1):
         print(f"  {rank}. {name:<24} {prob:7.2%}")
     print(f"frames used: {result.frame_indices}")
+    if result.caption is not None:
+        print(f"caption: {result.caption}")
+    if result.sync_score is not None:
+        print(f"sound and picture in step: {result.sync_score:.0%} (the sync head's probability)")
     if predictor.runtime_note:
         print(f"runtime: {predictor.runtime_note}")
     print(f"time: decode {result.decode_ms:.1f} ms, preprocess {result.preprocess_ms:.1f} ms, "
