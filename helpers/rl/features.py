@@ -38,7 +38,7 @@ class FeatureSet:
     silent preview, mean absolute grey-level change from each candidate to the frame
     ``motion_gap`` later (None in caches written before it existed) · packet_env (M, N)
     float32 in [0, 1]: the preview that needs no decoding, :func:`packet_energy` (None in
-    caches written before it existed, or where the reader cannot list packets).
+    caches written before it existed; zeros for a clip whose packets cannot be listed).
     """
 
     features: np.ndarray
