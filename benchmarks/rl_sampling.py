@@ -8,7 +8,11 @@ cached per-candidate features (the model's frame encoder, and optical flow), the
 classifier chosen on the validation split (the model's temporal head fitted on frame
 subsets, or a small head on the flow; see ``helpers.rl.pipeline``), two agents (with
 and without the audio preview); then every sampler at budgets 1, 2, 4, 8, 16, 32 on the
-test split, and each agent free-running and under forced frame caps 1, 2, 4, 8.
+test split (``packets``: ranked by the packet preview, which decodes nothing), and each
+agent free-running and under forced frame caps 1, 2, 4, 8. Then the wall clock, timed
+(``helpers.rl.wallclock``): per test clip, interleaved, the packet preview against
+decoding every candidate, and ``predict_video`` end to end with uniform sampling at k*
+against the packet sampler at the smallest budget where it is within a point of U*.
 
 Prints JSON lines (notes, timings, accuracy per sampler per budget, the agents, wall
 clock per video), the last one the figures of ``RLPipeline.summary`` with sound and
@@ -16,8 +20,11 @@ again prefixed ``silent_`` (the agent without the audio preview, held to motion
 energy): ``best_uniform_accuracy`` U*, ``frames_saved_ratio`` k*/c* (null when the
 agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
 ``agent_accuracy``, ``agent_mean_frames``, ``curves`` and
-``wall_clock_speedup_estimate`` (a cost-model estimate, not a timing; see
-``helpers.rl.evaluate.sampling_figures`` and ``helpers.rl.pipeline``).
+``wall_clock_speedup_estimate`` (the agent's cost-model estimate, not a timing; see
+``helpers.rl.evaluate.sampling_figures`` and ``helpers.rl.pipeline``); then the timed
+``wall_clock_speedup`` of the packet sampler (``wall_clock_sampler``, its
+``wall_clock_budget``, ``preview_cost_ratio``; see
+``helpers.rl.wallclock.wall_clock_figures``).
 
 Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]``.
 """
@@ -55,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-epochs", type=int, default=2)
     p.add_argument("--classifier", choices=("auto", "model", "head"), default="auto")
     p.add_argument("--cache", type=Path, help="cache folder (default: <data_dir>/cache/rl_sampling)")
+    p.add_argument("--timing-runs", type=int, default=3, help="timed rounds per clip for the wall clock")
     args = p.parse_args(argv)
 
     import torch
@@ -104,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     summary = pipe.summary()
     for note in pipe.summary_notes():
         emit({"note": note})
+    if pipe.checkpoint is None:
+        emit({"note": "no trained model: the wall clock of predict_video is not timed"})
+    else:
+        from helpers.inference.predictor import load_predictor
+        from helpers.rl.wallclock import wall_clock_figures
+
+        figures, timed = wall_clock_figures(pipe, load_predictor(pipe.checkpoint), runs=args.timing_runs)
+        if timed is not None:
+            emit({"wall_clock_ms": {k: round(v, 2) for k, v in timed["median_ms"].items()},
+                  "clips": timed["clips"], "runs": timed["runs"], "uniform_k": timed["uniform_k"],
+                  "packets_k": timed["packets_k"], "model": str(pipe.checkpoint)})
+        summary.update(figures)
     emit({"total_s": round(time.perf_counter() - start, 1)})
     emit(summary)
     return 0

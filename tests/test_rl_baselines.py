@@ -14,6 +14,7 @@ from rl_toy import ToyClassifier, make_toy_features
 def test_every_sampler_returns_exactly_k_distinct_frames(name):
     fs = make_toy_features(num_clips=6, num_positions=8, seed=2)
     fs.audio_env[:3] = np.random.default_rng(0).random((3, 8))  # half the clips "have audio"
+    fs.packet_env = np.random.default_rng(1).random((6, 8)).astype(np.float32)
     for k in range(1, 9):
         pos = sampler_positions(name, fs, k, classifier=ToyClassifier(3), seed=4)
         assert pos.shape == (6, k)
@@ -91,6 +92,20 @@ def test_agent_vs_heuristic_min_is_the_worst_cap_in_points():
     assert agent_vs_heuristic_min(agent, {}) is None
 
 
+def test_the_packet_sampler_ranks_by_packet_energy_and_needs_it():
+    fs = make_toy_features(num_clips=4, num_positions=8, informative=6, seed=3)
+    assert "packets" not in accuracy_curves(fs, ToyClassifier(3), budgets=(1,))  # no packet preview
+    with pytest.raises(ValueError, match="packet preview"):
+        sampler_positions("packets", fs, 1)
+    fs.packet_env = np.zeros((4, 8), np.float32)
+    fs.packet_env[:, 3] = 1.0
+    fs.packet_env[:2, 6] = 0.5
+    assert sampler_positions("packets", fs, 1)[:, 0].tolist() == [3] * 4
+    assert sampler_positions("packets", fs, 2).tolist() == [[3, 6], [3, 6], [0, 3], [0, 3]]  # ties by position
+    curves = accuracy_curves(fs, ToyClassifier(3), budgets=(1, 2))
+    assert curves["packets"][1] < curves["motion"][1] == 1.0  # frame 3 is not the informative one
+
+
 def test_sampling_figures_hold_the_agent_to_the_named_heuristic():
     uniform_all = {1: 0.3, 2: 0.5, 3: 0.6, 4: 0.7, 8: 0.7}
     curves = {"uniform": {1: 0.3, 2: 0.5, 4: 0.7, 8: 0.7}, "random": {1: 0.2, 2: 0.4, 4: 0.6, 8: 0.7},
@@ -102,6 +117,9 @@ def test_sampling_figures_hold_the_agent_to_the_named_heuristic():
     assert sound["frames_saved_ratio"] == 2.0 and sound["agent_budget_star"] == 2.0 and saved.agent_index == 2
     assert sound["agent_vs_heuristic_min"] == pytest.approx(-40.0)  # cap 1: 0.5 against 0.9
     assert sound["curves"]["heuristic"] == curves["heuristic"] and sound["curves"]["agent_caps"][2] == 0.7
+    assert "packets" not in sound["curves"]
+    with_packets, _ = sampling_figures(uniform_all, {**curves, "packets": {1: 0.6}}, free, caps, "heuristic")
+    assert with_packets["curves"]["packets"] == {1: 0.6}
     silent, _ = sampling_figures(uniform_all, curves, free, caps, "motion")
     assert silent["curves"]["heuristic"] == curves["motion"]
     assert silent["agent_vs_heuristic_min"] == pytest.approx(5.0)  # caps 4 and 8: 0.75 against 0.7

@@ -111,3 +111,67 @@ def test_a_cache_written_before_the_motion_preview_still_loads(tmp_path):
     fs.motion_env = None
     loaded = FeatureSet.load(fs.save(tmp_path / "old.npz"))
     assert loaded.motion_env is None and loaded.num_clips == 3
+
+
+def _clip_moving_in(tmp_path, start: int, end: int, num_frames: int = 80, suffix: str = ".mp4"):
+    """A textured still scene (a key frame every 20 frames) where a block moves only
+    in frames ``start``…``end - 1``."""
+    from helpers.synth.encode import encode_video
+
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    frames = np.repeat(background[None], num_frames, axis=0)
+    for t in range(start, end):  # a block that changes as it moves (a rigid one is predicted almost free)
+        x = 2 + 2 * (t - start)
+        frames[t, 16:32, x:x + 12] = rng.integers(0, 255, (16, 12, 3), dtype=np.uint8)
+    path = tmp_path / f"moving{suffix}"
+    # a bit rate that does not bind: under a tight one rate control evens the packet sizes out
+    path.write_bytes(encode_video(frames, 10, container=suffix, gop=20, bit_rate=2_000_000))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_packet_energy_peaks_where_the_clip_moves_and_decodes_no_frame(tmp_path, monkeypatch, suffix):
+    from helpers.rl.features import clip_packet_energy
+    from helpers.video import PyAVReader, open_video
+    from helpers.video.sampling import uniform_indices
+
+    path = _clip_moving_in(tmp_path, 40, 65, suffix=suffix)
+    decoded = []
+    real = PyAVReader._decode_packet
+    monkeypatch.setattr(PyAVReader, "_decode_packet", lambda self, packet: decoded.append(1) or real(self, packet))
+    with open_video(path) as reader:
+        idx = uniform_indices(reader.metadata.num_frames, 16)
+        energy = clip_packet_energy(reader, idx)
+        assert decoded == []  # the preview demuxes only
+        reader.frames(idx)  # what decoding the same candidates costs, counted the same way
+    assert len(decoded) >= len(idx)
+    inside = (idx >= 40) & (idx < 65)
+    assert energy.max() == pytest.approx(1.0) and energy.min() >= 0.0
+    assert inside[np.argsort(-energy, kind="stable")[:3]].all()  # the three highest lie in the moving window
+    assert energy[inside].mean() > 2 * energy[~inside].mean()
+
+
+def test_packet_energy_leaves_key_frames_out_and_scales_per_clip():
+    from helpers.rl.features import packet_energy
+
+    sizes = np.array([900, 10, 10, 10, 900, 10, 50, 50, 10, 10])
+    keys = np.zeros(10, bool)
+    keys[[0, 4]] = True  # large key frames: not motion
+    energy = packet_energy(sizes, keys, np.array([0, 4, 7]), window=3)
+    np.testing.assert_allclose(energy, [10 / (110 / 3), 10 / (110 / 3), 1.0], rtol=1e-6)  # means of 10, 10, 36.7
+    assert packet_energy(sizes, np.ones(10, bool), np.array([1, 5]), window=3).tolist() == [0.0, 0.0]
+    assert packet_energy(np.array([]), np.array([], bool), np.array([0, 1])).tolist() == [0.0, 0.0]
+
+
+def test_a_cache_written_before_the_packet_preview_still_loads(tmp_path):
+    from rl_toy import make_toy_features
+
+    fs = make_toy_features(num_clips=3, num_positions=4, informative=2)
+    assert fs.packet_env is None
+    loaded = FeatureSet.load(fs.save(tmp_path / "old.npz"))
+    assert loaded.packet_env is None and loaded.motion_env is not None
+    fs.packet_env = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    again = FeatureSet.load(fs.save(tmp_path / "new.npz"))
+    np.testing.assert_array_equal(again.packet_env, fs.packet_env)
+    np.testing.assert_array_equal(again.subset([2]).packet_env, fs.packet_env[[2]])

@@ -7,6 +7,8 @@ the ``N`` cached candidate positions. Each returns exactly ``k`` distinct positi
   a silent clip falls back to uniform (documented, so HMDB51 still gets an answer);
 * motion — where the frames change most (frame-difference energy, the silent preview:
   SCSampler's idea of ranking by a cheap signal, without learning);
+* packets — where the non-key packets are largest (:func:`helpers.rl.features.packet_energy`:
+  the silent preview read from the container without decoding a frame);
 * heuristic — the preview a clip has: audio energy when it has sound, motion energy
   when it is silent (the rule a learned sampler has to beat);
 * oracle — greedy by the classifier's probability of the TRUE class (uses the label:
@@ -19,7 +21,7 @@ import numpy as np
 from helpers.rl.features import FeatureSet
 from helpers.rl.subsets import SubsetClassifier
 
-SAMPLERS: tuple[str, ...] = ("uniform", "random", "audio", "motion", "heuristic", "oracle")
+SAMPLERS: tuple[str, ...] = ("uniform", "random", "audio", "motion", "packets", "heuristic", "oracle")
 
 
 def _check(n: int, k: int) -> None:
@@ -40,7 +42,7 @@ def random_positions(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
 
 def energy_positions(envelope: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` candidates of highest energy (ties by position); uniform when all zero.
-    Any per-candidate envelope in [0, 1]: audio loudness or motion energy."""
+    Any per-candidate envelope in [0, 1]: audio loudness, motion or packet energy."""
     n = len(envelope)
     _check(n, k)
     if not np.any(envelope > 0):
@@ -88,6 +90,10 @@ def sampler_positions(name: str, fs: FeatureSet, k: int, *, classifier: SubsetCl
         use_audio = fs.has_audio if name == "heuristic" else np.zeros(m, bool)
         return np.stack([energy_positions(fs.audio_env[i] if use_audio[i] else fs.motion_env[i], k)
                          for i in range(m)])
+    if name == "packets":
+        if fs.packet_env is None:
+            raise ValueError("sampler 'packets' needs the features' packet preview (re-extract the features)")
+        return np.stack([energy_positions(fs.packet_env[i], k) for i in range(m)])
     if name == "oracle":
         if oracle is None:
             if classifier is None:

@@ -25,10 +25,12 @@ TOLERANCE = 0.01  # "reaches an accuracy" = within one point of it (accuracies i
 def accuracy_curves(fs: FeatureSet, classifier: SubsetClassifier, budgets: Sequence[int] = BUDGETS,
                     samplers: Sequence[str] = SAMPLERS, seed: int = 0, random_repeats: int = 3) -> dict[str, dict[int, float]]:
     """``{sampler: {k: accuracy}}`` at every budget ``k ≤ N`` (random: mean of repeats);
-    the motion-preview samplers only when the features carry the preview."""
+    the motion- and packet-preview samplers only when the features carry the preview."""
     budgets = [k for k in budgets if k <= fs.num_positions]
     if fs.motion_env is None:
         samplers = [s for s in samplers if s not in ("motion", "heuristic")]
+    if fs.packet_env is None:
+        samplers = [s for s in samplers if s != "packets"]
     oracle = oracle_orders(fs, classifier, max(budgets)) if "oracle" in samplers else None
     out: dict[str, dict[int, float]] = {}
     for name in samplers:
@@ -118,8 +120,8 @@ def sampling_figures(uniform_all: Mapping[int, float], curves: Mapping[str, Mapp
     is held to (``"heuristic"`` with sound, ``"motion"`` silent). The keys:
     ``best_uniform_accuracy``, ``uniform_k_star``, ``agent_budget_star``,
     ``frames_saved_ratio``, ``agent_vs_heuristic_min`` (points), ``agent_accuracy``,
-    ``agent_mean_frames`` and ``curves`` (uniform, random, heuristic, oracle at the
-    budgets; agent_caps: A(c))."""
+    ``agent_mean_frames`` and ``curves`` (uniform, random, heuristic, packets, oracle at
+    the budgets; agent_caps: A(c))."""
     agent_caps = {int(c): float(r["accuracy"]) for c, r in sorted(caps.items())}
     points = [(float(free["mean_frames"]), float(free["accuracy"]))] + [(float(c), a) for c, a in agent_caps.items()]
     saved = frames_saved_ratio(uniform_all, points, tolerance)
@@ -127,6 +129,8 @@ def sampling_figures(uniform_all: Mapping[int, float], curves: Mapping[str, Mapp
     shown = {name: dict(curves[name]) for name in ("uniform", "random") if name in curves}
     if h_curve:
         shown["heuristic"] = h_curve
+    if "packets" in curves:
+        shown["packets"] = dict(curves["packets"])
     if "oracle" in curves:
         shown["oracle"] = dict(curves["oracle"])
     shown["agent_caps"] = agent_caps

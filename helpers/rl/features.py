@@ -36,7 +36,9 @@ class FeatureSet:
     (zeros without audio) · has_audio (M,) bool · events (M, 2) int64 event start/end
     frame (-1 when unknown) · paths, classes · motion_env (M, N) float32 in [0, 1]: the
     silent preview, mean absolute grey-level change from each candidate to the frame
-    ``motion_gap`` later (None in caches written before it existed).
+    ``motion_gap`` later (None in caches written before it existed) · packet_env (M, N)
+    float32 in [0, 1]: the preview that needs no decoding, :func:`packet_energy` (None in
+    caches written before it existed; zeros for a clip whose packets cannot be listed).
     """
 
     features: np.ndarray
@@ -50,10 +52,11 @@ class FeatureSet:
     classes: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     motion_env: np.ndarray | None = None
+    packet_env: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         m, n = self.features.shape[:2]
-        for name in ("times", "frame_indices", "audio_env", "motion_env"):
+        for name in ("times", "frame_indices", "audio_env", "motion_env", "packet_env"):
             if getattr(self, name) is not None and getattr(self, name).shape != (m, n):
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {(m, n)}")
         if self.labels.shape != (m,) or self.has_audio.shape != (m,) or len(self.paths) != m:
@@ -77,13 +80,14 @@ class FeatureSet:
         return FeatureSet(self.features[idx], self.times[idx], self.frame_indices[idx], self.labels[idx],
                           self.audio_env[idx], self.has_audio[idx], self.events[idx],
                           [self.paths[i] for i in idx], list(self.classes), dict(self.meta),
-                          None if self.motion_env is None else self.motion_env[idx])
+                          None if self.motion_env is None else self.motion_env[idx],
+                          None if self.packet_env is None else self.packet_env[idx])
 
     # ------------------------------------------------------------------ disk
     def save(self, path: str | Path) -> Path:
         """Atomic ``.npz`` write (:mod:`helpers.atomic`)."""
         path = Path(path)
-        extra = {} if self.motion_env is None else {"motion_env": self.motion_env}
+        extra = {name: getattr(self, name) for name in ("motion_env", "packet_env") if getattr(self, name) is not None}
         with atomic_open(path, "wb") as fh:
             np.savez(fh, features=self.features, times=self.times, frame_indices=self.frame_indices,
                      labels=self.labels, audio_env=self.audio_env, has_audio=self.has_audio, events=self.events,
@@ -101,7 +105,8 @@ class FeatureSet:
                 info = json.loads(str(z["info"]))
                 return cls(z["features"], z["times"], z["frame_indices"], z["labels"], z["audio_env"],
                            z["has_audio"], z["events"], info["paths"], info["classes"], info.get("meta", {}),
-                           z["motion_env"] if "motion_env" in z.files else None)
+                           z["motion_env"] if "motion_env" in z.files else None,
+                           z["packet_env"] if "packet_env" in z.files else None)
         except (KeyError, ValueError, OSError) as exc:
             raise ValueError(f"{path}: not a feature cache ({exc})") from exc
 
@@ -205,6 +210,49 @@ def motion_energy(frames: np.ndarray, next_frames: np.ndarray) -> np.ndarray:
     return (energy / top if top > 0 else np.zeros_like(energy)).astype(np.float32)
 
 
+def packet_energy(sizes: np.ndarray, keyframes: np.ndarray, indices: np.ndarray,
+                  window: int | None = None) -> np.ndarray:
+    """(N,) float32 in [0, 1]: the mean bytes of the non-key packets in a window of
+    ``window`` frames centred on each of the ``N`` frame ``indices``, scaled so the
+    clip's largest is 1 (zeros when no window holds a non-key packet).
+
+    Why: a predicted frame's packet grows with what changed since its reference, so the
+    packet sizes :meth:`~helpers.video.PyAVReader.packet_sizes` lists by demuxing alone
+    rank the candidates by motion without decoding a frame. A key frame is coded on its
+    own and is large whatever moves, so key frames are left out of every mean rather
+    than read as motion at each GOP start. Windows average over the encoder's alternation
+    of large and small predicted frames (P and B); the default spans about three
+    candidate spacings (at least 3 frames, odd). Limits: a rigid object moving
+    steadily is predicted almost for free, and under a tight bit-rate budget rate
+    control evens the sizes out; both flatten the preview."""
+    sizes = np.asarray(sizes, np.float64)
+    keyframes = np.asarray(keyframes, bool)
+    idx = np.clip(np.asarray(indices, np.int64), 0, max(len(sizes) - 1, 0))
+    if len(sizes) == 0 or len(idx) == 0:
+        return np.zeros(len(idx), np.float32)
+    if window is None:
+        window = int(round(3 * len(sizes) / len(idx)))
+    window = max(3, int(window)) | 1
+    half = window // 2
+    coded = np.where(keyframes, 0.0, sizes)
+    csum = np.concatenate([[0.0], np.cumsum(coded)])
+    ccount = np.concatenate([[0], np.cumsum(~keyframes)])
+    lo, hi = np.clip(idx - half, 0, len(sizes)), np.clip(idx + half + 1, 0, len(sizes))
+    count = ccount[hi] - ccount[lo]
+    energy = np.where(count > 0, (csum[hi] - csum[lo]) / np.maximum(count, 1), 0.0)
+    top = float(energy.max())
+    return (energy / top if top > 0 else np.zeros_like(energy)).astype(np.float32)
+
+
+def clip_packet_energy(reader: Any, indices: np.ndarray) -> np.ndarray:
+    """:func:`packet_energy` of ``indices`` from an open reader's packet listing (zeros
+    when the reader cannot list packets: the samplers then fall back to uniform)."""
+    listed = reader.packet_sizes()
+    if listed is None:
+        return np.zeros(len(indices), np.float32)
+    return packet_energy(listed[0], listed[1], indices)
+
+
 def is_degenerate(features: np.ndarray, tol: float = 1e-5) -> bool:
     """True when the features barely vary across frames and clips (an encoder whose
     eval-mode output is constant carries no information to sample with)."""
@@ -235,12 +283,13 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
     transform = ClipTransform(resize=tuple(resize), crop=(crop, crop))
     if model is not None:
         model.eval()
-    feats, times, idxs, envs, audio, motion = [], [], [], [], [], []
+    feats, times, idxs, envs, audio, motion, packets = [], [], [], [], [], [], []
     start = time.perf_counter()
     for row in tqdm(rows, desc=f"features {split}", disable=not progress, leave=False):
         with open_video(row["path"]) as reader:
             meta = reader.metadata
             idx = uniform_indices(meta.num_frames, num_positions)
+            packets.append(clip_packet_energy(reader, idx))
             # one sequential pass over the (short) clip is cheaper than a seek per candidate
             wanted = np.unique(np.concatenate([idx, np.minimum(idx + motion_gap, meta.num_frames - 1)]))
             decoded = reader.frames(list(range(int(wanted.max()) + 1)),
@@ -265,7 +314,7 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
                       {"split": split, "data_dir": str(data_dir), "num_positions": num_positions,
                        "encoder": encoder, "resize": [int(v) for v in resize], "crop": int(crop),
                        "seconds_per_frame": (time.perf_counter() - start) / (len(rows) * num_positions)},
-                      np.stack(motion))
+                      np.stack(motion), np.stack(packets))
 
 
 def clip_limit() -> int | None:
@@ -285,7 +334,7 @@ def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, n
     size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
     clips = clip_limit()
     limit = "" if clips is None else f"|first {clips}"  # a budgeted run's few clips are not the split
-    digest = hashlib.sha1(f"v2|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"v3|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
 

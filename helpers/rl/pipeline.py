@@ -94,6 +94,7 @@ class RLPipeline:
     timings: dict[str, float] = field(default_factory=dict)
     agent_caps: dict[int, dict[str, Any]] = field(default_factory=dict)  # cap c → evaluate_agent's result
     no_audio_caps: dict[int, dict[str, Any]] = field(default_factory=dict)
+    checkpoint: Path | None = None  # the trained model's file (None: the feature head without a model)
 
     def _sides(self) -> list[tuple[str, dict[str, Any], FramesSaved, list[dict[str, Any]]]]:
         """``(prefix, figures, frames saved, [free result, cap results…])`` with sound (the
@@ -125,7 +126,7 @@ class RLPipeline:
 
     def summary_notes(self) -> list[str]:
         """Lines that say what the summary's figures cannot: a null frames-saved ratio, and
-        that the wall-clock figure is an estimate."""
+        that the agent's wall-clock figure is an estimate."""
         notes = []
         for prefix, _, saved, _ in self._sides():
             if saved.ratio is None:
@@ -133,11 +134,11 @@ class RLPipeline:
                 notes.append(f"{side}: the agent does not reach U* − {TOLERANCE:.2f} = "
                              f"{saved.best_uniform_accuracy - TOLERANCE:.4f} at any cap nor free-running, so "
                              f"{prefix}frames_saved_ratio is null (no saving at uniform sampling's best accuracy)")
-        notes.append("wall_clock_speedup is not reported: predict_video is not timed here. "
-                     "wall_clock_speedup_estimate = (k* × seconds per candidate frame + classifier time) / "
+        notes.append("wall_clock_speedup_estimate = (k* × seconds per candidate frame + classifier time) / "
                      "(the agent's mean frames at c* × seconds per candidate frame + its policy time), from "
-                     "cached costs; the RL sampler in predict_video decodes every candidate frame, so a user waits "
-                     "longer on it than this estimate says")
+                     "cached costs, not a timing; the RL sampler in predict_video decodes every candidate frame, "
+                     "so a user waits longer on it than this estimate says (a timed figure for the packet-preview "
+                     "sampler: helpers.rl.wallclock)")
         return notes
 
     def _speedup_estimate(self, saved: FramesSaved, results: list[dict[str, Any]]) -> float | None:
@@ -315,7 +316,8 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
     curves, uniform_all = sampler_curves(test, classifier, cfg)
     timings["baselines_s"] = time.perf_counter() - t
     pipe = RLPipeline(cfg, train, test, classifier, env, test_env, agent, trainer.history, curves, uniform_all,
-                      result, notes=notes, timings=timings, agent_caps=caps)
+                      result, notes=notes, timings=timings, agent_caps=caps,
+                      checkpoint=Path(checkpoint) if checkpoint else None)
     if cfg.no_audio:
         t = time.perf_counter()
         silent_cfg = dataclasses.replace(cfg.env, use_audio=False)

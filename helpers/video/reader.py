@@ -177,6 +177,11 @@ class VideoReader(ABC):
     def _known_num_frames(self) -> int | None:
         return self.metadata.num_frames or None
 
+    def packet_sizes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Bytes and key-frame flags of every video packet in presentation order, from
+        the container alone (nothing decoded); None where the backend cannot list packets."""
+        return None
+
     def _check_deadline(self, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise VideoDecodeError(self.path, f"decoding took longer than {self.timeout_s:g} s")
@@ -408,6 +413,31 @@ class PyAVReader(VideoReader):
             return None
         keys = np.flatnonzero(listed[:, 1])
         return pts, keys if len(keys) else np.zeros(1, np.int64)
+
+    def packet_sizes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(sizes, keyframe)``: int64 bytes and bool key-frame flags of every video
+        packet, sorted by timestamp (so entry ``i`` is frame ``i``), by demuxing alone:
+        no packet is decoded, so listing a clip costs a fraction of decoding it. What an
+        encoder spends on a frame grows with how much changed since the frames it
+        predicts from, which makes the sizes a free motion preview. None when packets
+        carry no timestamps. The reader is rewound, so ``frames()`` works afterwards."""
+        rows: list[tuple[int, int, bool]] = []
+        try:
+            for packet in self._container.demux(self._stream):
+                if not packet.size:
+                    continue
+                ts = packet.pts if packet.pts is not None else packet.dts
+                if ts is None:
+                    rows = []
+                    break
+                rows.append((int(ts), int(packet.size), bool(packet.is_keyframe)))
+        except self._errors:
+            pass  # a truncated/corrupt tail: list what was readable
+        self._rewind()
+        if not rows:
+            return None
+        rows.sort()
+        return (np.array([r[1] for r in rows], np.int64), np.array([r[2] for r in rows], bool))
 
     def _known_num_frames(self) -> int | None:
         index = self._build_index()

@@ -1,0 +1,94 @@
+"""The end-to-end packet-preview path decodes only the frames it picks; the wall-clock
+measurement times every path on every clip (structure only: timings are not asserted)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from test_rl_features import _clip_moving_in
+
+
+class MeanFrameModel(nn.Module):
+    """Logits from the clip's mean colour: enough to run predict_video."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.fc(video.mean(dim=(2, 3, 4)))
+
+
+@pytest.fixture()
+def predictor():
+    from helpers.inference import predictor_from_model
+
+    return predictor_from_model(MeanFrameModel(), ["still", "moving"], num_frames=8, resize=(32, 40), crop=32)
+
+
+@pytest.fixture()
+def decoded_frames(monkeypatch):
+    """Every frame index a PyAV reader is asked to decode, per call of ``frames``."""
+    from helpers.video import PyAVReader
+
+    calls: list[list[int]] = []
+    real = PyAVReader.frames
+
+    def frames(self, indices, size=None):
+        calls.append(sorted({int(i) for i in np.asarray(indices).reshape(-1)}))
+        return real(self, indices, size)
+
+    monkeypatch.setattr(PyAVReader, "frames", frames)
+    return calls
+
+
+def test_the_packet_path_decodes_only_its_picks_inside_the_motion(tmp_path, predictor, decoded_frames):
+    from helpers.inference.predict import predict_video
+    from helpers.rl.wallclock import _on_frames, packet_frames
+
+    path = _clip_moving_in(tmp_path, 40, 65)
+    picks = packet_frames(path, 16, 3)
+    assert decoded_frames == []  # the preview decodes nothing
+    assert len(picks) == 3 and ((picks >= 40) & (picks < 65)).all()
+    result = predict_video(path, model=_on_frames(predictor, picks, "packets 3"), keep_frames=False)
+    assert decoded_frames == [sorted(picks.tolist())]  # predict_video decoded the three picks, no more
+    assert sorted(set(result.frame_indices)) == sorted(picks.tolist()) and len(result.frame_indices) == 8
+
+
+def test_measure_wall_clock_times_each_path_on_each_clip(tmp_path, predictor, decoded_frames):
+    from helpers.rl.wallclock import WALL_CLOCK_PATHS, measure_wall_clock, smallest_budget_reaching
+    from helpers.video.sampling import uniform_indices
+
+    paths = [_clip_moving_in(tmp_path, 40, 65)]
+    out = measure_wall_clock(paths, predictor, num_positions=16, uniform_k=4, packets_k=2, warmup=0, runs=1)
+    assert set(out["median_ms"]) == set(WALL_CLOCK_PATHS) and all(len(v) == 1 for v in out["per_clip_ms"].values())
+    assert out["wall_clock_speedup"] == pytest.approx(out["median_ms"]["uniform_e2e"] / out["median_ms"]["packets_e2e"])
+    # one round of the four paths: the decode preview reads the 16 candidates and their partners,
+    # uniform its 4 candidates, the packet path its 2 picks; the packet preview decodes nothing
+    idx = uniform_indices(80, 16)
+    partners = np.unique(np.concatenate([idx, np.minimum(idx + 2, 79)]))
+    assert sorted(len(c) for c in decoded_frames) == [2, 4, len(partners)]
+    assert smallest_budget_reaching({1: 0.5, 2: 0.7, 4: 0.69, 8: 0.8}, 0.69) == 2
+    assert smallest_budget_reaching({1: 0.5}, 0.6) is None
+
+
+def test_wall_clock_figures_time_the_packet_sampler_at_its_smallest_budget_within_a_point(tmp_path, predictor):
+    from types import SimpleNamespace
+
+    from helpers.rl.wallclock import wall_clock_figures
+
+    test = SimpleNamespace(paths=[str(_clip_moving_in(tmp_path, 40, 65))], num_positions=16)
+    uniform_all = {1: 0.5, 2: 0.6, 3: 0.8, 4: 0.7}  # U* = 0.8, k* = 3
+    pipe = SimpleNamespace(uniform_all=uniform_all, test=test, curves={"packets": {1: 0.6, 2: 0.795, 4: 0.9}})
+    figures, timed = wall_clock_figures(pipe, predictor, runs=1)
+    assert (figures["wall_clock_uniform_k"], figures["wall_clock_budget"], timed["packets_k"]) == (3, 2, 2)
+    assert figures["wall_clock_sampler"] == "packets" and figures["wall_clock_speedup"] > 0
+    pipe.curves = {"packets": {1: 0.6, 2: 0.7, 4: 0.75}}  # never within a point of U*
+    figures, timed = wall_clock_figures(pipe, predictor, runs=1)
+    assert figures["wall_clock_speedup"] is None and figures["wall_clock_budget"] is None
+    assert timed["packets_k"] == 4 and figures["wall_clock_speedup_at_packets_best"] > 0
+    pipe.curves = {}
+    assert wall_clock_figures(pipe, predictor) == ({"wall_clock_sampler": "packets", "wall_clock_uniform_k": 3,
+                                                    "wall_clock_budget": None, "wall_clock_speedup": None}, None)
