@@ -46,13 +46,14 @@ def decoded_frames(monkeypatch):
 
 def test_the_packet_path_decodes_only_its_picks_inside_the_motion(tmp_path, predictor, decoded_frames):
     from helpers.inference.predict import predict_video
-    from helpers.rl.wallclock import _on_frames, packet_frames
+    from helpers.inference.rl_sampler import on_frames
+    from helpers.rl.wallclock import packet_frames
 
     path = _clip_moving_in(tmp_path, 40, 65)
     picks = packet_frames(path, 16, 3)
     assert decoded_frames == []  # the preview decodes nothing
     assert len(picks) == 3 and ((picks >= 40) & (picks < 65)).all()
-    result = predict_video(path, model=_on_frames(predictor, picks, "packets 3"), keep_frames=False)
+    result = predict_video(path, model=on_frames(predictor, picks, "packets 3"), keep_frames=False)
     assert decoded_frames == [sorted(picks.tolist())]  # predict_video decoded the three picks, no more
     assert sorted(set(result.frame_indices)) == sorted(picks.tolist()) and len(result.frame_indices) == 8
 

@@ -64,6 +64,23 @@ def test_clip_indices_repeat_the_picks_in_time_order():
         clip_indices([], 4)
 
 
+def test_a_multimodal_model_reads_exactly_the_picked_frames(predictor, tmp_path):
+    from helpers.inference import predict_video, predictor_from_model
+    from helpers.inference.rl_sampler import on_frames
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from video_factory import make_video
+
+    video = make_video(tmp_path / "tone.mp4", "mp4-h264", num_frames=30, audio_tone=(0.4, 440.0))
+    cfg = MultiModalConfig.smoke(3).with_captions(["a box grows"])
+    multimodal = predictor_from_model(MultiModalVideoModel(cfg).eval(), ["a", "b", "c"], num_frames=4,
+                                      resize=(32, 40), crop=32)
+    for picks in ([21, 3], [12]):
+        result = predict_video(video, model=on_frames(multimodal, picks, "picks"), keep_frames=False)
+        assert result.frame_indices == sorted(picks) and result.sampler == "picks"
+    fixed = predict_video(video, model=on_frames(predictor, [21, 3], "picks"), keep_frames=False)
+    assert fixed.frame_indices == [3] * (predictor.num_frames // 2) + [21] * (predictor.num_frames // 2)
+
+
 def test_an_agent_saved_before_the_motion_preview_replays_without_it(predictor, mp4, tmp_path):
     from helpers.inference.rl_sampler import load_rl_sampler, save_rl_sampler
     from helpers.rl import DQNAgent, DQNConfig

@@ -145,17 +145,33 @@ def clip_indices(picked: list[int], num_frames: int) -> np.ndarray:
     return np.asarray(picked, np.int64)[pos]
 
 
-def predict_on_picks(video: str | Path, predictor: Any, pick: RLPick, top_k: int = 5, name: str = "rl") -> Any:
-    """The predictor's :class:`~helpers.inference.Prediction` from the picked frames only
-    (:func:`clip_indices`): same model and runtime, only the frames differ. Shared by
-    the widget and ``python -m helpers predict --rl-sampler``."""
+def on_frames(predictor: Any, frames: Any, name: str) -> Any:
+    """A shallow copy of ``predictor`` that reads ``frames`` (video frame indices, or a
+    callable of the video's frame count that gives them) instead of its uniform clip.
+
+    A model that takes any number of frames at their times (the multi-modal model: a
+    per-frame encoder, then attention over frame times) gets exactly those frames, so
+    fewer frames cost less; a fixed-length clip model gets them repeated to its clip
+    length (:func:`clip_indices`)."""
     import copy
 
+    pick = frames if callable(frames) else (lambda _n, fixed=tuple(int(f) for f in frames): fixed)
+    p = copy.copy(predictor)  # not dataclasses.replace: no second __post_init__
+    if getattr(predictor, "is_multimodal", False):
+        p.sampler = lambda n, _t: np.asarray(sorted(int(i) for i in pick(n)), np.int64)
+    else:
+        p.sampler = lambda n, t: clip_indices(list(pick(n)), t)
+    p.sampler_name = name
+    return p
+
+
+def predict_on_picks(video: str | Path, predictor: Any, pick: RLPick, top_k: int = 5, name: str = "rl") -> Any:
+    """The predictor's :class:`~helpers.inference.Prediction` from the picked frames only
+    (:func:`on_frames`): same model and runtime, only the frames differ. Shared by
+    the widget and ``python -m helpers predict --rl-sampler``."""
     from helpers.inference.predict import predict_video
 
-    on_picks = copy.copy(predictor)  # not dataclasses.replace: no second __post_init__
-    on_picks.sampler = lambda _n, t, picked=tuple(pick.frame_indices): clip_indices(list(picked), t)
-    on_picks.sampler_name = f"rl ({name})"
+    on_picks = on_frames(predictor, pick.frame_indices, f"rl ({name})")
     return predict_video(video, model=on_picks, top_k=top_k, keep_frames=False)
 
 

@@ -122,7 +122,7 @@ class RLPipeline:
             if not prefix:
                 best_k = max(self.uniform_all, key=lambda k: (self.uniform_all[k], -k))
                 out.update(uniform16_accuracy=self.uniform_all.get(16, float("nan")), best_uniform_k=int(best_k))
-        return _rounded(out)
+        return rounded(out)
 
     def summary_notes(self) -> list[str]:
         """Lines that say what the summary's figures cannot: a null frames-saved ratio, and
@@ -150,12 +150,12 @@ class RLPipeline:
         return float(ratio) if np.isfinite(ratio) else None
 
 
-def _rounded(value: Any, digits: int = 4) -> Any:
+def rounded(value: Any, digits: int = 4) -> Any:
     """Floats rounded (NaN → None, so the JSON stays valid) in nested dicts and lists."""
     if isinstance(value, dict):
-        return {k: _rounded(v, digits) for k, v in value.items()}
+        return {k: rounded(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_rounded(v, digits) for v in value]
+        return [rounded(v, digits) for v in value]
     if isinstance(value, float):
         return round(value, digits) if np.isfinite(value) else None
     return value

@@ -4,16 +4,15 @@ the packet-preview sampler, which decodes only the frames it picks.
 The packet path opens the video, lists its packets (demuxing, no decoding:
 :func:`helpers.rl.features.packet_energy`), ranks the ``N`` uniform candidates by
 packet energy, keeps the top ``k`` and lets :func:`helpers.inference.predict_video`
-decode those ``k`` frames and run the model on them (each repeated to the model's
-clip length, :func:`helpers.inference.rl_sampler.clip_indices`, as the RL sampler's
-predictions do). Uniform sampling goes through the same ``predict_video`` with ``k``
+decode those ``k`` frames and run the model on them, as the RL sampler's predictions
+do (:func:`helpers.inference.rl_sampler.on_frames`: exactly those frames for the
+multi-modal model, repeated to the clip length for a fixed-length clip model). Uniform sampling goes through the same ``predict_video`` with ``k``
 uniform candidates, so both sides pay the same model and differ only in preview and
 decoding. The two previews (packet listing against decoding every candidate and its
 motion partner, as the motion preview needs) are timed alongside.
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -38,18 +37,6 @@ def packet_frames(path: str | Path, num_positions: int, k: int) -> np.ndarray:
     return cand[energy_positions(energy, k)]
 
 
-def _on_frames(predictor: Any, frames: Any, name: str) -> Any:
-    """A shallow copy of ``predictor`` whose sampler gives ``frames(num_video_frames)``
-    (a callable) or fixed frame indices, repeated to the model's clip length."""
-    from helpers.inference.rl_sampler import clip_indices
-
-    p = copy.copy(predictor)  # not dataclasses.replace: no second __post_init__
-    pick = frames if callable(frames) else (lambda _n, fixed=tuple(int(f) for f in frames): fixed)
-    p.sampler = lambda n, t: clip_indices(list(pick(n)), t)
-    p.sampler_name = name
-    return p
-
-
 def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_positions: int, uniform_k: int,
                        packets_k: int, motion_gap: int = 2, warmup: int = 1, runs: int = 3,
                        threads: int | None = None) -> dict[str, Any]:
@@ -65,6 +52,7 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
     medians), ``wall_clock_speedup`` (uniform_e2e / packets_e2e, of the medians) and the
     settings."""
     from helpers.inference.predict import predict_video
+    from helpers.inference.rl_sampler import on_frames
     from helpers.measure import measure_latency
     from helpers.rl.features import clip_packet_energy, motion_energy
     from helpers.video import open_video
@@ -73,7 +61,7 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
     if not paths:
         raise ValueError("no clips to time")
     uniform_pos = uniform_positions(num_positions, uniform_k)
-    on_uniform = _on_frames(predictor, lambda n: uniform_indices(n, num_positions)[uniform_pos],
+    on_uniform = on_frames(predictor, lambda n: uniform_indices(n, num_positions)[uniform_pos],
                             f"uniform {uniform_k}")
 
     def packet_preview(path: str) -> None:
@@ -92,7 +80,7 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
 
     def packets_e2e(path: str) -> None:
         frames = packet_frames(path, num_positions, packets_k)
-        predict_video(path, model=_on_frames(predictor, frames, f"packets {packets_k}"), keep_frames=False)
+        predict_video(path, model=on_frames(predictor, frames, f"packets {packets_k}"), keep_frames=False)
 
     per_clip: dict[str, list[float]] = {name: [] for name in WALL_CLOCK_PATHS}
     for path in map(str, paths):
@@ -131,7 +119,7 @@ def wall_clock_figures(pipe: Any, predictor: Any, *, runs: int = 3, threads: int
     the figure asked for). ``wall_clock_sampler`` says which sampler was timed: the
     packet heuristic, since the DQN agent's upload path decodes every candidate."""
     from helpers.rl.evaluate import frames_saved_ratio
-    from helpers.rl.pipeline import _rounded
+    from helpers.rl.pipeline import rounded
 
     saved = frames_saved_ratio(pipe.uniform_all, [])
     curve = pipe.curves.get("packets", {})
@@ -147,4 +135,4 @@ def wall_clock_figures(pipe: Any, predictor: Any, *, runs: int = 3, threads: int
     out.update({"wall_clock_budget": timed_k if budget is not None else None, key: result["wall_clock_speedup"],
                 "wall_clock_packets_k": timed_k, "preview_cost_ratio": result["preview_cost_ratio"],
                 "wall_clock_median_ms": result["median_ms"]})
-    return _rounded(out), result
+    return rounded(out), result
