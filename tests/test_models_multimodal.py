@@ -52,8 +52,8 @@ def test_forward_with_audio_returns_every_output(batch, audio):
     assert w["video_to_audio"].shape == (2, 4, s) and w["audio_to_video"].shape == (2, s, 4)
     torch.testing.assert_close(w["video_to_audio"][0].sum(-1), torch.ones(4))  # clip with audio
     assert w["video_to_audio"][1].abs().sum() == 0  # clip without audio: nothing attended
-    assert out["memory"].shape == (2, 4 + s, 32)
-    assert out["memory_mask"][0].all() and out["memory_mask"][1].tolist() == [True] * 4 + [False] * s
+    assert out["memory"].shape == (2, 4 + s + 1, 32)  # frames, audio tokens, the motion token
+    assert out["memory_mask"][0].all() and out["memory_mask"][1].tolist() == [True] * 4 + [False] * s + [True]
     for v in (out["logits"], out["sync_logits"], out["caption_logits"]):
         assert torch.isfinite(v).all()
 
@@ -134,7 +134,8 @@ def test_frame_mask_equals_running_the_short_clip_alone(batch, temporal):
     torch.testing.assert_close(padded["logits"][1], alone["logits"][0], rtol=0, atol=1e-5)
 
 
-def test_precomputed_frame_features_match_video_input(model, batch):
+def test_precomputed_frame_features_match_video_input(batch):
+    model = build(batch, motion=False)  # the motion stream reads pixels: cached features have none
     with torch.no_grad():
         feats = model.vision(batch["video"])
         a = model.forward_batch(batch)
@@ -142,6 +143,36 @@ def test_precomputed_frame_features_match_video_input(model, batch):
                   audio_mask=batch["audio_mask"])
     assert feats.shape == (2, 4, 576)
     torch.testing.assert_close(a["logits"], b["logits"], rtol=0, atol=1e-6)
+
+
+def test_the_motion_stream_is_zero_for_a_still_clip_and_tells_left_from_right(model):
+    """A still clip adds nothing (the pooled video features pass unchanged); a bar moving
+    right and the same frames reversed (moving left) give opposite translation cues,
+    whatever order the frames arrive in (they are put in time order first)."""
+    still = torch.rand(1, 3, 1, 32, 32).expand(1, 3, 6, 32, 32)
+    times = torch.arange(6.0)[None] / 8
+    assert model.encode_motion(still, times).abs().max() == 0
+    right = torch.zeros(1, 3, 6, 32, 32)
+    for t in range(6):
+        right[:, :, t, 8:24, 4 + 3 * t: 8 + 3 * t] = 1.0
+    with torch.no_grad():
+        m_right = model.encode_motion(right, times)
+        m_left = model.encode_motion(right.flip(2), times)
+        shuffled = torch.tensor([3, 0, 5, 1, 4, 2])
+        m_shuffled = model.encode_motion(right[:, :, shuffled], times[:, shuffled])
+    assert (m_right - m_left).abs().max() > 0.1
+    torch.testing.assert_close(m_shuffled, m_right)
+    from helpers.models.motion import motion_cues
+
+    cues = motion_cues(right)[1][0, 0].item(), motion_cues(right.flip(2))[1][0, 0].item()
+    assert cues[0] > 0.5 and cues[1] < -0.5  # translation x: + right, − left
+
+
+def test_a_config_saved_without_the_motion_stream_rebuilds_without_it(batch):
+    saved = build(batch, motion=False).rebuild_config().to_dict()
+    saved.pop("motion"), saved.pop("motion_size"), saved.pop("motion_hidden")  # a config from before
+    old = MultiModalVideoModel(MultiModalConfig(**saved))
+    assert old.motion is None and not any(k.startswith("motion") for k in old.state_dict())
 
 
 def test_sync_pairs_shift_audio_by_whole_seconds_and_run_the_head(model):

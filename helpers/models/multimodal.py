@@ -5,8 +5,16 @@ classification, captioning and audio-visual synchronisation.
     video (B,3,T,H,W) ─ FrameEncoder ─ (B,T,F) ─ TemporalEncoder(+ time enc.) ─ v (B,T,D) ─┐
     audio (B,N) | audio_mel (B,64,F) ─ audio encoder (+ time enc.) ─ a (B,S,D) ────────────┤
                       BidirectionalCrossAttention(v, a; masks) ─ v', a', attention weights ┘
-    pooled = [masked_mean(v'), masked_mean(a') or a learned "no audio" vector]
-    logits = MLP(pooled); sync_logits = MLP([v̄, ā, v̄*ā]); caption decoder attends to [v'; a']
+    video, small ─ MotionDynamicsModule ─ m (B,D)            (``motion``; see below)
+    v̄ = masked_mean(v'); ā = masked_mean(a') or a learned "no audio" vector
+    logits = MLP([v̄ + gated m, ā]); sync_logits = MLP([v̄, ā, v̄*ā]); caption decoder attends to [v'; a'; m]
+
+Why the motion stream: the frame encoder pools each frame over space, so where a thing
+is, and therefore which way it moved, is mostly gone before the temporal model sees it;
+"move left" and "move right" share every frame's appearance. The same Motion Dynamics
+Module as model A's (:mod:`.motion`: brightness-constancy cues, global translation,
+rotation and dilation) reads the frames themselves at a small size, put in time order.
+Without video (cached ``frame_features``) there is no motion stream.
 
 Missing audio (``audio_mask`` False, or no audio input at all) is masked out of every
 attention and pooling, so those clips are classified from video alone.
@@ -25,6 +33,7 @@ from .audio import WAV2VEC2_SMALL, WAV2VEC2_TINY, LogMelCNNEncoder, Wav2Vec2Audi
 from .backbones import MOBILEVIT_TINY, FrameEncoder, FrameEncoderName
 from .captioning import GPT2CaptionDecoder, SmallCaptionDecoder, WordTokenizer, beam_search, greedy_decode
 from .fusion import BidirectionalCrossAttention
+from .motion import GatedResidualFusion, MotionDynamicsModule
 from .temporal import ContinuousTimeEncoding, TemporalEncoder, default_frame_times, masked_mean
 
 
@@ -64,12 +73,16 @@ class MultiModalConfig:
     caption_max_len: int = 24
     dropout: float = 0.1
     default_fps: float = 25.0  # frame times when a batch has no ``frame_times``
+    # the motion stream (module docstring); off by default so configs saved without it rebuild as they were
+    motion: bool = False
+    motion_size: int = 32  # side of the frames the motion cues are read at (pixels, after average pooling)
+    motion_hidden: int = 16
 
     @classmethod
     def full(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
         """Pretrained EfficientNet-B0, wav2vec2-base and GPT-2 when reachable (offline:
         random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
-        base = dict(caption_decoder="gpt2", temporal_deltas=True)
+        base = dict(caption_decoder="gpt2", temporal_deltas=True, motion=True, motion_size=56, motion_hidden=32)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
 
@@ -80,7 +93,7 @@ class MultiModalConfig:
                     audio_pretrained=False,
                     wav2vec2_offline=dict(WAV2VEC2_TINY), caption_decoder="small", caption_pretrained=False,
                     caption_layers=1,
-                    caption_max_len=16, dropout=0.0)
+                    caption_max_len=16, dropout=0.0, motion=True, motion_size=32, motion_hidden=16)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
 
@@ -169,6 +182,11 @@ class MultiModalVideoModel(nn.Module):
             raise ValueError(f"audio must be 'wav2vec2', 'logmel' or 'none', got {cfg.audio!r}")
         self.audio_time = ContinuousTimeEncoding(d)
         self.fusion = BidirectionalCrossAttention(d, cfg.heads, cfg.fusion_layers, cfg.dropout)
+        self.motion: MotionDynamicsModule | None = None
+        self.motion_fusion: GatedResidualFusion | None = None
+        if cfg.motion:
+            self.motion = MotionDynamicsModule(3, cfg.motion_hidden, d)
+            self.motion_fusion = GatedResidualFusion(d)
         self.no_audio = nn.Parameter(torch.zeros(d))
         self.classifier = nn.Sequential(nn.LayerNorm(2 * d), nn.Dropout(cfg.dropout), nn.Linear(2 * d, cfg.num_classes))
         self.sync_head = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 1))
@@ -261,6 +279,22 @@ class MultiModalVideoModel(nn.Module):
         times = (torch.arange(s, device=tokens.device, dtype=torch.float32) + 0.5) * self.audio_encoder.token_seconds
         return tokens + self.audio_time(times.expand(b, s))
 
+    def encode_motion(self, video: Tensor, frame_times: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """(B, D) motion features of ``video`` (B,3,T,H,W): frames put in time order,
+        average-pooled to at most ``motion_size`` pixels a side, then the Motion Dynamics
+        Module (exactly zero for a still clip). With ``frame_mask`` each clip is read from
+        its real frames only, as if it were alone."""
+        if frame_mask is not None and not bool(frame_mask.all()):
+            return torch.cat([self.encode_motion(video[i:i + 1, :, frame_mask[i]], frame_times[i:i + 1, frame_mask[i]])
+                              for i in range(video.shape[0])])
+        order = frame_times.argsort(dim=1)
+        b, c, t, h, w = video.shape
+        video = video.gather(2, order.view(b, 1, t, 1, 1).expand(b, c, t, h, w))
+        side = self.config.motion_size
+        if max(h, w) > side:
+            video = F.adaptive_avg_pool3d(video, (t, max(1, h * side // max(h, w)), max(1, w * side // max(h, w))))
+        return self.motion.features(video)
+
     def forward(self, video: Tensor | None = None, frame_times: Tensor | None = None, audio: Tensor | None = None,
                 audio_mel: Tensor | None = None, audio_mask: Tensor | None = None,
                 frame_mask: Tensor | None = None, caption_ids: Tensor | None = None,
@@ -283,15 +317,22 @@ class MultiModalVideoModel(nn.Module):
             audio_mask = audio_mask.to(device=v.device, dtype=torch.bool)
             v, a, attention = self.fusion(v, a, frame_mask, audio_mask)
         v_pool = masked_mean(v, frame_mask)
+        v_class, motion = v_pool, None  # the sync head keeps v_pool: it asks *when*, motion says *which way*
+        if self.motion is not None and video is not None and frame_features is None:
+            motion = self.encode_motion(video, frame_times, frame_mask)
+            v_class = self.motion_fusion(v_pool, motion)
         a_pool = self.no_audio.expand(b, -1) if a is None else torch.where(
             audio_mask[:, None], masked_mean(a, None), self.no_audio.expand(b, -1))
-        pooled = torch.cat([v_pool, a_pool], dim=-1)
+        pooled = torch.cat([v_class, a_pool], dim=-1)
         video_valid = torch.ones(b, t, dtype=torch.bool, device=v.device) if frame_mask is None else frame_mask
         if a is None:
             memory, memory_mask = v, video_valid
         else:
             memory = torch.cat([v, a], dim=1)
             memory_mask = torch.cat([video_valid, audio_mask[:, None].expand(b, a.shape[1])], dim=1)
+        if motion is not None:  # one more token for the caption decoder: which way things moved
+            memory = torch.cat([memory, motion[:, None]], dim=1)
+            memory_mask = torch.cat([memory_mask, torch.ones(b, 1, dtype=torch.bool, device=v.device)], dim=1)
         caption_logits = None
         if caption_ids is not None:
             if self.caption is None:
