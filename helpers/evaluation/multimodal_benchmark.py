@@ -14,7 +14,10 @@ is kept, as ``load_or_train`` does); then on the test clips:
 * BLEU-4/CIDEr of the model's greedy captions and of two baselines
   (:mod:`helpers.evaluation.caption_baselines`) against the same references;
 * the sync head's ROC AUC on aligned vs time-shifted audio
-  (:func:`~helpers.evaluation.multimodal.evaluate_multimodal`).
+  (:func:`~helpers.evaluation.multimodal.evaluate_multimodal`);
+* optionally (:func:`compressed_figures`) the saved size of the float weights and of a
+  dynamic-int8 copy (:mod:`helpers.compression.dynamic`), the copy's accuracy on the
+  test clips, and ``predict_video`` end to end on a generated 10-s clip with sound.
 
 Why the MoE is trained here on the Kinetics-layout loaders and not through
 ``load_or_train``: that path reads the MoE's data in the HMDB51 layout, whose split
@@ -140,8 +143,47 @@ def _moe_accuracy(model: nn.Module, loader: Any, classes: list[str]) -> tuple[fl
     return _accuracy(y, z), _family_accuracy(y, z, classes)
 
 
+def long_clip(folder: Path, seconds: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """A generated 25 fps MP4 of ``seconds`` with its sound track (h264 + AAC)."""
+    from helpers.synth import SynthConfig, render_clip
+    from helpers.synth.encode import write_video
+
+    cfg = SynthConfig.smoke(seconds=seconds, fps=25, size=size)
+    clip = render_clip("move_left", cfg, seed=0, audio=True)
+    return write_video(Path(folder) / "clip_with_sound.mp4", clip.frames, clip.fps, audio=clip.audio,
+                       sample_rate=cfg.sample_rate)
+
+
+def compressed_figures(model: nn.Module, test: Any, accuracy: float, classes: list[str], config: Any,
+                       folder: Path, repeats: int = 5) -> dict[str, Any]:
+    """Sizes of the float and dynamic-int8 weights (MB), the int8 copy's accuracy drop on
+    ``test`` (points below ``accuracy``) and top-1 agreement with the float model, and the
+    median ``predict_video`` time (ms, decode included, after one warm-up) of both on a
+    10-s clip with sound, at the training config's frames and pixels."""
+    import statistics
+
+    from helpers.compression.dynamic import quantize_dynamic_int8, saved_size_mb
+    from helpers.inference import predict_video
+    from helpers.inference.predictor import predictor_from_model
+
+    int8 = quantize_dynamic_int8(model)
+    ref = multimodal_outputs(model, test, muted_pass=False, captions=False)
+    out = multimodal_outputs(int8, test, muted_pass=False, captions=False)
+    clip = long_clip(folder)
+    times = {}
+    for name, m in (("float", model), ("int8", int8)):
+        p = predictor_from_model(m, classes, num_frames=config.num_frames, resize=config.resize, crop=config.crop)
+        predict_video(clip, p, keep_frames=False)
+        runs = [predict_video(clip, p, keep_frames=False).total_ms for _ in range(repeats)]
+        times[name] = statistics.median(runs)
+    return {"float_size_mb": round(saved_size_mb(model), 3), "compressed_size_mb": round(saved_size_mb(int8), 3),
+            "compressed_accuracy_drop": round(100 * (accuracy - _accuracy(out.labels, out.logits)), 2),
+            "compressed_agreement": round(float((out.logits.argmax(1) == ref.logits.argmax(1)).mean()), 4),
+            "float_predict_ms": round(times["float"], 1), "compressed_predict_ms": round(times["int8"], 1)}
+
+
 def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 4, seed: int = 0, batch_size: int = 8,
-                  log: Any = print) -> dict[str, Any]:
+                  compression: bool = True, log: Any = print) -> dict[str, Any]:
     """Train both models on ``data_dir`` and measure them (see the module docstring).
     Returns the figures (fractions for accuracies; ``audio_gain`` in points) and notes."""
     from helpers.evaluation.caption_baselines import TemplateCaptioner, retrieval_captions
@@ -202,6 +244,8 @@ def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 4, seed: int =
     figures["sync_auc"] = round(sync["sync_auc"], 4)
     figures["sync_accuracy"] = round(sync["sync_accuracy"], 4)
     figures["sync_pairs"] = sync["sync_pairs"]
+    if compression:
+        figures.update(compressed_figures(mm, test, mm_acc, classes, mm_cfg, Path(run_dir) / f"clip_seed{seed}"))
     examples = [{"reference": r, "model": m, "template": t, "retrieval": q}
                 for r, m, t, q in list(zip(out.references, *baselines.values()))[:4]]
     return {"seed": seed, **sizes, "figures": figures, "examples": examples, "template": " ".join(
