@@ -182,7 +182,7 @@ def compressed_figures(model: nn.Module, test: Any, accuracy: float, classes: li
             "float_predict_ms": round(times["float"], 1), "compressed_predict_ms": round(times["int8"], 1)}
 
 
-def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 4, seed: int = 0, batch_size: int = 8,
+def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 12, seed: int = 0, batch_size: int = 8,
                   compression: bool = True, log: Any = print) -> dict[str, Any]:
     """Train both models on ``data_dir`` and measure them (see the module docstring).
     Returns the figures (fractions for accuracies; ``audio_gain`` in points) and notes."""
