@@ -18,7 +18,8 @@ several), ``caption_bleu4/cider``, ``template_bleu4/cider``, ``retrieval_bleu4/c
 ``compressed_size_mb`` (saved weights of the float model and of its dynamic-int8 copy),
 ``compressed_accuracy_drop`` (points), ``compressed_agreement``, and ``float_predict_ms`` /
 ``compressed_predict_ms`` (``predict_video`` end to end, decode included, on a generated
-10-s 320×240 clip with sound, 2 threads, median of 5). With several seeds every figure is the mean and ``per_seed`` holds each.
+10-s 320×240 clip with sound, 2 threads, median of 5). With several seeds every figure is
+the mean and ``per_seed`` holds each.
 
 Run: ``python benchmarks/multimodal.py [--seeds 0] [--epochs 12] [--clips-per-class 20] [--no-compression]``.
 """
