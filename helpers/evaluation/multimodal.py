@@ -1,5 +1,5 @@
-"""The multi-modal model's extra figures: captioning BLEU-4 and CIDEr, and audio-visual
-sync detection accuracy and ROC AUC.
+"""The multi-modal model's extra figures: captioning BLEU-4 and CIDEr, audio-visual
+sync detection accuracy and ROC AUC, and the muted batch its video-only answer needs.
 
 BLEU-4 and CIDEr come from ``pycocoevalcap`` (the COCO caption evaluation code, pure
 Python for these two metrics; only its PTB tokenizer, METEOR and SPICE need Java, and
@@ -49,6 +49,22 @@ def caption_scores(references: Mapping[Any, Sequence[str]] | Sequence[Sequence[s
     cider, _ = Cider().compute_score(refs, hyps)
     return {"bleu1": float(bleu[0]), "bleu2": float(bleu[1]), "bleu3": float(bleu[2]), "bleu4": float(bleu[3]),
             "cider": float(cider)}
+
+
+def muted(batch: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``batch`` as the Batches contract gives a clip without sound: waveform and
+    log-mel zeroed, ``audio_mask`` False (the model then masks the audio out of its
+    fusion and pooling, so its answer is its video-only one)."""
+    out = dict(batch)
+    for key in ("audio", "audio_mel"):
+        if isinstance(out.get(key), torch.Tensor):
+            out[key] = torch.zeros_like(out[key])
+    ref = out.get("video", out.get("frame_features"))
+    if isinstance(out.get("audio_mask"), torch.Tensor):
+        out["audio_mask"] = torch.zeros_like(out["audio_mask"], dtype=torch.bool)
+    elif isinstance(ref, torch.Tensor):
+        out["audio_mask"] = torch.zeros(ref.shape[0], dtype=torch.bool, device=ref.device)
+    return out
 
 
 def sync_metrics(labels: Sequence[float] | np.ndarray, logits: Sequence[float] | np.ndarray) -> dict[str, float]:

@@ -1,0 +1,98 @@
+"""Multi-modal benchmark: does fusion beat video alone, do the captions beat baselines,
+does the sync head separate aligned from shifted audio?
+
+Builds what it needs: generated Kinetics-layout clips of all 12 motion classes with
+sound and captions (default ``helpers.evaluation.multimodal_benchmark.BENCH_DATA``: 20
+clips per class, 1.6 s at 10 fps, 80×60, the event in 60–80 % of the clip; the package's
+70/15/15 split: 168 train / 36 val / 36 test), then per seed the smoke-size multi-modal
+model and the smoke-size MoE trained on the same loaders for the same epochs (default
+12; 8 frames at 32 px, batch 8, constant LR), measured on the test clips
+(``helpers.evaluation.multimodal_benchmark.run_benchmark``).
+
+Prints JSON lines (data, each training run, each seed's figures and caption examples),
+the last one ``{"benchmark": "multimodal", ...}``: ``multimodal_accuracy``,
+``video_only_accuracy`` (same weights, audio muted), ``moe_accuracy``, ``audio_gain``
+(points; mean over the seeds, with ``audio_gain_spread`` max − min when there are
+several), ``caption_bleu4/cider``, ``template_bleu4/cider``, ``retrieval_bleu4/cider``,
+``sync_auc``; then (unless ``--no-compression``) ``float_size_mb`` and
+``compressed_size_mb`` (saved weights of the float model and of its dynamic-int8 copy),
+``compressed_accuracy_drop`` (points), ``compressed_agreement``, and ``float_predict_ms`` /
+``compressed_predict_ms`` (``predict_video`` end to end, decode included, on a generated
+10-s 320×240 clip with sound, 2 threads, median of 5). With several seeds every figure is
+the mean and ``per_seed`` holds each.
+
+Run: ``python benchmarks/multimodal.py [--seeds 0] [--epochs 12] [--clips-per-class 20] [--no-compression]``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj, default=str), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds (default: 0)")
+    p.add_argument("--epochs", type=int, default=12, help="epochs of each model (the same budget for both)")
+    p.add_argument("--clips-per-class", type=int, default=20)
+    p.add_argument("--data-seed", type=int, default=0, help="the generator's seed")
+    p.add_argument("--no-compression", action="store_true", help="skip the int8 copy and the predict_video timing")
+    p.add_argument("--data-root", type=Path, help="where the clips are generated (default: <synth_dir>)")
+    args = p.parse_args(argv)
+    os.environ.setdefault("SMOKE", "1")
+
+    import numpy as np
+    import torch
+
+    from helpers.evaluation.multimodal_benchmark import benchmark_data, run_benchmark
+    from helpers.settings import get_settings
+
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    root = args.data_root or get_settings().synth_dir
+    data = benchmark_data(root, args.data_seed, clips_per_class=args.clips_per_class)
+    emit({"data": str(data), "generated_s": round(time.perf_counter() - start, 1)})
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            with contextlib.redirect_stdout(sys.stderr):  # training logs go to stderr: stdout is JSON only
+                res = run_benchmark(data, Path(tmp), epochs=args.epochs, seed=seed,
+                                    compression=not args.no_compression,
+                                    log=lambda obj: print(json.dumps(obj, default=str), file=sys.__stdout__,
+                                                          flush=True))
+            emit({"seed": seed, "figures": res["figures"], "template": res["template"],
+                  "evaluate_s": res["evaluate_s"], "seed_s": res["seed_s"]})
+            for example in res["examples"]:
+                emit({"seed": seed, "caption_example": example})
+            results.append(res)
+    per_seed = [r["figures"] for r in results]
+    summary: dict = {"benchmark": "multimodal"}
+    for key in per_seed[0]:
+        values = [f[key] for f in per_seed]
+        summary[key] = round(float(np.mean(values)), 4) if len(values) > 1 else values[0]
+    if len(seeds) > 1:
+        gains = [f["audio_gain"] for f in per_seed]
+        summary["audio_gain_spread"] = round(max(gains) - min(gains), 2)
+        summary["per_seed"] = per_seed
+    summary.update(seeds=seeds, epochs=args.epochs, train_clips=results[0]["train_clips"],
+                   test_clips=results[0]["test_clips"], classes=results[0]["classes"],
+                   total_s=round(time.perf_counter() - start, 1),
+                   load_avg_1min=round(os.getloadavg()[0], 2))
+    emit(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Where the multi-modal model stands against the video-only MoE, measured on the same
+generated clips: what ``benchmarks/multimodal.py`` runs.
+
+One call of :func:`run_benchmark` per seed: the Kinetics-layout clips (all generated
+classes, with sound and captions; the package's train/val/test split) are decoded once;
+the multi-modal model and the MoE are trained on the same loaders for the same epochs
+by the package's :class:`~helpers.training.Trainer` (the best validation epoch of each
+is kept, as ``load_or_train`` does); then on the test clips:
+
+* accuracy of the multi-modal model with its audio and with the audio muted
+  (:func:`~helpers.evaluation.multimodal.muted`), and of the MoE; also the share of
+  answers in the right motion family (the tone names the family, the picture the
+  direction within it);
+* BLEU-4/CIDEr of the model's greedy captions and of two baselines
+  (:mod:`helpers.evaluation.caption_baselines`) against the same references;
+* the sync head's ROC AUC on aligned vs time-shifted audio
+  (:func:`~helpers.evaluation.multimodal.evaluate_multimodal`);
+* optionally (:func:`compressed_figures`) the saved size of the float weights and of a
+  dynamic-int8 copy (:mod:`helpers.compression.dynamic`), the copy's accuracy on the
+  test clips, and ``predict_video`` end to end on a generated 10-s clip with sound.
+
+Why the MoE is trained here on the Kinetics-layout loaders and not through
+``load_or_train``: that path reads the MoE's data in the HMDB51 layout, whose split
+differs; here both models see exactly the same training, validation and test clips.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+# all 12 generated classes; short clips with the event filling most of them, so that
+# 8 frames catch it (the learning tests' clip settings)
+BENCH_DATA: dict[str, Any] = dict(classes=12, clips_per_class=20, seconds=1.6, fps=10, size=(80, 60),
+                                  event_fraction=(0.6, 0.8))
+
+
+def benchmark_data(root: Path, seed: int = 0, **overrides: Any) -> Path:
+    """Generate (once; reused when its annotations exist) the Kinetics-layout clips of
+    :data:`BENCH_DATA` (with ``overrides``) under ``root``; returns the folder."""
+    from helpers.synth import SynthConfig, generate
+
+    values = {**BENCH_DATA, **overrides, "seed": seed}
+    tag = f"{values['classes']}c{values['clips_per_class']}_seed{seed}"
+    out = Path(root) / f"multimodal_benchmark_{tag}"
+    if not (out / "annotations.json").is_file():
+        generate("kinetics", out, SynthConfig.smoke(**values), progress=False)
+    return out
+
+
+def heldout_loader(train_loader: Any, val_loader: Any, data_dir: Path, num_frames: int, batch_size: int) -> Any:
+    """The ``test`` split's loader, decoded like the validation split (same transform,
+    the training side's fixed audio length)."""
+    from helpers.datasets import KineticsStyle, make_loader
+    from helpers.training.experiment import find_annotations
+
+    train, val = train_loader.dataset, val_loader.dataset
+    test = KineticsStyle(data_dir, find_annotations(data_dir), split="test", train=False, num_frames=num_frames,
+                         sampler="uniform", transform=val.transform, index_cache=False,
+                         audio_seconds=train.audio_seconds)
+    test._silent_mel = train._silent_mel
+    return make_loader(test, batch_size, train=False, num_workers=0)
+
+
+def _fit(model: nn.Module, config: Any, train_loader: Any, val_loader: Any, run_dir: Path,
+         classes: list[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """Train with the package's trainer; the best validation epoch's weights, and a summary."""
+    from helpers.training import Trainer
+    from helpers.training.checkpoint import load_checkpoint
+    from helpers.training.experiment import built_model_config, model_from_checkpoint
+
+    trainer = Trainer(model, config, train_loader, val_loader, run_dir=run_dir, class_names=classes,
+                      model_config=built_model_config(model), device="cpu")
+    started = time.perf_counter()
+    result = trainer.fit()
+    best = model_from_checkpoint(load_checkpoint(trainer.best_path)) if trainer.best_path.is_file() else model
+    keep = ("epoch", "train_loss", "train_acc", "val_acc", "val_sync_acc")
+    return best.eval(), {"train_s": round(time.perf_counter() - started, 1),
+                         "best_val_acc": round(result.best_val_acc, 4), "best_epoch": result.best_epoch,
+                         "history": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
+                                      if k in keep} for r in result.history]}
+
+
+@dataclass
+class Outputs:
+    """What one pass of the multi-modal model over a loader gives."""
+
+    labels: np.ndarray
+    logits: np.ndarray
+    muted_logits: np.ndarray | None
+    pooled: np.ndarray
+    references: list[str]
+    captions: list[str] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def multimodal_outputs(model: nn.Module, loader: Any, *, muted_pass: bool = True, captions: bool = True) -> Outputs:
+    """Logits and pooled features with the audio, logits with the audio muted, the
+    reference captions and the model's greedy captions, in loader order."""
+    from helpers.evaluation.multimodal import muted
+
+    model.eval()
+    labels, logits, mlogits, pooled, refs, hyps = [], [], [], [], [], []
+    for batch in loader:
+        out = model.forward_batch(batch)
+        labels.append(batch["label"].numpy())
+        logits.append(out["logits"].float().numpy())
+        pooled.append(out["pooled"].float().numpy())
+        refs += list(batch.get("caption") or [""] * len(batch["label"]))
+        if captions:
+            hyps += model.captions_from(out)
+        if muted_pass:
+            mlogits.append(model.forward_batch(muted(batch))["logits"].float().numpy())
+    return Outputs(np.concatenate(labels), np.concatenate(logits), np.concatenate(mlogits) if mlogits else None,
+                   np.concatenate(pooled), refs, hyps)
+
+
+def _accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
+    return float((logits.argmax(1) == labels).mean())
+
+
+def _family_accuracy(labels: np.ndarray, logits: np.ndarray, classes: list[str]) -> float:
+    """Share of answers in the true class's motion family."""
+    from helpers.synth.config import CLASS_FAMILY
+
+    fam = [CLASS_FAMILY.get(c, c) for c in classes]
+    return float(np.mean([fam[p] == fam[t] for p, t in zip(logits.argmax(1), labels)]))
+
+
+@torch.inference_mode()
+def _moe_accuracy(model: nn.Module, loader: Any, classes: list[str]) -> tuple[float, float]:
+    labels, logits = [], []
+    for batch in loader:
+        out = model(batch["video"])
+        logits.append((out if isinstance(out, torch.Tensor) else out.logits).float().numpy())
+        labels.append(batch["label"].numpy())
+    y, z = np.concatenate(labels), np.concatenate(logits)
+    return _accuracy(y, z), _family_accuracy(y, z, classes)
+
+
+def long_clip(folder: Path, seconds: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """A generated 25 fps MP4 of ``seconds`` with its sound track (h264 + AAC)."""
+    from helpers.synth import SynthConfig, render_clip
+    from helpers.synth.encode import write_video
+
+    cfg = SynthConfig.smoke(seconds=seconds, fps=25, size=size)
+    clip = render_clip("move_left", cfg, seed=0, audio=True)
+    return write_video(Path(folder) / "clip_with_sound.mp4", clip.frames, clip.fps, audio=clip.audio,
+                       sample_rate=cfg.sample_rate)
+
+
+def compressed_figures(model: nn.Module, test: Any, accuracy: float, classes: list[str], config: Any,
+                       folder: Path, repeats: int = 5) -> dict[str, Any]:
+    """Sizes of the float and dynamic-int8 weights (MB), the int8 copy's accuracy drop on
+    ``test`` (points below ``accuracy``) and top-1 agreement with the float model, and the
+    median ``predict_video`` time (ms, decode included, after one warm-up) of both on a
+    10-s clip with sound, at the training config's frames and pixels."""
+    import statistics
+
+    from helpers.compression.dynamic import quantize_dynamic_int8, saved_size_mb
+    from helpers.inference import predict_video
+    from helpers.inference.predictor import predictor_from_model
+
+    int8 = quantize_dynamic_int8(model)
+    ref = multimodal_outputs(model, test, muted_pass=False, captions=False)
+    out = multimodal_outputs(int8, test, muted_pass=False, captions=False)
+    clip = long_clip(folder)
+    times = {}
+    for name, m in (("float", model), ("int8", int8)):
+        p = predictor_from_model(m, classes, num_frames=config.num_frames, resize=config.resize, crop=config.crop)
+        predict_video(clip, p, keep_frames=False)
+        runs = [predict_video(clip, p, keep_frames=False).total_ms for _ in range(repeats)]
+        times[name] = statistics.median(runs)
+    return {"float_size_mb": round(saved_size_mb(model), 3), "compressed_size_mb": round(saved_size_mb(int8), 3),
+            "compressed_accuracy_drop": round(100 * (accuracy - _accuracy(out.labels, out.logits)), 2),
+            "compressed_agreement": round(float((out.logits.argmax(1) == ref.logits.argmax(1)).mean()), 4),
+            "float_predict_ms": round(times["float"], 1), "compressed_predict_ms": round(times["int8"], 1)}
+
+
+def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 12, seed: int = 0, batch_size: int = 8,
+                  compression: bool = True, log: Any = print) -> dict[str, Any]:
+    """Train both models on ``data_dir`` and measure them (see the module docstring).
+    Returns the figures (fractions for accuracies; ``audio_gain`` in points) and notes."""
+    from helpers.evaluation.caption_baselines import TemplateCaptioner, retrieval_captions
+    from helpers.evaluation.multimodal import caption_scores, evaluate_multimodal
+    from helpers.datasets import make_loader
+    from helpers.synth.caption import VERBS
+    from helpers.training import TrainConfig
+    from helpers.training.experiment import build_loaders, build_model, model_config_for
+    from helpers.training.seed import seed_everything
+
+    common = dict(epochs=epochs, seed=seed, batch_size=batch_size, scheduler="constant", num_workers=0)
+    mm_cfg = TrainConfig.smoke("multimodal", **common)
+    moe_cfg = TrainConfig.smoke("moe", **common)
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    train_loader, val_loader, classes, train_captions, data_dir, notes = build_loaders(mm_cfg, data_dir)
+    test = heldout_loader(train_loader, val_loader, data_dir, mm_cfg.num_frames, batch_size)
+    sizes = {"train_clips": len(train_loader.dataset), "val_clips": len(val_loader.dataset),
+             "test_clips": len(test.dataset), "classes": len(classes)}
+    log({"seed": seed, **sizes, "decode_s": round(time.perf_counter() - t0, 1)})
+
+    torch.manual_seed(seed)
+    mm = build_model("multimodal", model_config_for(mm_cfg, len(classes), train_captions))
+    mm, mm_run = _fit(mm, mm_cfg, train_loader, val_loader, Path(run_dir) / f"multimodal_seed{seed}", classes)
+    log({"seed": seed, "model": "multimodal", **mm_run})
+    torch.manual_seed(seed)
+    moe = build_model("moe", model_config_for(moe_cfg, len(classes)))
+    moe, moe_run = _fit(moe, moe_cfg, train_loader, val_loader, Path(run_dir) / f"moe_seed{seed}", classes)
+    log({"seed": seed, "model": "moe", **moe_run})
+
+    t1 = time.perf_counter()
+    out = multimodal_outputs(mm, test)
+    ordered_train = make_loader(train_loader.dataset, batch_size, train=False, num_workers=0)
+    train_out = multimodal_outputs(mm, ordered_train, muted_pass=False, captions=False)
+    moe_acc, moe_family = _moe_accuracy(moe.eval(), test, classes)
+    sync = evaluate_multimodal(mm, test, captions=False, sync=True, seed=seed)
+
+    predicted = [classes[i] for i in out.logits.argmax(1)]
+    template = TemplateCaptioner.fit(train_out.references, VERBS)
+    baselines = {"caption": out.captions, "template": [template(c) for c in predicted],
+                 "retrieval": retrieval_captions(out.pooled, train_out.pooled, train_out.references)}
+    refs = [[r] for r in out.references]
+    scores = {name: caption_scores(refs, hyps) for name, hyps in baselines.items()}
+    mm_acc, video_acc = _accuracy(out.labels, out.logits), _accuracy(out.labels, out.muted_logits)
+    figures: dict[str, Any] = {
+        "multimodal_accuracy": round(mm_acc, 4),
+        "video_only_accuracy": round(video_acc, 4),
+        "moe_accuracy": round(moe_acc, 4),
+        "audio_gain": round(100 * (mm_acc - video_acc), 2),
+        "multimodal_family_accuracy": round(_family_accuracy(out.labels, out.logits, classes), 4),
+        "video_only_family_accuracy": round(_family_accuracy(out.labels, out.muted_logits, classes), 4),
+        "moe_family_accuracy": round(moe_family, 4),
+        "multimodal_train_accuracy": round(_accuracy(train_out.labels, train_out.logits), 4),
+    }
+    for name in ("caption", "template", "retrieval"):
+        figures[f"{name}_bleu4"] = round(scores[name]["bleu4"], 4)
+        figures[f"{name}_cider"] = round(scores[name]["cider"], 4)
+    figures["sync_auc"] = round(sync["sync_auc"], 4)
+    figures["sync_accuracy"] = round(sync["sync_accuracy"], 4)
+    figures["sync_pairs"] = sync["sync_pairs"]
+    if compression:
+        figures.update(compressed_figures(mm, test, mm_acc, classes, mm_cfg, Path(run_dir) / f"clip_seed{seed}"))
+    examples = [{"reference": r, "model": m, "template": t, "retrieval": q}
+                for r, m, t, q in list(zip(out.references, *baselines.values()))[:4]]
+    return {"seed": seed, **sizes, "figures": figures, "examples": examples, "template": " ".join(
+        [*template.prefix, "<verb>", *template.suffix]), "notes": notes,
+        "runs": {"multimodal": mm_run, "moe": moe_run}, "evaluate_s": round(time.perf_counter() - t1, 1),
+        "seed_s": round(time.perf_counter() - t0, 1)}

@@ -1,0 +1,132 @@
+"""The parts ``benchmarks/multimodal.py`` measures with: the template and retrieval
+caption baselines on hand-made inputs, the muted batch, fusion that uses the audio, and
+caption decoding that only says vocabulary words."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.evaluation.caption_baselines import TemplateCaptioner, retrieval_captions
+from helpers.evaluation.multimodal import muted
+from helpers.models import MultiModalConfig, MultiModalVideoModel, make_demo_batch
+from helpers.models.captioning import WordTokenizer
+
+VERBS = {"left": "moves to the left", "right": "moves to the right", "up": "moves up", "spin": "rotates"}
+TRAIN_CAPTIONS = [
+    "a red square moves to the left on a grey background",
+    "a red circle moves up on a grey background",
+    "a blue square rotates on a plain black background",
+    "a red square quickly moves to the right on a grey background",
+    "no verb in this one",
+]
+
+
+def test_template_uses_the_commonest_words_around_the_class_verb():
+    t = TemplateCaptioner.fit(TRAIN_CAPTIONS, VERBS)
+    # prefixes: 3 of length 3 ("a red square" twice, "a red circle", "a blue square"), one of 4
+    assert t.prefix == ("a", "red", "square")
+    # suffixes: 3 × "on a grey background" (length 4), 1 × "on a plain black background" (5)
+    assert t.suffix == ("on", "a", "grey", "background")
+    assert t("spin") == "a red square rotates on a grey background"
+    assert t("up") == "a red square moves up on a grey background"
+    with pytest.raises(KeyError):
+        t("jump")
+
+
+def test_template_ties_go_to_the_alphabetically_first_word():
+    t = TemplateCaptioner.fit(["a red ball moves up", "a blue ball moves up"], {"up": "moves up"})
+    assert t("up") == "a blue ball moves up"
+    assert TemplateCaptioner.fit([], {"up": "moves up"})("up") == "moves up"
+
+
+def test_retrieval_returns_the_nearest_training_caption_by_cosine():
+    train = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    captions = ["east", "north", "west"]
+    queries = np.array([[10.0, 1.0], [0.1, 0.3], [-2.0, -1.0], [0.0, -1.0]])
+    # the last query is equally far (cosine 0) from east and west: the first one wins
+    assert retrieval_captions(queries, train, captions) == ["east", "north", "west", "east"]
+    with pytest.raises(ValueError, match="same D"):
+        retrieval_captions(np.ones((1, 3)), train, captions)
+    with pytest.raises(ValueError, match="captions"):
+        retrieval_captions(queries, train, captions[:2])
+
+
+def test_muted_zeroes_the_audio_and_clears_its_mask_without_touching_the_batch():
+    batch = make_demo_batch(batch_size=2, num_frames=4, size=32)
+    quiet = muted(batch)
+    assert bool(batch["audio_mask"].all()) and float(batch["audio"].abs().sum()) > 0
+    assert not bool(quiet["audio_mask"].any())
+    assert float(quiet["audio"].abs().sum()) == 0 and float(quiet["audio_mel"].abs().sum()) == 0
+    assert torch.equal(quiet["video"], batch["video"])
+
+
+def _tone_batch(batch: dict, class_name: str) -> dict:
+    """``batch`` with every clip's audio replaced by the generator's sound of ``class_name``."""
+    from helpers.synth.audio import render_audio
+    from helpers.video.audio import log_mel
+
+    n = batch["audio"].shape[-1]
+    waves = [render_audio(class_name, n, 16000, 0.1, 0.4, np.random.default_rng(i))[0]
+             for i in range(batch["audio"].shape[0])]
+    return {**batch, "audio": torch.from_numpy(np.stack(waves)),
+            "audio_mel": torch.from_numpy(np.stack([np.asarray(log_mel(w), np.float32) for w in waves])),
+            "audio_mask": torch.ones(len(waves), dtype=torch.bool)}
+
+
+@pytest.mark.parametrize("audio", ["wav2vec2", "logmel"])
+def test_fusion_uses_the_audio_with_the_picture_fixed(audio):
+    batch = make_demo_batch(batch_size=2, num_frames=4, size=32)
+    torch.manual_seed(0)
+    model = MultiModalVideoModel(MultiModalConfig.smoke(num_classes=4, audio=audio, caption_decoder="none")).eval()
+    with torch.no_grad():
+        sideways = model.forward_batch(_tone_batch(batch, "move_left"))["logits"]
+        again = model.forward_batch(_tone_batch(batch, "move_left"))["logits"]
+        turning = model.forward_batch(_tone_batch(batch, "rotate_cw"))["logits"]
+        silent = model.forward_batch(muted(batch))["logits"]
+    assert torch.equal(sideways, again)  # same weights, same inputs: any difference below is the audio's
+    assert float((sideways - turning).abs().max()) > 1e-3  # another family's tone, same frames
+    assert float((sideways - silent).abs().max()) > 1e-3  # with sound vs muted
+
+
+@pytest.mark.parametrize("decoder", ["small", "gpt2"])
+def test_greedy_and_beam_captions_consist_of_vocabulary_words(decoder):
+    torch.manual_seed(0)
+    model = MultiModalVideoModel(MultiModalConfig.smoke(caption_decoder=decoder).with_captions(TRAIN_CAPTIONS[:4]))
+    # precomputed frame features and no audio: the decoder is what is tested, cheaply
+    batch = {"frame_features": torch.randn(4, 4, model.vision.out_dim), "caption": TRAIN_CAPTIONS[:4]}
+    words = set(model.tokenizer.itos[4:])  # after <pad> <bos> <eos> <unk>
+    ids, valid = model.encode_captions(batch["caption"])
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(30):  # a briefly trained decoder, not only a random one
+        out = model.forward_batch(batch, caption_ids=ids)
+        loss = model.caption_loss(out["caption_logits"], ids, valid)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    for method in ("greedy", "beam"):
+        texts = model.generate_captions(batch, method=method, beam_size=3)
+        assert len(texts) == 4
+        for text in texts:
+            tokens = WordTokenizer.split(text)
+            assert tokens, f"{method}: empty caption"
+            assert set(tokens) <= words, f"{method}: {text!r} has words outside the vocabulary"
+            assert len(tokens) <= model.config.caption_max_len - 1  # bos not counted
+
+
+def test_dynamic_int8_copy_agrees_with_its_float_model_and_leaves_it_float():
+    from helpers.compression.dynamic import quantize_dynamic_int8, saved_size_mb
+
+    batch = make_demo_batch(batch_size=4, num_frames=4, size=32, num_classes=4)
+    torch.manual_seed(0)
+    model = MultiModalVideoModel(MultiModalConfig.smoke(num_classes=4).with_captions(batch["caption"])).eval()
+    int8 = quantize_dynamic_int8(model)
+    assert type(int8) is MultiModalVideoModel and type(model.classifier[-1]) is torch.nn.Linear
+    assert type(int8.classifier[-1]).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    with torch.no_grad():
+        ref, out = model.forward_batch(batch), int8.forward_batch(batch)
+    # close, not bit-equal: int8 weights, and activations quantized on each call
+    assert float((ref["logits"] - out["logits"]).abs().max()) < 0.05
+    assert len(int8.captions_from(out)) == 4  # the decoder still runs
+    assert saved_size_mb(int8) < saved_size_mb(model)
