@@ -362,27 +362,33 @@ class PyAVReader(VideoReader):
             return self._set_index(*listed)
         if self.path.stat().st_size > INDEX_MAX_BYTES:
             return None
-        pts_list: list[int] = []
-        key_pts: list[int] = []
+        rows = self._demux_packets()
+        if not rows:
+            return None
+        pts_list = [ts for ts, _size, _key in rows]
+        key_pts = [ts for ts, _size, key in rows if key]
+        pts = np.unique(np.asarray(pts_list, np.int64))
+        keys = np.unique(np.searchsorted(pts, np.asarray(key_pts or [pts[0]], np.int64)))
+        return self._set_index(pts, keys)
+
+    def _demux_packets(self) -> list[tuple[int, int, bool]]:
+        """``(timestamp, bytes, key frame)`` of every non-empty video packet in file order,
+        by demuxing alone; empty when a packet carries no timestamp. A truncated or corrupt
+        tail ends the listing; the reader is rewound either way."""
+        rows: list[tuple[int, int, bool]] = []
         try:
             for packet in self._container.demux(self._stream):
                 if not packet.size:
                     continue
                 ts = packet.pts if packet.pts is not None else packet.dts
                 if ts is None:
-                    pts_list = []
+                    rows = []
                     break
-                pts_list.append(ts)
-                if packet.is_keyframe:
-                    key_pts.append(ts)
+                rows.append((int(ts), int(packet.size), bool(packet.is_keyframe)))
         except self._errors:
-            pass  # a truncated/corrupt tail: index what was readable
+            pass  # list what was readable
         self._rewind()
-        if not pts_list:
-            return None
-        pts = np.unique(np.asarray(pts_list, np.int64))
-        keys = np.unique(np.searchsorted(pts, np.asarray(key_pts or [pts[0]], np.int64)))
-        return self._set_index(pts, keys)
+        return rows
 
     def _set_index(self, pts: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._index = (pts, keys)
@@ -421,19 +427,7 @@ class PyAVReader(VideoReader):
         encoder spends on a frame grows with how much changed since the frames it
         predicts from, which makes the sizes a free motion preview. None when packets
         carry no timestamps. The reader is rewound, so ``frames()`` works afterwards."""
-        rows: list[tuple[int, int, bool]] = []
-        try:
-            for packet in self._container.demux(self._stream):
-                if not packet.size:
-                    continue
-                ts = packet.pts if packet.pts is not None else packet.dts
-                if ts is None:
-                    rows = []
-                    break
-                rows.append((int(ts), int(packet.size), bool(packet.is_keyframe)))
-        except self._errors:
-            pass  # a truncated/corrupt tail: list what was readable
-        self._rewind()
+        rows = self._demux_packets()
         if not rows:
             return None
         rows.sort()
