@@ -98,7 +98,7 @@ def test_greedy_and_beam_captions_consist_of_vocabulary_words(decoder):
     words = set(model.tokenizer.itos[4:])  # after <pad> <bos> <eos> <unk>
     ids, valid = model.encode_captions(batch["caption"])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(30):  # a briefly trained decoder, not only a random one
+    for _ in range(30):  # a decoder trained for a few steps, not only a random one
         out = model.forward_batch(batch, caption_ids=ids)
         loss = model.caption_loss(out["caption_logits"], ids, valid)
         opt.zero_grad()

@@ -63,7 +63,6 @@ def heldout_loader(train_loader: Any, val_loader: Any, data_dir: Path, num_frame
     test = KineticsStyle(data_dir, find_annotations(data_dir), split="test", train=False, num_frames=num_frames,
                          sampler="uniform", transform=val.transform, index_cache=False,
                          audio_seconds=train.audio_seconds)
-    test._silent_mel = train._silent_mel
     return make_loader(test, batch_size, train=False, num_workers=0)
 
 
@@ -121,7 +120,9 @@ def multimodal_outputs(model: nn.Module, loader: Any, *, muted_pass: bool = True
 
 
 def _accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
-    return float((logits.argmax(1) == labels).mean())
+    from helpers.evaluation.metrics import topk_accuracy
+
+    return topk_accuracy(logits, labels, 1)
 
 
 def _family_accuracy(labels: np.ndarray, logits: np.ndarray, classes: list[str]) -> float:
@@ -132,15 +133,11 @@ def _family_accuracy(labels: np.ndarray, logits: np.ndarray, classes: list[str])
     return float(np.mean([fam[p] == fam[t] for p, t in zip(logits.argmax(1), labels)]))
 
 
-@torch.inference_mode()
 def _moe_accuracy(model: nn.Module, loader: Any, classes: list[str]) -> tuple[float, float]:
-    labels, logits = [], []
-    for batch in loader:
-        out = model(batch["video"])
-        logits.append((out if isinstance(out, torch.Tensor) else out.logits).float().numpy())
-        labels.append(batch["label"].numpy())
-    y, z = np.concatenate(labels), np.concatenate(logits)
-    return _accuracy(y, z), _family_accuracy(y, z, classes)
+    from helpers.evaluation.metrics import collect_predictions
+
+    got = collect_predictions(model, loader, max_thumbnails=0)
+    return _accuracy(got.labels, got.scores), _family_accuracy(got.labels, got.scores, classes)
 
 
 def long_clip(folder: Path, seconds: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:

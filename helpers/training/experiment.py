@@ -231,10 +231,9 @@ def build_datasets(config: TrainConfig, data_dir: Path, settings: Settings) -> t
         train_tf, test_tf = _transforms(config, hflip)
         train = KineticsStyle(data_dir, ann, split="train", train=True, sampler=config.train_sampler,
                               transform=train_tf, **common)
-        val = KineticsStyle(data_dir, ann, split="val", train=False, sampler="uniform", transform=test_tf, **common)
         # one audio length for both sides: the sync pairs and the batches need it fixed
-        val.audio_seconds, val.audio_samples = train.audio_seconds, train.audio_samples
-        val._silent_mel = train._silent_mel
+        val = KineticsStyle(data_dir, ann, split="val", train=False, sampler="uniform", transform=test_tf,
+                            audio_seconds=train.audio_seconds, **common)
     if note:
         notes.append(note)
     if config.clip_cache == "memory":
