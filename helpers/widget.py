@@ -426,6 +426,7 @@ def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = N
     one notebook 04 trained (``default_checkpoint("multimodal")``) when it exists and
     ``model`` is video-only; a path; a Predictor; or None (``model`` answers every clip)."""
     from helpers.inference import Predictor, load_predictor, predictor_from_model
+    from helpers.inference.predict import sound_predictor
     from helpers.inference.rl_sampler import NONE_SAVED, RLSamplerError, load_rl_sampler, locate_rl_sampler
 
     if isinstance(model, Predictor):
@@ -453,32 +454,5 @@ def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = N
     elif rl_sampler is not None:
         sampler = rl_sampler
         notes.append(f"RL frame sampler: {getattr(sampler, 'name', 'given')}")
-    sound = _sound_predictor(with_sound, predictor, notes)
+    sound = sound_predictor(with_sound, predictor, notes)
     return UploadWidget(predictor, rl_sampler=sampler, with_sound=sound, note=" · ".join(notes), **kwargs)
-
-
-def _sound_predictor(spec: Any, predictor: Any, notes: list[str]) -> Any:
-    """The multi-modal predictor ``spec`` names for clips with sound (see
-    :func:`build_upload_widget`), or None; a line for ``notes`` either way."""
-    from helpers.inference import InferenceError, Predictor, default_checkpoint, load_predictor
-
-    if spec is None or (spec == "auto" and predictor.is_multimodal):
-        return None
-    if isinstance(spec, Predictor):
-        sound = spec
-    else:
-        path = default_checkpoint("multimodal") if spec == "auto" else Path(spec)
-        if not path.is_file():
-            if spec != "auto":
-                notes.append(f"no multi-modal model at {path}: {predictor.name} answers clips with sound too")
-            return None
-        try:
-            sound = load_predictor(path, runtime="torch")
-        except InferenceError as exc:
-            notes.append(f"multi-modal model not used: {_reason(str(exc))}")
-            return None
-    if not sound.is_multimodal:
-        notes.append(f"{sound.name} hears nothing (video-only): {predictor.name} answers every clip")
-        return None
-    notes.append(f"clips with sound: {sound.name} (answer, caption, sync)")
-    return sound

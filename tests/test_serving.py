@@ -258,6 +258,29 @@ def test_multimodal_answer_has_caption_and_sync_score(tmp_path):
     assert out["caption"] == result.caption and out["sync_score"] == result.sync_score
 
 
+def test_a_clip_with_sound_goes_to_the_multimodal_model(smoke_model, tmp_path):
+    from helpers.inference import predictor_from_model
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from helpers.serving.worker import ModelWorker
+
+    cfg = MultiModalConfig.smoke(3).with_captions(["a box grows", "a person moves left"])
+    sound = predictor_from_model(MultiModalVideoModel(cfg).eval(), ["a", "b", "c"], num_frames=4, resize=(32, 40),
+                                 crop=32)
+    worker = ModelWorker(smoke_model.checkpoint, "cpu", runtime="torch", rl_sampler=None, with_sound=sound)
+    assert worker.describe()["with_sound"] == sound.name
+    loud = make_video(tmp_path / "tone.mp4", "mp4-h264", num_frames=30, audio_tone=(0.4, 440.0))
+    quiet = make_video(tmp_path / "quiet.mp4", "mp4-h264", num_frames=30)
+    out = worker.predict(loud, "tone.mp4", top_k=2, runtime=None, sampler="uniform")
+    assert out["model"] == sound.name and {t["label"] for t in out["top"]} <= {"a", "b", "c"}
+    assert isinstance(out["caption"], str) and 0.0 <= out["sync_score"] <= 1.0 and "has sound" in out["note"]
+    out = worker.predict(quiet, "quiet.mp4", top_k=2, runtime=None, sampler="uniform")
+    assert out["model"] == worker.base.name and "caption" not in out and "silent" in out["note"]
+    video_only = ModelWorker(smoke_model.checkpoint, "cpu", runtime="torch", rl_sampler=None,
+                             with_sound=tmp_path / "none.pth")
+    assert video_only.sound is None and "no multi-modal model at" in video_only.describe()["with_sound_note"]
+    assert "note" not in video_only.predict(loud, "tone.mp4", top_k=2, runtime=None, sampler="uniform")
+
+
 def test_cli_serves_until_interrupted(smoke_model, clips):
     proc = subprocess.Popen([sys.executable, "-m", "helpers", "serve", "--checkpoint", str(smoke_model.checkpoint),
                              "--port", "0", "--runtime", "torch", "--rl-sampler", "none"],

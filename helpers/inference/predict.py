@@ -200,6 +200,37 @@ def model_for_clip(has_audio: bool, predictor: Any, with_sound: Any = None) -> t
     return predictor, ""
 
 
+def sound_predictor(spec: Any, predictor: Predictor, notes: list[str]) -> Predictor | None:
+    """The multi-modal predictor that answers clips with sound beside ``predictor``, or None;
+    one line for ``notes`` says which (or why none).
+
+    ``spec``: ``"auto"`` (the multi-modal model notebook 04 trained,
+    ``default_checkpoint("multimodal")``, when it exists and ``predictor`` is video-only),
+    a path, a :class:`Predictor`, or None (``predictor`` answers every clip)."""
+    from helpers.inference.predictor import default_checkpoint
+
+    if spec is None or (spec == "auto" and predictor.is_multimodal):
+        return None
+    if isinstance(spec, Predictor):
+        sound = spec
+    else:
+        path = default_checkpoint("multimodal") if spec == "auto" else Path(spec)
+        if not path.is_file():
+            if spec != "auto":
+                notes.append(f"no multi-modal model at {path}: {predictor.name} answers clips with sound too")
+            return None
+        try:
+            sound = load_predictor(path, runtime="torch")
+        except InferenceError as exc:
+            notes.append(f"multi-modal model not used: {str(exc).replace(str(Path.cwd()), '.')[:300]}")
+            return None
+    if not sound.is_multimodal:
+        notes.append(f"{sound.name} hears nothing (video-only): {predictor.name} answers every clip")
+        return None
+    notes.append(f"clips with sound: {sound.name} (answer, caption, sync)")
+    return sound
+
+
 def _forward_probs(p: Predictor, inputs: dict[str, torch.Tensor]) -> np.ndarray:
     return _forward(p, inputs)[0]
 

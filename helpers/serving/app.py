@@ -45,6 +45,7 @@ class ServiceConfig:
     runtime: str = "auto"
     device: str | None = None
     rl_sampler: str | None = "auto"
+    with_sound: str | Path | None = "auto"  # the multi-modal model for clips with sound (see sound_predictor)
     upload_root: str | Path | None = None
     retry_after_s: int = 1
     max_top_k: int = 100
@@ -62,7 +63,7 @@ class ServiceState:
         self.config = config
         device = config.device or get_settings().device
         self.pool = ModelPool(lambda _i: WorkerProcess(config.checkpoint, device, config.runtime, config.rl_sampler,
-                                                       config.threads),
+                                                       config.threads, config.with_sound),
                               config.workers, config.queue_size, config.retry_after_s)
         self.upload_dir = Path(tempfile.mkdtemp(prefix="helpers-serve-", dir=config.upload_root))
         self.started = time.time()

@@ -1,5 +1,6 @@
 """``python -m helpers serve [--checkpoint PATH] [--host 127.0.0.1] [--port 8000]
-[--workers N] [--queue N] [--max-upload-mb 300] [--runtime auto|torch|onnxruntime]``.
+[--workers N] [--queue N] [--max-upload-mb 300] [--runtime auto|torch|onnxruntime]
+[--rl-sampler PATH|auto|none] [--with-sound PATH|auto|none]``.
 
 Serves the model until Ctrl-C (see :mod:`helpers.serving`). ``--workers N``: N worker
 processes, each with the model loaded once; PyTorch's threads are divided among them
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="PyTorch threads per worker (default: cores / workers)")
     p.add_argument("--rl-sampler", default="auto", metavar="PATH|auto|none",
                    help="RL sampler for sampler=rl requests (default auto: the newest saved one)")
+    p.add_argument("--with-sound", default="auto", metavar="PATH|auto|none",
+                   help="multi-modal model that answers clips with sound (default auto: the one notebook 04 "
+                        "trained, when the main model is video-only)")
     return p
 
 
@@ -48,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = ServiceConfig(checkpoint=args.checkpoint, workers=args.workers, queue_size=args.queue,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), runtime=args.runtime,
                            device=args.device, rl_sampler=None if args.rl_sampler == "none" else args.rl_sampler,
+                           with_sound=None if args.with_sound == "none" else args.with_sound,
                            threads=args.threads or (max(1, (os.cpu_count() or 1) // args.workers)
                                                     if args.workers > 1 else None))
     try:

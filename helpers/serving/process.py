@@ -50,7 +50,7 @@ def _call(method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
 
 
 class WorkerProcess:
-    """``ModelWorker(checkpoint, device, runtime, rl_sampler)`` in a spawned process with
+    """``ModelWorker(checkpoint, device, runtime, rl_sampler, with_sound)`` in a spawned process with
     ``threads`` PyTorch threads. Raises what loading raises (e.g. no checkpoint).
 
     Calls from several threads are safe: the process runs them one after another.
@@ -60,8 +60,10 @@ class WorkerProcess:
     concurrent_calls = 2
 
     def __init__(self, checkpoint: str | Path | None, device: str, runtime: str = "auto",
-                 rl_sampler: str | None = "auto", threads: int | None = None) -> None:
-        self._options = {"checkpoint": checkpoint, "device": device, "runtime": runtime, "rl_sampler": rl_sampler}
+                 rl_sampler: str | None = "auto", threads: int | None = None,
+                 with_sound: str | Path | None = "auto") -> None:
+        self._options = {"checkpoint": checkpoint, "device": device, "runtime": runtime, "rl_sampler": rl_sampler,
+                         "with_sound": with_sound}
         self._threads = threads
         self._lock = threading.Lock()
         self._executor = self._start()

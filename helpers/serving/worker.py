@@ -21,10 +21,13 @@ class ModelWorker:
     """The models one worker uses (built lazily per runtime, then kept)."""
 
     def __init__(self, checkpoint: str | Path | None, device: str, runtime: str = "auto",
-                 rl_sampler: str | None = "auto") -> None:
+                 rl_sampler: str | None = "auto", with_sound: str | Path | None = "auto") -> None:
+        from helpers.inference.predict import sound_predictor
         from helpers.inference.predictor import load_predictor
 
         self.base = load_predictor(checkpoint, device=device)  # PyTorch; other runtimes derive from it
+        self.sound_notes: list[str] = []
+        self.sound = sound_predictor(with_sound, self.base, self.sound_notes)  # clips with sound, or None
         self.default_runtime = runtime
         self.rl_spec = rl_sampler
         self._variants: dict[str, Any] = {"torch": self.base}
@@ -61,14 +64,16 @@ class ModelWorker:
 
     def predict(self, path: Path, name: str, *, top_k: int, runtime: str | None, sampler: str) -> dict[str, Any]:
         """The answer for the upload saved at ``path`` (``name``: what the client called it)."""
-        from helpers.inference.predict import predict_video
+        from helpers.inference.predict import model_for_clip, predict_video
         from helpers.inference.predictor import InferenceError
         from helpers.video import VideoDecodeError
 
         check_container(path, name)
-        predictor = self.predictor_for(runtime)
+        predictor, note = self.predictor_for(runtime), ""
         rl: dict[str, Any] | None = None
         try:
+            if self.sound is not None and sampler == "uniform":
+                predictor, note = model_for_clip(has_audio(path), predictor, self.sound)
             if sampler == "rl":
                 from helpers.inference.rl_sampler import predict_on_picks
 
@@ -85,7 +90,10 @@ class ModelWorker:
                 result = predict_video(path, model=predictor, top_k=top_k, keep_frames=False)
         except (InferenceError, VideoDecodeError) as exc:
             raise video_failure(path, exc.reason, name) from None
-        return answer(result, name, predictor.runtime_note, rl)
+        out = answer(result, name, predictor.runtime_note, rl)
+        if note:
+            out["note"] = note
+        return out
 
     def describe(self) -> dict[str, Any]:
         """``GET /model``: what is loaded and the input it expects."""
@@ -94,8 +102,18 @@ class ModelWorker:
                 "input_shape": [3, p.num_frames, p.crop, p.crop], "resize": list(p.resize),
                 "runtime": p.runtime, "runtime_note": p.runtime_note, "device": p.device,
                 "multimodal": bool(p.is_multimodal),
+                "with_sound": self.sound.name if self.sound is not None else None,
+                "with_sound_note": " · ".join(self.sound_notes),
                 "checkpoint": str(p.checkpoint) if p.checkpoint is not None else None,
                 "samplers": list(SAMPLERS)}
+
+
+def has_audio(path: Path) -> bool:
+    """Whether the container holds an audio stream (the header only; nothing is decoded)."""
+    from helpers.video import open_video
+
+    with open_video(path) as reader:
+        return bool(reader.metadata.has_audio)
 
 
 def answer(result: Any, name: str, runtime_note: str, rl: dict[str, Any] | None) -> dict[str, Any]:
