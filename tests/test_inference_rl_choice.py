@@ -2,14 +2,16 @@
 held-out comparison) that the agent scored below the preview heuristic for a setting
 picks that heuristic's top frames on such a clip and says so; a record saying the agent
 is at least as good, or no record at all, keeps the agent's picks. The record round-trips
-through save/load."""
+through save/load, and the widget and ``predict --rl-sampler`` show which sampler chose."""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 import torch
 
-from test_widget_rl import FLOW_DIM, MAX_FRAMES, NUM_POSITIONS, tiny_sampler_parts
+from test_widget_rl import FLOW_DIM, MAX_FRAMES, NUM_POSITIONS, _value, tiny_sampler_parts
 
 CLASSES = ["a", "b", "c"]
 MOVING = range(16, 36)  # the frames in which the block of the generated clip moves
@@ -149,3 +151,41 @@ def test_save_pipeline_sampler_records_the_pipelines_comparison(tmp_path):
     assert loaded["silent"]["caps"][2]["heuristic"] == curves["motion"][2]
     summary = pipe.summary()
     assert round(loaded["silent"]["agent_vs_heuristic_min"], 4) == summary["silent_agent_vs_heuristic_min"]
+
+
+@pytest.fixture(scope="module")
+def below_file(predictor, tmp_path_factory):
+    return bundle(tmp_path_factory.mktemp("rl_below") / "rl_frame_sampler_dqn.pt", comparison(-12.5),
+                  predictor.class_names)
+
+
+def test_widget_says_which_sampler_chose_and_why(below_file, silent_clip, predictor, tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler
+    from helpers.widget import handle_upload, rl_html
+
+    r = handle_upload(_value("silent.mp4", silent_clip.read_bytes()), predictor,
+                      rl_sampler=load_rl_sampler(below_file), workdir=tmp_path)
+    assert r.ok and r.rl_error is None and r.rl.chosen_by == "heuristic: motion energy"
+    q = r.rl_prediction
+    assert q.sampler.startswith("rl (") and "heuristic: motion energy" in q.sampler and "12.5 points" in q.sampler
+    assert set(q.frame_indices) == set(r.rl.frame_indices)
+    text = rl_html(r)
+    assert "used the heuristic: motion energy ranking: its top 2 of 8 candidate frames" in text
+    assert ("Chosen by: <b>heuristic: motion energy</b>, because the agent scored 12.5 points below the motion "
+            "heuristic on held-out silent clips.") in text
+
+
+def test_cli_says_which_sampler_chose_and_why(smoke_model, below_file, silent_clip, capsys):
+    from helpers.inference import main
+
+    args = [str(silent_clip), "--checkpoint", str(smoke_model.checkpoint), "--runtime", "torch",
+            "--rl-sampler", str(below_file)]
+    assert main(args + ["--json"]) == 0
+    rl = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rl"]
+    assert rl["chosen_by"] == "heuristic: motion energy" and "12.5 points below" in rl["reason"]
+    assert len(rl["frame_indices"]) == 2 and all(f in MOVING for f in rl["frame_indices"])
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "RL sampler rl_frame_sampler_dqn.pt: heuristic: motion energy picked frames" in text
+    assert ("chosen by heuristic: motion energy, because the agent scored 12.5 points below the motion heuristic "
+            "on held-out silent clips") in text
