@@ -88,7 +88,9 @@ def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frame
 
 @dataclass
 class RLPick:
-    """One episode of the agent on one video."""
+    """The frames picked on one video: the agent's greedy episode, or the preview
+    heuristic's top frames where the bundle says the agent is the worse of the two
+    (``chosen_by``, ``reason``), with the subset classifier's answer from them."""
 
     order: list[int]  # candidate positions in the order the agent looked
     frame_indices: list[int]  # the picked video frames, sorted
