@@ -11,8 +11,10 @@ Notebook, Kaggle and Voila — no custom front-end code, no matplotlib backend n
 
 The RL part: :func:`build_upload_widget` finds the sampler bundle notebook 05 saves
 (:mod:`helpers.inference.rl_sampler`: agent, classifier, feature settings), replays the
-agent on the upload, and shows its picks with its classifier's answer and this model's
-answer from those frames only, next to the uniform one. A checkpoint runs on ONNX
+agent on the upload (or its preview heuristic, where the bundle records that the agent
+scored below it on held-out clips of that kind; the widget says which chose and why), and
+shows its picks with its classifier's answer and this model's answer from those frames
+only, next to the uniform one. A checkpoint runs on ONNX
 Runtime when that helps (:mod:`helpers.inference.runtime`); a note above the widget says
 which model, runtime and sampler answer.
 
@@ -291,8 +293,17 @@ def rl_html(result: UploadResult) -> str:
         return f"<div class='rl-error'><b>RL sampler:</b> {html.escape(result.rl_error or '')}</div>"
     r, p, q = result.rl, result.prediction, result.rl_prediction
     looked = ", ".join(f"#{r.candidate_indices[o]}" for o in r.order)
-    parts = [f"<div class='rl-result'><b>RL frame sampler</b> looked at {len(r.order)} of "
-             f"{len(r.candidate_indices)} candidate frames (in this order: {looked}) in {r.ms:.0f} ms.<ul>"]
+    chooser = getattr(r, "chosen_by", "agent")
+    if chooser == "agent":
+        head = f"looked at {len(r.order)} of {len(r.candidate_indices)} candidate frames (in this order: {looked})"
+    else:
+        head = (f"used the {html.escape(chooser)} ranking: its top {len(r.order)} of "
+                f"{len(r.candidate_indices)} candidate frames ({looked})")
+    parts = [f"<div class='rl-result'><b>RL frame sampler</b> {head} in {r.ms:.0f} ms."]
+    if getattr(r, "reason", ""):
+        parts.append(f"<div class='rl-chooser'>Chosen by: <b>{html.escape(chooser)}</b>, because "
+                     f"{html.escape(r.reason)}.</div>")
+    parts.append("<ul>")
     if r.top:
         parts.append(f"<li>its classifier from those frames: <span class='rl-label'>{html.escape(r.label)}</span>"
                      f" ({r.confidence:.1%})</li>")

@@ -143,9 +143,8 @@ def test_positional_q_network_learns_the_toy_and_round_trips(tmp_path):
         PositionalQNetwork(env.obs_dim, 9, 16, [(0, 5)])
 
 
-def test_pipeline_summary_reports_both_previews_with_and_without_the_silent_prefix(trained, tmp_path):
-    import json
-
+def toy_pipeline(trained, tmp_path):
+    """The trained toy agent with sound, and the never-stopping policy as the silent agent."""
     from helpers.rl.pipeline import PipelineConfig, RLPipeline, sampler_curves
 
     fs, env, agent, trainer, history = trained
@@ -153,9 +152,17 @@ def test_pipeline_summary_reports_both_previews_with_and_without_the_silent_pref
     curves, uniform_all = sampler_curves(fs, ToyClassifier(3), cfg)
     caps = cap_results(agent, env, (1, 2, 4))
     never = cap_results(NeverStops(), env, (1, 2, 4))
-    pipe = RLPipeline(cfg, fs, fs, ToyClassifier(3), env, env, agent, history, curves, uniform_all,
+    return RLPipeline(cfg, fs, fs, ToyClassifier(3), env, env, agent, history, curves, uniform_all,
                       evaluate_agent(agent, env), no_audio_result=evaluate_agent(NeverStops(), env),
                       agent_caps=caps, no_audio_caps=never)
+
+
+def test_pipeline_summary_reports_both_previews_with_and_without_the_silent_prefix(trained, tmp_path):
+    import json
+
+    fs, env, agent, trainer, history = trained
+    pipe = toy_pipeline(trained, tmp_path)
+    curves, caps = pipe.curves, pipe.agent_caps
     summary = json.loads(json.dumps(pipe.summary()))  # valid JSON (no NaN)
     assert summary["best_uniform_accuracy"] == summary["silent_best_uniform_accuracy"] == 1.0  # 8 of 8 frames
     # uniform first holds the informative frame 5 at k = 4 (positions 1, 3, 5, 7); the agent looks there first
@@ -174,3 +181,23 @@ def test_pipeline_summary_reports_both_previews_with_and_without_the_silent_pref
     notes = pipe.summary_notes()
     assert any("silent_frames_saved_ratio is null" in n for n in notes)
     assert not any(n.startswith("with sound") for n in notes)
+
+
+def test_the_heuristic_comparison_holds_the_summary_figures_per_setting(trained, tmp_path):
+    pipe = toy_pipeline(trained, tmp_path)
+    fs = pipe.test
+    record, summary = pipe.heuristic_comparison(), pipe.summary()
+    assert set(record) == {"sound", "silent"}
+    assert (record["sound"]["heuristic"], record["silent"]["heuristic"]) == ("heuristic", "motion")
+    prior = float(np.mean(fs.labels == 0))
+    for c in (1, 2, 4):
+        assert record["sound"]["caps"][c] == {"agent": pipe.agent_caps[c]["accuracy"],
+                                              "heuristic": pipe.curves["heuristic"][c]}
+        assert record["silent"]["caps"][c] == {"agent": pytest.approx(prior), "heuristic": pipe.curves["motion"][c]}
+    assert set(record["sound"]["caps"]) == {1, 2, 4}  # the caps the heuristic was also measured at
+    for setting, prefix in (("sound", ""), ("silent", "silent_")):
+        assert round(record[setting]["agent_vs_heuristic_min"], 4) == summary[prefix + "agent_vs_heuristic_min"]
+        assert round(record[setting]["agent_mean_frames"], 4) == summary[prefix + "agent_mean_frames"]
+    assert record["silent"]["agent_vs_heuristic_min"] == pytest.approx(100 * (prior - 1.0))
+    pipe.no_audio_result = None
+    assert set(pipe.heuristic_comparison()) == {"sound"}

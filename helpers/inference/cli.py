@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "onnxruntime (falls back to torch with the reason)")
     p.add_argument("--rl-sampler", default=None, metavar="PATH|auto",
                    help="also show the frames notebook 05's RL sampler picks and the answers from them "
-                        "(auto: the newest rl_frame_sampler*.pt under models/ or the cache)")
+                        "(auto: the newest rl_frame_sampler*.pt under models/ or the cache); where the file "
+                        "records the agent below its preview heuristic on held-out clips like this one, the "
+                        "heuristic picks, and the output says so")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p
 
@@ -86,7 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rl is not None and "error" in rl:
         print(f"RL sampler: {rl['error']}")
     elif rl is not None:
-        print(f"RL sampler {rl['sampler']} looked at frames {rl['looked']} ({rl['ms']:.0f} ms)")
+        if rl["chosen_by"] == "agent":
+            print(f"RL sampler {rl['sampler']} looked at frames {rl['looked']} ({rl['ms']:.0f} ms)")
+        else:
+            print(f"RL sampler {rl['sampler']}: {rl['chosen_by']} picked frames {rl['looked']} ({rl['ms']:.0f} ms)")
+        if rl["reason"]:
+            print(f"  chosen by {rl['chosen_by']}, because {rl['reason']}")
         if rl["top"]:
             print(f"  its classifier from those frames: {rl['top'][0]['label']} ({rl['top'][0]['probability']:.2%})")
         if rl.get("model_top"):
@@ -111,7 +118,8 @@ def _rl_part(args: argparse.Namespace, predictor) -> dict:
         return {"error": str(exc)}
     except Exception as exc:  # noqa: BLE001 — the video fitted the model; say why not the sampler
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
-    out = {"sampler": path.name, "looked": [pick.candidate_indices[o] for o in pick.order],
+    out = {"sampler": path.name, "chosen_by": pick.chosen_by, "reason": pick.reason,
+           "looked": [pick.candidate_indices[o] for o in pick.order],
            "frame_indices": pick.frame_indices, "ms": round(pick.ms, 1),
            "top": [{"label": n, "probability": round(p, 6)} for n, p in pick.top]}
     if pick.frame_indices:

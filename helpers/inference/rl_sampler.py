@@ -17,6 +17,12 @@ does for one clip (``num_positions`` uniform frames; flow, pixels or the trained
 model's frame encoder; the audio envelope), the agent plays one greedy episode in a
 :class:`~helpers.rl.FrameSamplingEnv` over them, and the picks map back to video
 frame indices.
+
+Where the bundle records that the agent scored below the preview heuristic on held-out
+clips of the same setting (with sound, or silent: :meth:`helpers.rl.RLPipeline.heuristic_comparison`),
+:meth:`RLFrameSampler.pick` ranks the candidates by that heuristic instead
+(:func:`choose_sampler`), at the agent's usual number of frames, and the pick says which
+sampler chose and why. A bundle without that record runs the agent.
 """
 from __future__ import annotations
 
@@ -36,9 +42,55 @@ class RLSamplerError(ValueError):
     """An RL sampler file that cannot be used here: the message says why and what to do."""
 
 
+AGENT = "agent"
+# per setting: how the chooser is named, and the preview heuristic's name in a sentence
+HEURISTIC_NAMES: dict[str, tuple[str, str]] = {"sound": ("heuristic: audio energy", "audio heuristic"),
+                                               "silent": ("heuristic: motion energy", "motion heuristic")}
+SETTING_WORDS: dict[str, str] = {"sound": "clips with sound", "silent": "silent clips"}
+
+
+@dataclass(frozen=True)
+class SamplerChoice:
+    """Which sampler picks a clip's frames: the agent, or the preview heuristic it is held
+    to (``heuristic``: a :func:`helpers.rl.baselines.sampler_positions` name, looking at
+    ``budget`` frames), and why in one sentence."""
+
+    chosen_by: str  # AGENT or a HEURISTIC_NAMES display name
+    reason: str
+    heuristic: str | None = None
+    budget: int | None = None
+
+
+def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frames: int) -> SamplerChoice:
+    """The agent, unless the held-out ``comparison`` recorded for this clip's setting
+    (``"sound"`` or ``"silent"``) says it scored below the preview heuristic at some cap:
+    then that heuristic, at the agent's free-running mean frames rounded (1…``max_frames``),
+    so the user gets the better sampler at the same cost. No record: the agent."""
+    setting = "sound" if has_audio else "silent"
+    name, short = HEURISTIC_NAMES[setting]
+    where = f"held-out {SETTING_WORDS[setting]}"
+    record = (comparison or {}).get(setting)
+    if record is None:
+        why = ("this sampler file records no comparison with the preview heuristic" if not comparison
+               else f"this sampler file records no comparison with the {short} on {SETTING_WORDS[setting]}")
+        return SamplerChoice(AGENT, why)
+    margin = record.get("agent_vs_heuristic_min")
+    if margin is None:
+        return SamplerChoice(AGENT, f"the agent and the {short} share no measured frame cap on {where}")
+    if margin >= -1e-9:
+        return SamplerChoice(AGENT, f"the agent scored at least as well as the {short} on {where} "
+                                    f"(worst cap {margin:+.1f} points)")
+    mean = record.get("agent_mean_frames")
+    budget = max_frames if mean is None else int(np.floor(float(mean) + 0.5))
+    return SamplerChoice(name, f"the agent scored {-margin:.1f} points below the {short} on {where}",
+                         heuristic=str(record["heuristic"]), budget=max(1, min(int(max_frames), budget)))
+
+
 @dataclass
 class RLPick:
-    """One episode of the agent on one video."""
+    """The frames picked on one video: the agent's greedy episode, or the preview
+    heuristic's top frames where the bundle says the agent is the worse of the two
+    (``chosen_by``, ``reason``), with the subset classifier's answer from them."""
 
     order: list[int]  # candidate positions in the order the agent looked
     frame_indices: list[int]  # the picked video frames, sorted
@@ -48,6 +100,8 @@ class RLPick:
     top: list[tuple[str, float]]
     ms: float  # candidates + episode, wall time
     frames: np.ndarray | None = field(default=None, repr=False)  # uint8 (k, H, W, 3) picked frames, sorted
+    chosen_by: str = AGENT  # AGENT, or the preview heuristic that picked instead (choose_sampler)
+    reason: str = ""  # why, in one sentence
 
     @property
     def label(self) -> str | None:
@@ -76,6 +130,11 @@ class RLFrameSampler:
     feature_dim: int | None = None  # what the classifier was trained on (checked per video)
     path: Path | None = None
     name: str = "rl_sampler"
+    comparison: dict[str, Any] | None = None  # held-out agent vs heuristic per setting (choose_sampler)
+
+    def choice(self, has_audio: bool) -> SamplerChoice:
+        """Which sampler :meth:`pick` uses for a clip with (or without) sound, and why."""
+        return choose_sampler(self.comparison, has_audio, self.env_config.max_frames)
 
     def candidates(self, video: str | Path) -> tuple[Any, np.ndarray]:
         """A one-clip :class:`~helpers.rl.FeatureSet` of ``video`` and its decoded
@@ -113,7 +172,11 @@ class RLFrameSampler:
         return fs, frames
 
     def pick(self, video: str | Path, top_k: int = 5) -> RLPick:
-        """The agent's greedy episode on ``video`` (raises the reader's errors for bad files)."""
+        """The agent's greedy episode on ``video``, or the preview heuristic's top frames
+        where :meth:`choice` says the agent is the worse of the two for this clip's
+        setting; the classifier answers from the picks either way (raises the reader's
+        errors for bad files)."""
+        from helpers.rl.baselines import sampler_positions
         from helpers.rl.env import FrameSamplingEnv
         from helpers.rl.trainer import run_policy
 
@@ -123,16 +186,23 @@ class RLFrameSampler:
             raise RLSamplerError(f"{self.encoder} features of this video have {fs.feature_dim} values, the "
                                  f"sampler was trained on {self.feature_dim}")
         env = FrameSamplingEnv(fs, self.classifier, self.env_config, self.projection)
-        with torch.no_grad():
-            order, _ = run_policy(self.agent, env, 0)
-        probs = np.asarray(env.probs, np.float64)
+        choice = self.choice(bool(fs.has_audio[0]))
+        if choice.heuristic is None:
+            with torch.no_grad():
+                order, _ = run_policy(self.agent, env, 0)
+            probs = np.asarray(env.probs, np.float64)
+        else:
+            budget = min(int(choice.budget or 1), fs.num_positions)
+            order = [int(p) for p in sampler_positions(choice.heuristic, fs, budget)[0]]
+            probs = np.asarray(env.subset_probs(0, order), np.float64)
         k = max(1, min(int(top_k), len(self.classes)))
         top = [(self.classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]] if order else []
         picked = sorted(order)
         cand = fs.frame_indices[0]
         return RLPick(order=[int(o) for o in order], frame_indices=[int(cand[o]) for o in picked],
                       candidate_indices=[int(c) for c in cand], probabilities=probs, classes=list(self.classes),
-                      top=top, ms=(time.perf_counter() - t0) * 1e3, frames=frames[picked] if picked else None)
+                      top=top, ms=(time.perf_counter() - t0) * 1e3, frames=frames[picked] if picked else None,
+                      chosen_by=choice.chosen_by, reason=choice.reason)
 
 
 def clip_indices(picked: list[int], num_frames: int) -> np.ndarray:
@@ -171,8 +241,14 @@ def predict_on_picks(video: str | Path, predictor: Any, pick: RLPick, top_k: int
     the widget and ``python -m helpers predict --rl-sampler``."""
     from helpers.inference.predict import predict_video
 
-    on_picks = on_frames(predictor, pick.frame_indices, f"rl ({name})")
+    on_picks = on_frames(predictor, pick.frame_indices, pick_label(pick, name))
     return predict_video(video, model=on_picks, top_k=top_k, keep_frames=False)
+
+
+def pick_label(pick: RLPick, name: str = "rl") -> str:
+    """How a prediction from ``pick``'s frames names its sampler: the bundle, which
+    sampler chose the frames and why (the agent may have deferred to the heuristic)."""
+    return f"rl ({name}, {pick.chosen_by}: {pick.reason})" if pick.reason else f"rl ({name}, {pick.chosen_by})"
 
 
 # ------------------------------------------------------------------ save / load
@@ -192,10 +268,12 @@ def _classifier_state(classifier: Any) -> dict[str, Any]:
 def save_rl_sampler(path: str | Path, agent: Any, classifier: Any, *, projection: np.ndarray | None,
                     env_config: Any, encoder: str, num_positions: int, classes: list[str],
                     feature_dim: int, checkpoint: str | Path | None = None, resize: tuple[int, int] = (36, 48),
-                    crop: int = 32, motion_gap: int = 2, extra: dict[str, Any] | None = None) -> Path:
+                    crop: int = 32, motion_gap: int = 2, extra: dict[str, Any] | None = None,
+                    comparison: dict[str, Any] | None = None) -> Path:
     """Write the bundle (atomic, through ``DQNAgent.save``). ``checkpoint``: the trained
     model the features or the classifier come from (needed for ``encoder="model"`` and a
-    model-head classifier)."""
+    model-head classifier). ``comparison``: the held-out agent vs heuristic figures per
+    setting (:meth:`helpers.rl.RLPipeline.heuristic_comparison`) that :func:`choose_sampler` reads."""
     if encoder not in ENCODERS:
         raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
     clf = _classifier_state(classifier)
@@ -206,17 +284,20 @@ def save_rl_sampler(path: str | Path, agent: Any, classifier: Any, *, projection
                "motion_gap": int(motion_gap), "env_config": env_config.to_dict(), "classifier": clf,
                "projection": None if projection is None else torch.as_tensor(np.asarray(projection, np.float32)),
                "checkpoint": None if checkpoint is None else str(checkpoint)}
+    if comparison is not None:
+        sampler["comparison"] = comparison
     return agent.save(path, extra={**(extra or {}), "env_config": env_config.to_dict(), "sampler": sampler})
 
 
 def save_pipeline_sampler(path: str | Path, pipe: Any, extra: dict[str, Any] | None = None) -> Path:
-    """:func:`save_rl_sampler` for a :class:`helpers.rl.RLPipeline` (notebook 05's result)."""
+    """:func:`save_rl_sampler` for a :class:`helpers.rl.RLPipeline` (notebook 05's result),
+    with the held-out comparison with the preview heuristic it measured."""
     fs = pipe.train
     return save_rl_sampler(path, pipe.agent, pipe.classifier, projection=pipe.env.projection,
                            env_config=pipe.env.config, encoder=str(fs.meta.get("encoder", "model")),
                            num_positions=fs.num_positions, classes=list(fs.classes), feature_dim=fs.feature_dim,
                            checkpoint=pipe.config.checkpoint, resize=tuple(fs.meta.get("resize", (36, 48))),
-                           crop=int(fs.meta.get("crop", 32)),
+                           crop=int(fs.meta.get("crop", 32)), comparison=pipe.heuristic_comparison(),
                            extra={"history": pipe.history.to_dict(), "summary": pipe.summary(), **(extra or {})})
 
 
@@ -262,7 +343,7 @@ def load_rl_sampler(path: str | Path) -> RLFrameSampler:
                              num_positions=int(s["num_positions"]), classes=list(s["classes"]),
                              resize=tuple(s["resize"]), crop=int(s["crop"]), motion_gap=int(s["motion_gap"]),
                              encoder_model=encoder_model, feature_dim=int(s["feature_dim"]), path=path,
-                             name=path.stem)
+                             name=path.stem, comparison=s.get("comparison"))
     return sampler
 
 

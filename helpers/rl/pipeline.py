@@ -73,6 +73,11 @@ def notebook_config(data_dir: Path, cache_dir: Path, checkpoint: Path | None, *,
     )
 
 
+# the baselines sampler each agent is held to: with sound the preview the clip has (audio
+# energy, motion energy when silent); the agent without the audio preview, motion energy
+HELD_TO: dict[str, str] = {"": "heuristic", "silent_": "motion"}
+
+
 @dataclass
 class RLPipeline:
     """Everything the notebook shows and the benchmark prints."""
@@ -100,13 +105,31 @@ class RLPipeline:
         """``(prefix, figures, frames saved, [free result, cap results…])`` with sound (the
         agent with the audio preview, held to the audio-or-motion heuristic) and, when the
         silent agent ran, silent (held to motion energy, the preview it has)."""
-        runs = [("", self.agent_result, self.agent_caps, "heuristic")]
+        runs = [("", self.agent_result, self.agent_caps, HELD_TO[""])]
         if self.no_audio_result is not None:
-            runs.append(("silent_", self.no_audio_result, self.no_audio_caps, "motion"))
+            runs.append(("silent_", self.no_audio_result, self.no_audio_caps, HELD_TO["silent_"]))
         out = []
         for prefix, free, caps, heuristic in runs:
             figures, saved = sampling_figures(self.uniform_all, self.curves, free, caps, heuristic)
             out.append((prefix, figures, saved, [free] + [caps[c] for c in sorted(caps)]))
+        return out
+
+    def heuristic_comparison(self) -> dict[str, dict[str, Any]]:
+        """Per setting (``"sound"``; ``"silent"`` when the silent agent ran) the held-out
+        figures of :meth:`summary` that say whether the agent beats the preview heuristic:
+        the baselines sampler it is held to, A(c) and H(c) at every cap both were measured
+        at, ``agent_vs_heuristic_min`` (points) and the agent's free-running mean frames.
+        Unrounded, read from :func:`sampling_figures`, so a saved sampler can pick the
+        better of the two per clip (:mod:`helpers.inference.rl_sampler`)."""
+        out: dict[str, dict[str, Any]] = {}
+        for prefix, figures, _, _ in self._sides():
+            agent, heuristic = figures["curves"]["agent_caps"], figures["curves"].get("heuristic", {})
+            out["silent" if prefix else "sound"] = {
+                "heuristic": HELD_TO[prefix],
+                "caps": {int(c): {"agent": float(agent[c]), "heuristic": float(heuristic[c])}
+                         for c in sorted(set(agent) & set(heuristic))},
+                "agent_vs_heuristic_min": figures["agent_vs_heuristic_min"],
+                "agent_mean_frames": figures["agent_mean_frames"]}
         return out
 
     def summary(self) -> dict[str, Any]:

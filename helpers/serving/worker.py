@@ -83,7 +83,8 @@ class ModelWorker:
                     raise ServiceError(SAMPLER_UNAVAILABLE, "the RL sampler stopped without looking at any frame; "
                                                             "use sampler=uniform")
                 result = predict_on_picks(path, predictor, pick, top_k, rl_sampler.name)
-                rl = {"sampler": rl_sampler.name, "looked": [pick.candidate_indices[o] for o in pick.order],
+                rl = {"sampler": rl_sampler.name, "chosen_by": pick.chosen_by, "reason": pick.reason,
+                      "looked": [pick.candidate_indices[o] for o in pick.order],
                       "ms": round(pick.ms, 1),
                       "top": [{"label": n, "probability": round(p, 6)} for n, p in pick.top]}
             else:

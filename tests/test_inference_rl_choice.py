@@ -1,0 +1,191 @@
+"""Agent or preview heuristic, per clip: a sampler bundle that records (from notebook 05's
+held-out comparison) that the agent scored below the preview heuristic for a setting
+picks that heuristic's top frames on such a clip and says so; a record saying the agent
+is at least as good, or no record at all, keeps the agent's picks. The record round-trips
+through save/load, and the widget and ``predict --rl-sampler`` show which sampler chose."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from test_widget_rl import FLOW_DIM, MAX_FRAMES, NUM_POSITIONS, _value, tiny_sampler_parts
+
+CLASSES = ["a", "b", "c"]
+MOVING = range(16, 36)  # the frames in which the block of the generated clip moves
+
+
+def comparison(silent_margin: float, sound_margin: float = 4.0, mean_frames: float = 2.4) -> dict:
+    """A record as :meth:`helpers.rl.RLPipeline.heuristic_comparison` writes it (caps 1, 2)."""
+    def setting(heuristic: str, margin: float) -> dict:
+        return {"heuristic": heuristic,
+                "caps": {1: {"agent": 0.5, "heuristic": 0.5 - margin / 100}, 2: {"agent": 0.7, "heuristic": 0.7}},
+                "agent_vs_heuristic_min": min(margin, 0.0), "agent_mean_frames": mean_frames}
+
+    return {"sound": setting("heuristic", sound_margin), "silent": setting("motion", silent_margin)}
+
+
+@pytest.fixture(scope="module")
+def silent_clip(tmp_path_factory):
+    """48 frames without sound: a white block still, then moving 1…4 px per frame in
+    frames 16–35 (faster later), then still again — the motion preview peaks there."""
+    from helpers.synth.encode import write_video
+
+    frames = np.full((48, 48, 80, 3), 40, np.uint8)
+    x = 4
+    for i in range(48):
+        if i in MOVING:
+            x += 1 + (i - MOVING.start) // 5
+        frames[i, 16:32, x:x + 10] = 255
+    return write_video(tmp_path_factory.mktemp("silent") / "silent.mp4", frames, 12)
+
+
+def bundle(path, record: dict | None, classes: list[str] = CLASSES):
+    from helpers.inference.rl_sampler import save_rl_sampler
+
+    agent, head, projection, env_cfg = tiny_sampler_parts(classes)
+    return save_rl_sampler(path, agent, head, projection=projection, env_config=env_cfg, encoder="flow",
+                           num_positions=NUM_POSITIONS, classes=classes, feature_dim=FLOW_DIM, comparison=record)
+
+
+def test_choose_sampler_reads_the_record_of_the_clips_setting():
+    from helpers.inference.rl_sampler import choose_sampler
+
+    below = choose_sampler(comparison(-12.5), has_audio=False, max_frames=8)
+    assert (below.chosen_by, below.heuristic, below.budget) == ("heuristic: motion energy", "motion", 2)
+    assert below.reason == "the agent scored 12.5 points below the motion heuristic on held-out silent clips"
+    sound = choose_sampler(comparison(-12.5), has_audio=True, max_frames=8)
+    assert (sound.chosen_by, sound.heuristic) == ("agent", None)
+    assert sound.reason == ("the agent scored at least as well as the audio heuristic on held-out clips with "
+                            "sound (worst cap +0.0 points)")
+    audio = choose_sampler(comparison(3.0, sound_margin=-58.3), has_audio=True, max_frames=8)
+    assert (audio.chosen_by, audio.heuristic, audio.budget) == ("heuristic: audio energy", "heuristic", 2)
+    assert "58.3 points below the audio heuristic on held-out clips with sound" in audio.reason
+    assert choose_sampler(comparison(-1.0, mean_frames=6.5), False, max_frames=3).budget == 3  # at most the cap
+    assert choose_sampler(comparison(-1.0, mean_frames=0.2), False, max_frames=3).budget == 1
+    no_mean = comparison(-1.0)
+    no_mean["silent"]["agent_mean_frames"] = None
+    assert choose_sampler(no_mean, False, max_frames=5).budget == 5
+    none = choose_sampler(None, False, max_frames=8)
+    assert none.chosen_by == "agent" and "records no comparison" in none.reason
+    only_sound = {"sound": comparison(0.0)["sound"]}
+    assert choose_sampler(only_sound, False, 8).chosen_by == "agent"
+    unmeasured = comparison(-5.0)
+    unmeasured["silent"]["agent_vs_heuristic_min"] = None
+    assert choose_sampler(unmeasured, False, 8).chosen_by == "agent"
+
+
+def test_below_the_heuristic_the_bundle_picks_the_motion_heuristics_top_frames(silent_clip, tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler
+    from helpers.rl.baselines import energy_positions, sampler_positions
+
+    s = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_below.pt", comparison(-12.5)))
+    fs, _ = s.candidates(silent_clip)
+    assert not fs.has_audio[0] and fs.motion_env[0].max() == 1.0
+    expected = energy_positions(fs.motion_env[0], 2)  # mean frames 2.4 → 2
+    np.testing.assert_array_equal(expected, sampler_positions("motion", fs, 2)[0])
+    r = s.pick(silent_clip)
+    assert r.chosen_by == "heuristic: motion energy"
+    assert r.reason == "the agent scored 12.5 points below the motion heuristic on held-out silent clips"
+    assert r.order == expected.tolist()
+    assert r.frame_indices == [int(fs.frame_indices[0][p]) for p in expected]
+    assert all(f in MOVING for f in r.frame_indices)  # where the block moves
+    # the classifier answers from exactly those frames
+    mask = np.zeros((1, NUM_POSITIONS), bool)
+    mask[0, expected] = True
+    want = s.classifier.predict_proba(fs.features[:1], fs.times[:1], mask)[0]
+    np.testing.assert_allclose(r.probabilities, want, atol=1e-6)
+    assert r.frames.shape[0] == 2 and r.label in CLASSES
+
+
+def test_at_least_as_good_or_no_record_the_agent_picks(silent_clip, tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler
+
+    plain = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_plain.pt", None))
+    assert plain.comparison is None
+    agent = plain.pick(silent_clip)
+    assert agent.chosen_by == "agent" and "records no comparison" in agent.reason
+    assert len(agent.order) == MAX_FRAMES
+    record = comparison(0.0)
+    record["silent"]["caps"][1]["agent"] = 0.6  # above the heuristic's 0.5 at one cap, level at the other
+    ok = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_ok.pt", record)).pick(silent_clip)
+    assert ok.chosen_by == "agent" and "at least as well as the motion heuristic" in ok.reason
+    assert ok.order == agent.order and ok.frame_indices == agent.frame_indices
+    np.testing.assert_allclose(ok.probabilities, agent.probabilities, atol=1e-6)
+
+
+def test_the_record_round_trips_through_save_and_load(tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler
+
+    record = comparison(-12.5, sound_margin=-58.3)
+    assert load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_dqn.pt", record)).comparison == record
+
+
+def test_save_pipeline_sampler_records_the_pipelines_comparison(tmp_path):
+    """What notebook 05 saves: the pipeline's own held-out figures, per setting."""
+    from helpers.inference.rl_sampler import load_rl_sampler, save_pipeline_sampler
+    from helpers.rl import DQNAgent, DQNConfig, EnvConfig, FeatureHead, FrameSamplingEnv
+    from helpers.rl.evaluate import cap_results, evaluate_agent
+    from helpers.rl.pipeline import PipelineConfig, RLPipeline, sampler_curves
+    from helpers.rl.trainer import RLHistory
+    from rl_toy import make_toy_features
+
+    fs = make_toy_features(num_clips=12, num_positions=8, feature_dim=4)
+    fs.meta["encoder"] = "flow"
+    torch.manual_seed(0)
+    head = FeatureHead(fs.feature_dim, len(fs.classes), dim=16, heads=2).eval()
+    cfg = PipelineConfig(data_dir=tmp_path, cache_dir=tmp_path, budgets=(1, 2, 4))
+    env = FrameSamplingEnv(fs, head, EnvConfig(max_frames=4, target_frames=2))
+    silent = FrameSamplingEnv(fs, head, EnvConfig(max_frames=4, target_frames=2, use_audio=False))
+    agent = DQNAgent(env.obs_dim, int(env.action_space.n), DQNConfig(hidden=16, seed=0))
+    curves, uniform_all = sampler_curves(fs, head, cfg)
+    pipe = RLPipeline(cfg, fs, fs, head, env, env, agent, RLHistory(), curves, uniform_all,
+                      evaluate_agent(agent, env), agent_caps=cap_results(agent, env, (1, 2)),
+                      no_audio_result=evaluate_agent(agent, silent), no_audio_caps=cap_results(agent, silent, (1, 2)))
+    path = save_pipeline_sampler(tmp_path / "rl_frame_sampler_dqn.pt", pipe)
+    loaded = load_rl_sampler(path).comparison
+    assert loaded == pipe.heuristic_comparison()
+    assert set(loaded) == {"sound", "silent"} and set(loaded["silent"]["caps"]) == {1, 2}
+    assert loaded["silent"]["caps"][2]["heuristic"] == curves["motion"][2]
+    summary = pipe.summary()
+    assert round(loaded["silent"]["agent_vs_heuristic_min"], 4) == summary["silent_agent_vs_heuristic_min"]
+
+
+@pytest.fixture(scope="module")
+def below_file(predictor, tmp_path_factory):
+    return bundle(tmp_path_factory.mktemp("rl_below") / "rl_frame_sampler_dqn.pt", comparison(-12.5),
+                  predictor.class_names)
+
+
+def test_widget_says_which_sampler_chose_and_why(below_file, silent_clip, predictor, tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler
+    from helpers.widget import handle_upload, rl_html
+
+    r = handle_upload(_value("silent.mp4", silent_clip.read_bytes()), predictor,
+                      rl_sampler=load_rl_sampler(below_file), workdir=tmp_path)
+    assert r.ok and r.rl_error is None and r.rl.chosen_by == "heuristic: motion energy"
+    q = r.rl_prediction
+    assert q.sampler.startswith("rl (") and "heuristic: motion energy" in q.sampler and "12.5 points" in q.sampler
+    assert set(q.frame_indices) == set(r.rl.frame_indices)
+    text = rl_html(r)
+    assert "used the heuristic: motion energy ranking: its top 2 of 8 candidate frames" in text
+    assert ("Chosen by: <b>heuristic: motion energy</b>, because the agent scored 12.5 points below the motion "
+            "heuristic on held-out silent clips.") in text
+
+
+def test_cli_says_which_sampler_chose_and_why(smoke_model, below_file, silent_clip, capsys):
+    from helpers.inference import main
+
+    args = [str(silent_clip), "--checkpoint", str(smoke_model.checkpoint), "--runtime", "torch",
+            "--rl-sampler", str(below_file)]
+    assert main(args + ["--json"]) == 0
+    rl = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rl"]
+    assert rl["chosen_by"] == "heuristic: motion energy" and "12.5 points below" in rl["reason"]
+    assert len(rl["frame_indices"]) == 2 and all(f in MOVING for f in rl["frame_indices"])
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "RL sampler rl_frame_sampler_dqn.pt: heuristic: motion energy picked frames" in text
+    assert ("chosen by heuristic: motion energy, because the agent scored 12.5 points below the motion heuristic "
+            "on held-out silent clips") in text
