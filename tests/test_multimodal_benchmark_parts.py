@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from helpers.evaluation.caption_baselines import TemplateCaptioner, retrieval_captions
-from helpers.evaluation.multimodal import MultimodalOutputs, caption_comparison, muted
+from helpers.evaluation.multimodal import (
+    MultimodalOutputs, attention_with_and_without_audio, caption_comparison, muted)
 from helpers.models import MultiModalConfig, MultiModalVideoModel, make_demo_batch
 from helpers.models.captioning import WordTokenizer
 
@@ -182,3 +183,19 @@ def test_caption_comparison_needs_captions_and_a_verb_for_each_predicted_class()
     held, train = _outputs(list(CLIP_HELD))
     with pytest.raises(ValueError, match="verb phrase"):
         caption_comparison(held, train, ["jump", "run", "grow"])
+
+
+def test_attention_with_the_sound_and_with_the_audio_masked():
+    torch.manual_seed(0)
+    batch = make_demo_batch(batch_size=2, num_frames=4, size=32, audio_mask=[False, True], num_classes=3)
+    model = MultiModalVideoModel(MultiModalConfig.smoke(num_classes=3, caption_decoder="none")).eval()
+    pair = attention_with_and_without_audio(model, batch, index=1)
+    frames, tokens = pair.with_audio.shape
+    assert frames == 4 and tokens == pair.muted.shape[1] > 1
+    assert pair.with_audio.sum(-1).tolist() == pytest.approx([1.0] * 4)  # each frame's weights sum to one
+    assert float(pair.muted.abs().sum()) == 0.0  # masked audio is never attended to
+    assert pair.frame_times.tolist() == batch["frame_times"][1].tolist()
+    assert pair.token_seconds == model.audio_encoder.token_seconds and pair.label == int(batch["label"][1])
+    assert all(0 <= p < 3 for p in pair.predicted) and all(1 / 3 <= c <= 1 for c in pair.confidence)
+    with pytest.raises(ValueError, match="no sound"):
+        attention_with_and_without_audio(model, batch, index=0)

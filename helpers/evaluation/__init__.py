@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "caption_scores": "multimodal", "sync_metrics": "multimodal", "evaluate_multimodal": "multimodal",
     "muted": "multimodal", "multimodal_outputs": "multimodal", "MultimodalOutputs": "multimodal",
     "caption_comparison": "multimodal", "CaptionComparison": "multimodal",
+    "attention_with_and_without_audio": "multimodal", "AttentionPair": "multimodal",
     "TemplateCaptioner": "caption_baselines", "retrieval_captions": "caption_baselines",
     "discover_models": "compare", "ModelEntry": "compare", "compare_models": "compare",
     "save_comparison": "compare", "plot_comparison": "compare",

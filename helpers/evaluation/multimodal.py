@@ -216,3 +216,49 @@ def caption_comparison(heldout: MultimodalOutputs, train: MultimodalOutputs, cla
     shown = pd.DataFrame({"reference": heldout.references[:examples], "predicted class": predicted[:examples],
                           **{name: captions[name][:examples] for name in CAPTION_SOURCES}})
     return CaptionComparison(table, shown, captions, " ".join([*template.prefix, "<verb>", *template.suffix]))
+
+
+@dataclass
+class AttentionPair:
+    """One clip's video→audio cross-attention (rows: frames, columns: audio tokens) with
+    its sound and with the audio masked, and the class the model predicts each time."""
+
+    with_audio: torch.Tensor  # (T, S)
+    muted: torch.Tensor  # (T, S): zeros, the masked audio is never attended to
+    frame_times: torch.Tensor | None  # (T,) seconds, when the batch gives them
+    token_seconds: float | None  # seconds one audio token covers
+    label: int
+    predicted: tuple[int, int]  # (with the sound, audio masked)
+    confidence: tuple[float, float]  # softmax probability of each prediction
+
+
+def _one_clip(batch: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """Clip ``index`` of a Batches-contract dict, as a batch of one."""
+    size = len(batch["label"])
+    return {k: (v[index:index + 1] if isinstance(v, (torch.Tensor, list)) and len(v) == size else v)
+            for k, v in batch.items()}
+
+
+@torch.inference_mode()
+def attention_with_and_without_audio(model: nn.Module, batch: Mapping[str, Any], index: int = 0) -> AttentionPair:
+    """Run clip ``index`` of ``batch`` through the multi-modal model twice, with its
+    sound and :func:`muted`, and keep the last fusion round's video→audio attention of
+    each: where in time the frames look in the audio, and what masking it changes."""
+    clip = _one_clip(batch, index)
+    if "audio_mask" in clip and not bool(clip["audio_mask"].all()):
+        raise ValueError(f"clip {index} of the batch has no sound: pick a clip whose audio_mask is True")
+    model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
+    runs = []
+    for inputs in (clip, muted(clip)):
+        inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        out = model.forward_batch(inputs)
+        if out["attention_weights"] is None:
+            raise ValueError("the model returned no attention weights: it has no audio encoder or the clip no audio")
+        probs = out["logits"].float().softmax(-1)[0].cpu()
+        runs.append((out["attention_weights"]["video_to_audio"][0].float().cpu(), int(probs.argmax()),
+                     float(probs.max())))
+    times = clip.get("frame_times")
+    return AttentionPair(runs[0][0], runs[1][0], times[0].float().cpu() if isinstance(times, torch.Tensor) else None,
+                         getattr(getattr(model, "audio_encoder", None), "token_seconds", None),
+                         int(clip["label"][0]), (runs[0][1], runs[1][1]), (runs[0][2], runs[1][2]))
