@@ -47,6 +47,8 @@ def test_cross_attention_pair_shares_one_colour_scale():
     assert [ax.images[0].get_array().shape for ax in panels] == [(4, 25), (4, 25)]
     assert [ax.images[0].get_clim() for ax in panels] == [(0.0, pytest.approx(float(w.max())))] * 2
     assert panels[0].get_xlim() == pytest.approx((0.0, 0.5))  # 25 tokens of 20 ms
+    assert [t.get_text() for t in panels[0].texts] == [] and [t.get_text() for t in panels[1].texts] == [
+        "every weight is 0"]
     with pytest.raises(ValueError, match="two attention maps"):
         plot_cross_attention_pair([w], ["alone"])
 

@@ -164,6 +164,8 @@ def plot_cross_attention_pair(weights: Sequence[Tensor], titles: Sequence[str], 
     for ax, (w, times), name in zip(axes, maps, titles):
         im = _draw_attention(ax, w, times, token_seconds, vmax=vmax)
         ax.set_title(name)
+        if float(w.abs().max()) == 0.0:  # e.g. masked audio: say so rather than show a blank panel
+            ax.text(0.5, 0.5, "every weight is 0", transform=ax.transAxes, ha="center", va="center", color="white")
     axes[1].set_ylabel("")
     fig.colorbar(im, ax=list(axes), label="attention weight")
     if title:
