@@ -68,6 +68,10 @@ def test_evaluate_matches_classes_by_name_when_the_data_lists_them_in_another_or
     assert usual.named_samples == flipped.named_samples
     assert [label for _, label in flipped.samples] == [1 - label for _, label in usual.samples]
     assert [b["label"].tolist() for b in flipped.loader] == [[1 - x for x in b["label"].tolist()] for b in usual.loader]
+    # the training clips too, unshuffled: the same clips in the same order on every pass
+    train_labels = [x for b in usual.train_loader for x in b["label"].tolist()]
+    assert train_labels == [x for b in usual.train_loader for x in b["label"].tolist()] and len(train_labels) >= 2
+    assert [x for b in flipped.train_loader for x in b["label"].tolist()] == [1 - x for x in train_labels]
 
     torch.save(with_classes(state, [0], names[:1]), tmp_path / "one_class.pth")
     with pytest.raises(ValueError, match=f"the model lacks {names[1]}"):

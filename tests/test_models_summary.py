@@ -1,4 +1,4 @@
-"""The summary table (its measurements are tested in test_measure.py) and the two plots."""
+"""The summary table (its measurements are tested in test_measure.py) and the plots."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,7 +8,8 @@ import torch  # noqa: E402
 
 from helpers.models.moe import DynamicTopKMoE  # noqa: E402
 from helpers.models.summary import (  # noqa: E402
-    forward_kwargs, plot_cross_attention, plot_expert_routing, routing_totals, summarize, summary_table)
+    forward_kwargs, plot_cross_attention, plot_cross_attention_pair, plot_expert_routing, routing_totals, summarize,
+    summary_table)
 from tiny_models import TwoLayer  # noqa: E402
 
 
@@ -33,6 +34,23 @@ def test_cross_attention_plot():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0.00s", "0.50s", "1.00s", "1.50s"]
     assert ax.images[0].get_array().shape == (4, 25)
     assert ax.get_xlabel() == "audio time (s)" and len(fig.axes) == 2  # heatmap + colorbar
+
+
+def test_cross_attention_pair_shares_one_colour_scale():
+    w = torch.softmax(torch.randn(4, 25), -1)
+    fig = plot_cross_attention_pair([w, torch.zeros(4, 25)], ["with sound", "muted"],
+                                    frame_times=torch.tensor([0.0, 0.5, 1.0, 1.5]), token_seconds=0.02,
+                                    title="one clip")
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 2 and len(fig.axes) == 3  # two heatmaps + one colorbar
+    assert [ax.get_title() for ax in panels] == ["with sound", "muted"]
+    assert [ax.images[0].get_array().shape for ax in panels] == [(4, 25), (4, 25)]
+    assert [ax.images[0].get_clim() for ax in panels] == [(0.0, pytest.approx(float(w.max())))] * 2
+    assert panels[0].get_xlim() == pytest.approx((0.0, 0.5))  # 25 tokens of 20 ms
+    assert [t.get_text() for t in panels[0].texts] == [] and [t.get_text() for t in panels[1].texts] == [
+        "every weight is 0"]
+    with pytest.raises(ValueError, match="two attention maps"):
+        plot_cross_attention_pair([w], ["alone"])
 
 
 def test_expert_routing_plot_shows_counts_and_probabilities():

@@ -1,5 +1,5 @@
 """The parts ``benchmarks/multimodal.py`` measures with: the template and retrieval
-caption baselines on hand-made inputs, the muted batch, fusion that uses the audio, and
+caption baselines on hand-made inputs, the comparison table notebook 07 shows, the muted batch, fusion that uses the audio, and
 caption decoding that only says vocabulary words."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from helpers.evaluation.caption_baselines import TemplateCaptioner, retrieval_captions
-from helpers.evaluation.multimodal import muted
+from helpers.evaluation.multimodal import (
+    MultimodalOutputs, attention_with_and_without_audio, caption_comparison, muted)
 from helpers.models import MultiModalConfig, MultiModalVideoModel, make_demo_batch
 from helpers.models.captioning import WordTokenizer
 
@@ -130,3 +131,71 @@ def test_dynamic_int8_copy_agrees_with_its_float_model_and_leaves_it_float():
     assert float((ref["logits"] - out["logits"]).abs().max()) < 0.05
     assert len(int8.captions_from(out)) == 4  # the decoder still runs
     assert saved_size_mb(int8) < saved_size_mb(model)
+
+
+CLASSES = ["move_left", "move_up", "grow"]
+CLIP_TRAIN = ["a red square moves to the left on a grey background",
+              "a red square moves up on a grey background",
+              "a blue circle grows larger on a grey background"]
+CLIP_HELD = ["a red square moves up on a grey background",
+             "a blue circle grows larger on a black background",
+             "a red circle moves to the left on a grey background"]
+
+
+def _outputs(captions: list[str]) -> tuple[MultimodalOutputs, MultimodalOutputs]:
+    """Held-out clips predicted as their true classes, whose pooled features lie nearest
+    to the training clips 0, 2 and 1; one training clip per class, one-hot features."""
+    train = MultimodalOutputs(np.arange(3), np.eye(3), None, np.eye(3), CLIP_TRAIN)
+    pooled = np.array([[0.9, 0.1, 0.0], [0.0, 0.0, 1.0], [0.2, 0.9, 0.0]])
+    held = MultimodalOutputs(np.array([1, 2, 0]), np.eye(3)[[1, 2, 0]], None, pooled, CLIP_HELD, captions)
+    return held, train
+
+
+def test_caption_comparison_scores_model_template_and_retrieval_on_the_same_references():
+    held, train = _outputs(list(CLIP_HELD))  # the model says exactly the references
+    got = caption_comparison(held, train, CLASSES)
+    assert list(got.table.index) == ["model", "template", "retrieval"]
+    assert list(got.table.columns) == ["bleu4", "cider"]
+    assert got.template == "a red square <verb> on a grey background"
+    assert got.captions["template"][1] == "a red square grows larger on a grey background"
+    assert got.captions["retrieval"] == [CLIP_TRAIN[0], CLIP_TRAIN[2], CLIP_TRAIN[1]]
+    assert got.figure("model", "bleu4") == pytest.approx(1.0)
+    assert got.figure("model", "cider") == pytest.approx(10.0)  # CIDEr-D of a perfect caption
+    assert got.figure("template", "cider") == pytest.approx(6.7752, abs=1e-3)
+    assert got.figure("retrieval", "cider") == pytest.approx(4.0410, abs=1e-3)
+    assert got.figure("template", "bleu4") == pytest.approx(0.7046, abs=1e-3)
+    assert list(got.examples.columns) == ["reference", "predicted class", "model", "template", "retrieval"]
+    assert len(got.examples) == 3 and list(got.examples["predicted class"]) == ["move_up", "grow", "move_left"]
+
+
+def test_a_wrong_caption_scores_below_both_baselines():
+    held, train = _outputs(["a green triangle shrinks on a white background"] * 3)
+    got = caption_comparison(held, train, CLASSES, examples=2)
+    assert got.figure("model", "cider") == pytest.approx(0.0)
+    assert got.figure("model", "cider") < got.figure("retrieval", "cider") < got.figure("template", "cider")
+    assert len(got.examples) == 2
+
+
+def test_caption_comparison_needs_captions_and_a_verb_for_each_predicted_class():
+    held, train = _outputs([])
+    with pytest.raises(ValueError, match="captions=True"):
+        caption_comparison(held, train, CLASSES)
+    held, train = _outputs(list(CLIP_HELD))
+    with pytest.raises(ValueError, match="verb phrase"):
+        caption_comparison(held, train, ["jump", "run", "grow"])
+
+
+def test_attention_with_the_sound_and_with_the_audio_masked():
+    torch.manual_seed(0)
+    batch = make_demo_batch(batch_size=2, num_frames=4, size=32, audio_mask=[False, True], num_classes=3)
+    model = MultiModalVideoModel(MultiModalConfig.smoke(num_classes=3, caption_decoder="none")).eval()
+    pair = attention_with_and_without_audio(model, batch, index=1)
+    frames, tokens = pair.with_audio.shape
+    assert frames == 4 and tokens == pair.muted.shape[1] > 1
+    assert pair.with_audio.sum(-1).tolist() == pytest.approx([1.0] * 4)  # each frame's weights sum to one
+    assert float(pair.muted.abs().sum()) == 0.0  # masked audio is never attended to
+    assert pair.frame_times.tolist() == batch["frame_times"][1].tolist()
+    assert pair.token_seconds == model.audio_encoder.token_seconds and pair.label == int(batch["label"][1])
+    assert all(0 <= p < 3 for p in pair.predicted) and all(1 / 3 <= c <= 1 for c in pair.confidence)
+    with pytest.raises(ValueError, match="no sound"):
+        attention_with_and_without_audio(model, batch, index=0)

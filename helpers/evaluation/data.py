@@ -18,6 +18,7 @@ class TestData:
     samples: list[tuple[str, int]]  # (path, label in the model's class order) per test video
     data_dir: Path
     config: Any  # the checkpoint's TrainConfig
+    train_loader: Any = None  # the training clips in a fixed order: what a retrieval baseline searches
 
     @property
     def named_samples(self) -> list[tuple[str, str]]:
@@ -104,7 +105,9 @@ def test_data_for(checkpoint: str | Path, data: str | Path | None = None, settin
     the MoE model, ``split == "val"`` clips for the multi-modal one). Without ``data``:
     the data the checkpoint was trained on (older checkpoints: the active dataset).
     Labels are matched by class name, so a data folder listing the classes in another
-    order is scored correctly, and one with other classes is refused."""
+    order is scored correctly, and one with other classes is refused. ``train_loader``
+    walks the training clips unshuffled (the caption baselines learn from them)."""
+    from helpers.datasets import make_loader
     from helpers.training import TrainConfig
     from helpers.training.experiment import build_loaders
 
@@ -114,13 +117,16 @@ def test_data_for(checkpoint: str | Path, data: str | Path | None = None, settin
         cfg = cfg.with_(batch_size=batch_size)
     if data is None:
         data = checkpoint_data_dir(checkpoint, state)
-    _, val_loader, classes, _, data_dir, _ = build_loaders(cfg, data, settings or get_settings())
+    train_loader, val_loader, classes, _, data_dir, _ = build_loaders(cfg, data, settings or get_settings())
     model_classes = list(state.get("class_names") or classes)
     mapping = class_mapping(list(classes), model_classes)
     ds = val_loader.dataset if hasattr(val_loader, "dataset") else getattr(val_loader, "loader").dataset
     samples = [(str(s.path), mapping[int(s.label)]) for s in ds.samples]
-    loader = val_loader if mapping == list(range(len(mapping))) else RelabeledLoader(val_loader, mapping)
-    return TestData(loader, model_classes, samples, Path(data_dir), cfg)
+    same = mapping == list(range(len(mapping)))
+    loader = val_loader if same else RelabeledLoader(val_loader, mapping)
+    train = make_loader(train_loader.dataset, cfg.batch_size, train=False, num_workers=cfg.num_workers)
+    return TestData(loader, model_classes, samples, Path(data_dir), cfg,
+                    train if same else RelabeledLoader(train, mapping))
 
 
 test_data_for.__test__ = False  # not a pytest test despite its name

@@ -7,11 +7,16 @@ none of those is used). Captions are tokenised here instead of by the Java PTB
 tokenizer: lower-cased, punctuation dropped — the same split the model's
 ``WordTokenizer`` uses. CIDEr's document frequencies come from the evaluated set's
 references (as in the COCO code), so it is only comparable between runs on one set.
+
+:func:`caption_comparison` scores the model's captions beside the two baselines of
+:mod:`helpers.evaluation.caption_baselines` on the same references: the one computation
+behind ``benchmarks/multimodal.py`` and notebook 07's table.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -121,3 +126,139 @@ def evaluate_multimodal(model: nn.Module, dataloader: Iterable[dict], device: st
     if sync_y:
         result.update(sync_metrics(np.concatenate(sync_y), np.concatenate(sync_s)))
     return result
+
+
+@dataclass
+class MultimodalOutputs:
+    """What one pass of the multi-modal model over a loader gives, in loader order."""
+
+    labels: np.ndarray
+    logits: np.ndarray
+    muted_logits: np.ndarray | None
+    pooled: np.ndarray
+    references: list[str]
+    captions: list[str] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def multimodal_outputs(model: nn.Module, loader: Iterable[dict], *, muted_pass: bool = True,
+                       captions: bool = True) -> MultimodalOutputs:
+    """Logits and pooled features with the audio, logits with the audio muted, the
+    reference captions and the model's greedy captions, in loader order. Batches go to
+    the device the model's weights are on; the results come back as NumPy arrays."""
+    model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
+    labels, logits, mlogits, pooled, refs, hyps = [], [], [], [], [], []
+    for batch in loader:
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        out = model.forward_batch(batch)
+        labels.append(batch["label"].cpu().numpy())
+        logits.append(out["logits"].float().cpu().numpy())
+        pooled.append(out["pooled"].float().cpu().numpy())
+        refs += list(batch.get("caption") or [""] * len(batch["label"]))
+        if captions:
+            hyps += model.captions_from(out)
+        if muted_pass:
+            mlogits.append(model.forward_batch(muted(batch))["logits"].float().cpu().numpy())
+    return MultimodalOutputs(np.concatenate(labels), np.concatenate(logits),
+                             np.concatenate(mlogits) if mlogits else None, np.concatenate(pooled), refs, hyps)
+
+
+CAPTION_SOURCES = ("model", "template", "retrieval")
+
+
+@dataclass
+class CaptionComparison:
+    """The model's captions beside the two baselines, scored on the same references.
+
+    ``table``: a DataFrame indexed by :data:`CAPTION_SOURCES` with columns ``bleu4`` and
+    ``cider``; ``examples``: the first held-out clips with their reference, predicted
+    class and the three captions; ``captions``: every caption of each source;
+    ``template``: the template baseline's frame (``"<verb>"`` where the class goes)."""
+
+    table: Any
+    examples: Any
+    captions: dict[str, list[str]]
+    template: str
+
+    def figure(self, source: str, metric: str) -> float:
+        """One number of the table, e.g. ``figure("retrieval", "cider")``."""
+        return float(self.table.loc[source, metric])
+
+
+def caption_comparison(heldout: MultimodalOutputs, train: MultimodalOutputs, class_names: Sequence[str], *,
+                       verbs: Mapping[str, str] | None = None, examples: int = 3) -> CaptionComparison:
+    """BLEU-4 and CIDEr of the model's captions on ``heldout`` beside the template
+    baseline (the predicted class's verb phrase framed by the commonest words of the
+    ``train`` captions) and the retrieval baseline (the ``train`` caption of the nearest
+    training clip by cosine of the model's pooled features). ``verbs`` maps each class to
+    its verb phrase (default: the generated clips' :data:`helpers.synth.caption.VERBS`).
+    A decoder below either baseline has learned nothing a lookup would not give."""
+    import pandas as pd
+
+    from helpers.evaluation.caption_baselines import TemplateCaptioner, retrieval_captions
+
+    if not heldout.captions:
+        raise ValueError("the held-out outputs hold no model captions: run multimodal_outputs with captions=True")
+    if verbs is None:
+        from helpers.synth.caption import VERBS as verbs
+    predicted = [class_names[i] for i in heldout.logits.argmax(1)]
+    unknown = sorted(set(predicted) - set(verbs))
+    if unknown:
+        raise ValueError(f"no verb phrase for the classes {unknown[:5]}: pass verbs={{class: phrase}}")
+    template = TemplateCaptioner.fit(train.references, verbs)
+    captions = {"model": list(heldout.captions), "template": [template(c) for c in predicted],
+                "retrieval": retrieval_captions(heldout.pooled, train.pooled, train.references)}
+    refs = [[r] for r in heldout.references]
+    rows = {name: caption_scores(refs, hyps) for name, hyps in captions.items()}
+    table = pd.DataFrame({name: {"bleu4": rows[name]["bleu4"], "cider": rows[name]["cider"]}
+                          for name in CAPTION_SOURCES}).T.rename_axis("captions")
+    shown = pd.DataFrame({"reference": heldout.references[:examples], "predicted class": predicted[:examples],
+                          **{name: captions[name][:examples] for name in CAPTION_SOURCES}})
+    return CaptionComparison(table, shown, captions, " ".join([*template.prefix, "<verb>", *template.suffix]))
+
+
+@dataclass
+class AttentionPair:
+    """One clip's video→audio cross-attention (rows: frames, columns: audio tokens) with
+    its sound and with the audio masked, and the class the model predicts each time."""
+
+    with_audio: torch.Tensor  # (T, S)
+    muted: torch.Tensor  # (T, S): zeros, the masked audio is never attended to
+    frame_times: torch.Tensor | None  # (T,) seconds, when the batch gives them
+    token_seconds: float | None  # seconds one audio token covers
+    label: int
+    predicted: tuple[int, int]  # (with the sound, audio masked)
+    confidence: tuple[float, float]  # softmax probability of each prediction
+
+
+def _one_clip(batch: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """Clip ``index`` of a Batches-contract dict, as a batch of one."""
+    size = len(batch["label"])
+    return {k: (v[index:index + 1] if isinstance(v, (torch.Tensor, list)) and len(v) == size else v)
+            for k, v in batch.items()}
+
+
+@torch.inference_mode()
+def attention_with_and_without_audio(model: nn.Module, batch: Mapping[str, Any], index: int = 0) -> AttentionPair:
+    """Run clip ``index`` of ``batch`` through the multi-modal model twice, with its
+    sound and :func:`muted`, and keep the last fusion round's video→audio attention of
+    each: where in time the frames look in the audio, and what masking it changes."""
+    clip = _one_clip(batch, index)
+    if "audio_mask" in clip and not bool(clip["audio_mask"].all()):
+        raise ValueError(f"clip {index} of the batch has no sound: pick a clip whose audio_mask is True")
+    model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
+    runs = []
+    for inputs in (clip, muted(clip)):
+        inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        out = model.forward_batch(inputs)
+        if out["attention_weights"] is None:
+            raise ValueError("the model returned no attention weights: it has no audio encoder or the clip no audio")
+        probs = out["logits"].float().softmax(-1)[0].cpu()
+        runs.append((out["attention_weights"]["video_to_audio"][0].float().cpu(), int(probs.argmax()),
+                     float(probs.max())))
+    times = clip.get("frame_times")
+    return AttentionPair(runs[0][0], runs[1][0], times[0].float().cpu() if isinstance(times, torch.Tensor) else None,
+                         getattr(getattr(model, "audio_encoder", None), "token_seconds", None),
+                         int(clip["label"][0]), (runs[0][1], runs[1][1]), (runs[0][2], runs[1][2]))

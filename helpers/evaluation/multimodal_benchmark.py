@@ -12,7 +12,7 @@ is kept, as ``load_or_train`` does); then on the test clips:
   answers in the right motion family (the tone names the family, the picture the
   direction within it);
 * BLEU-4/CIDEr of the model's greedy captions and of two baselines
-  (:mod:`helpers.evaluation.caption_baselines`) against the same references;
+  (:func:`~helpers.evaluation.multimodal.caption_comparison`) against the same references;
 * the sync head's ROC AUC on aligned vs time-shifted audio
   (:func:`~helpers.evaluation.multimodal.evaluate_multimodal`);
 * optionally (:func:`compressed_figures`) the saved size of the float weights and of a
@@ -26,13 +26,14 @@ differs; here both models see exactly the same training, validation and test cli
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from helpers.evaluation.multimodal import multimodal_outputs
 
 # all 12 generated classes; short clips with the event filling most of them, so that
 # 8 frames catch it (the learning tests' clip settings)
@@ -83,40 +84,6 @@ def _fit(model: nn.Module, config: Any, train_loader: Any, val_loader: Any, run_
                          "best_val_acc": round(result.best_val_acc, 4), "best_epoch": result.best_epoch,
                          "history": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                                       if k in keep} for r in result.history]}
-
-
-@dataclass
-class Outputs:
-    """What one pass of the multi-modal model over a loader gives."""
-
-    labels: np.ndarray
-    logits: np.ndarray
-    muted_logits: np.ndarray | None
-    pooled: np.ndarray
-    references: list[str]
-    captions: list[str] = field(default_factory=list)
-
-
-@torch.inference_mode()
-def multimodal_outputs(model: nn.Module, loader: Any, *, muted_pass: bool = True, captions: bool = True) -> Outputs:
-    """Logits and pooled features with the audio, logits with the audio muted, the
-    reference captions and the model's greedy captions, in loader order."""
-    from helpers.evaluation.multimodal import muted
-
-    model.eval()
-    labels, logits, mlogits, pooled, refs, hyps = [], [], [], [], [], []
-    for batch in loader:
-        out = model.forward_batch(batch)
-        labels.append(batch["label"].numpy())
-        logits.append(out["logits"].float().numpy())
-        pooled.append(out["pooled"].float().numpy())
-        refs += list(batch.get("caption") or [""] * len(batch["label"]))
-        if captions:
-            hyps += model.captions_from(out)
-        if muted_pass:
-            mlogits.append(model.forward_batch(muted(batch))["logits"].float().numpy())
-    return Outputs(np.concatenate(labels), np.concatenate(logits), np.concatenate(mlogits) if mlogits else None,
-                   np.concatenate(pooled), refs, hyps)
 
 
 def _accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
@@ -183,10 +150,8 @@ def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 12, seed: int 
                   compression: bool = True, log: Any = print) -> dict[str, Any]:
     """Train both models on ``data_dir`` and measure them (see the module docstring).
     Returns the figures (fractions for accuracies; ``audio_gain`` in points) and notes."""
-    from helpers.evaluation.caption_baselines import TemplateCaptioner, retrieval_captions
-    from helpers.evaluation.multimodal import caption_scores, evaluate_multimodal
+    from helpers.evaluation.multimodal import caption_comparison, evaluate_multimodal
     from helpers.datasets import make_loader
-    from helpers.synth.caption import VERBS
     from helpers.training import TrainConfig
     from helpers.training.experiment import build_loaders, build_model, model_config_for
     from helpers.training.seed import seed_everything
@@ -218,12 +183,7 @@ def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 12, seed: int 
     moe_acc, moe_family = _moe_accuracy(moe.eval(), test, classes)
     sync = evaluate_multimodal(mm, test, captions=False, sync=True, seed=seed)
 
-    predicted = [classes[i] for i in out.logits.argmax(1)]
-    template = TemplateCaptioner.fit(train_out.references, VERBS)
-    baselines = {"caption": out.captions, "template": [template(c) for c in predicted],
-                 "retrieval": retrieval_captions(out.pooled, train_out.pooled, train_out.references)}
-    refs = [[r] for r in out.references]
-    scores = {name: caption_scores(refs, hyps) for name, hyps in baselines.items()}
+    captions = caption_comparison(out, train_out, classes, examples=4)
     mm_acc, video_acc = _accuracy(out.labels, out.logits), _accuracy(out.labels, out.muted_logits)
     figures: dict[str, Any] = {
         "multimodal_accuracy": round(mm_acc, 4),
@@ -235,17 +195,15 @@ def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 12, seed: int 
         "moe_family_accuracy": round(moe_family, 4),
         "multimodal_train_accuracy": round(_accuracy(train_out.labels, train_out.logits), 4),
     }
-    for name in ("caption", "template", "retrieval"):
-        figures[f"{name}_bleu4"] = round(scores[name]["bleu4"], 4)
-        figures[f"{name}_cider"] = round(scores[name]["cider"], 4)
+    for name, source in (("caption", "model"), ("template", "template"), ("retrieval", "retrieval")):
+        figures[f"{name}_bleu4"] = round(captions.figure(source, "bleu4"), 4)
+        figures[f"{name}_cider"] = round(captions.figure(source, "cider"), 4)
     figures["sync_auc"] = round(sync["sync_auc"], 4)
     figures["sync_accuracy"] = round(sync["sync_accuracy"], 4)
     figures["sync_pairs"] = sync["sync_pairs"]
     if compression:
         figures.update(compressed_figures(mm, test, mm_acc, classes, mm_cfg, Path(run_dir) / f"clip_seed{seed}"))
-    examples = [{"reference": r, "model": m, "template": t, "retrieval": q}
-                for r, m, t, q in list(zip(out.references, *baselines.values()))[:4]]
-    return {"seed": seed, **sizes, "figures": figures, "examples": examples, "template": " ".join(
-        [*template.prefix, "<verb>", *template.suffix]), "notes": notes,
-        "runs": {"multimodal": mm_run, "moe": moe_run}, "evaluate_s": round(time.perf_counter() - t1, 1),
-        "seed_s": round(time.perf_counter() - t0, 1)}
+    return {"seed": seed, **sizes, "figures": figures, "examples": captions.examples.to_dict("records"),
+            "template": captions.template, "notes": notes,
+            "runs": {"multimodal": mm_run, "moe": moe_run}, "evaluate_s": round(time.perf_counter() - t1, 1),
+            "seed_s": round(time.perf_counter() - t0, 1)}

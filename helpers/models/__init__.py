@@ -22,6 +22,7 @@ from .summary import (
     clip_inputs,
     forward_kwargs,
     plot_cross_attention,
+    plot_cross_attention_pair,
     plot_expert_routing,
     summarize,
     summary_table,
@@ -32,6 +33,6 @@ __all__ = [
     "ActionMoEConfig", "ActionMoEDynamicModel", "ActionMoEOutput", "DynamicTopKMoE", "GatedResidualFusion",
     "ModelSummary", "MotionDynamicsModule", "MultiModalConfig", "MultiModalVideoModel", "RoutingInfo",
     "WordTokenizer", "beam_search", "clip_inputs", "forward_kwargs", "greedy_decode", "make_demo_batch",
-    "make_sync_pairs", "plot_cross_attention", "plot_expert_routing", "shift_audio", "summarize",
-    "summary_table", "switch_load_balancing_loss",
+    "make_sync_pairs", "plot_cross_attention", "plot_cross_attention_pair", "plot_expert_routing", "shift_audio",
+    "summarize", "summary_table", "switch_load_balancing_loss",
 ]

@@ -1,9 +1,10 @@
 """Notebook 03's summary table (parameters, in-memory MB, FLOPs per clip, latency: the
 measurements of :mod:`helpers.measure`) and its two plots: a cross-attention heatmap
-and the MoE routing histogram."""
+and the MoE routing histogram; notebook 04's pair of heatmaps (a clip with and without
+its sound)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -108,6 +109,31 @@ def summary_table(summaries: Iterable[ModelSummary]):
 
 
 # ------------------------------------------------------------------------ plots
+def _draw_attention(ax, w: Tensor, frame_times: Tensor | None, token_seconds: float | None,
+                    vmax: float | None = None):
+    """One (T, S) attention heatmap on ``ax``: frames down, audio time across."""
+    extent = None
+    if token_seconds is not None:
+        extent = (0.0, w.shape[1] * token_seconds, w.shape[0] - 0.5, -0.5)
+    im = ax.imshow(w.numpy(), aspect="auto", cmap="viridis", interpolation="nearest", extent=extent,
+                   vmin=0.0 if vmax is not None else None, vmax=vmax)
+    ax.set_xlabel("audio time (s)" if token_seconds else "audio token")
+    ax.set_ylabel("frame")
+    if frame_times is not None:
+        ax.set_yticks(range(w.shape[0]))
+        ax.set_yticklabels([f"{float(t):.2f}s" for t in frame_times.cpu()])
+    return im
+
+
+def _first_clip(weights: Tensor, frame_times: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    w = weights.detach().float().cpu()
+    if w.dim() == 3:
+        w = w[0]
+    if frame_times is not None and frame_times.dim() == 2:
+        frame_times = frame_times[0]
+    return w, frame_times
+
+
 def plot_cross_attention(weights: Tensor, frame_times: Tensor | None = None, token_seconds: float | None = None,
                          title: str = "video → audio cross-attention"):
     """Heatmap of one clip's attention (rows: video frames, columns: audio tokens).
@@ -115,23 +141,35 @@ def plot_cross_attention(weights: Tensor, frame_times: Tensor | None = None, tok
     ``frame_times`` and the x axis is in seconds when ``token_seconds`` is given."""
     import matplotlib.pyplot as plt
 
-    w = weights.detach().float().cpu()
-    if w.dim() == 3:
-        w = w[0]
-    if frame_times is not None and frame_times.dim() == 2:
-        frame_times = frame_times[0]
+    w, frame_times = _first_clip(weights, frame_times)
     fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
-    extent = None
-    if token_seconds is not None:
-        extent = (0.0, w.shape[1] * token_seconds, w.shape[0] - 0.5, -0.5)
-    im = ax.imshow(w.numpy(), aspect="auto", cmap="viridis", interpolation="nearest", extent=extent)
-    ax.set_xlabel("audio time (s)" if token_seconds else "audio token")
-    ax.set_ylabel("frame")
-    if frame_times is not None:
-        ax.set_yticks(range(w.shape[0]))
-        ax.set_yticklabels([f"{float(t):.2f}s" for t in frame_times.cpu()])
+    im = _draw_attention(ax, w, frame_times, token_seconds)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label="attention weight")
+    return fig
+
+
+def plot_cross_attention_pair(weights: Sequence[Tensor], titles: Sequence[str], frame_times: Tensor | None = None,
+                              token_seconds: float | None = None, title: str | None = None):
+    """Two attention heatmaps side by side on one colour scale (e.g. one clip with its
+    sound and with the audio masked), so that equal colours mean equal weights; each
+    ``weights`` item is (T, S) or (B, T, S) (first clip). One colorbar for both."""
+    import matplotlib.pyplot as plt
+
+    if len(weights) != 2 or len(titles) != 2:
+        raise ValueError(f"two attention maps and two titles, got {len(weights)} and {len(titles)}")
+    maps = [_first_clip(w, frame_times) for w in weights]
+    vmax = max(float(w.max()) for w, _ in maps) or 1.0
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained", sharey=True)
+    for ax, (w, times), name in zip(axes, maps, titles):
+        im = _draw_attention(ax, w, times, token_seconds, vmax=vmax)
+        ax.set_title(name)
+        if float(w.abs().max()) == 0.0:  # e.g. masked audio: say so rather than show a blank panel
+            ax.text(0.5, 0.5, "every weight is 0", transform=ax.transAxes, ha="center", va="center", color="white")
+    axes[1].set_ylabel("")
+    fig.colorbar(im, ax=list(axes), label="attention weight")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
