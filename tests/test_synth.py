@@ -327,6 +327,23 @@ def test_clip_is_a_pure_function_of_its_seed():
     assert not np.array_equal(render_clip("grow", TINY, 124).frames, one.frames)
 
 
+def test_event_fraction_one_makes_a_trimmed_clip_the_event_in_every_frame():
+    """A share of 1: the event is every frame (no rest frame before it, no dissolve
+    after), the object moves from frame to frame throughout and the tone sounds throughout."""
+    config = dataclasses.replace(TINY, event_fraction=(1.0, 1.0), distractor=False)
+    n, sr = config.num_frames, config.sample_rate
+    for name in ("move_left", "move_right", "grow"):
+        clip = render_clip(name, config, clip_seed(0, 0, 7))
+        assert (clip.event_start, clip.event_end, clip.dissolve_end) == (0, n, n)
+        step = np.abs(np.diff(clip.frames.astype(np.int16), axis=0)).max(axis=(1, 2, 3))
+        assert (step > 20).all(), (name, step)
+        windows = clip.audio[: n * sr // config.fps].reshape(n, -1)[1:-1]  # the edge frames hold the fades
+        rms = np.sqrt((windows.astype(np.float64) ** 2).mean(axis=1))
+        assert (rms > 10 * 0.01).all(), (name, rms.min())
+    with pytest.raises(SynthConfigError, match="event_fraction"):
+        SynthConfig(event_fraction=(0.5, 1.1))
+
+
 # ---- configuration and CLI -------------------------------------------------------------
 def test_config_rejects_too_many_classes_with_the_limit():
     with pytest.raises(SynthConfigError, match="12 synthetic classes"):

@@ -76,7 +76,8 @@ class SynthConfig:
 
     ``size`` is (width, height) like the real datasets' 320×240. ``event_fraction`` is
     the (min, max) share of the clip the informative motion fills; it is placed at a
-    random time, and outside it the scene does only class-independent things.
+    random time, and outside it the scene does only class-independent things; a share
+    of 1 fills the whole clip (a trimmed clip, like HMDB51's).
     ``names`` picks the class names: the motion names (up to 12) or HMDB51's (up to 51).
     """
 
@@ -173,8 +174,8 @@ def _validate(c: SynthConfig) -> None:
     if w < 32 or h < 32 or w % 2 or h % 2:
         fail(f"size must be even and at least 32×32 (yuv420p), got {w}x{h}")
     lo, hi = c.event_fraction
-    if not 0.05 <= lo <= hi <= 0.9:
-        fail(f"event_fraction must satisfy 0.05 ≤ min ≤ max ≤ 0.9, got {c.event_fraction!r}")
+    if not 0.05 <= lo <= hi <= 1.0:
+        fail(f"event_fraction must satisfy 0.05 ≤ min ≤ max ≤ 1, got {c.event_fraction!r}")
     if c.num_frames < 16:
         fail(f"a clip needs at least 16 frames, got seconds×fps = {c.seconds}×{c.fps}")
     if int(round(c.num_frames * lo)) < 4:

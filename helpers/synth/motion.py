@@ -69,9 +69,13 @@ def sample_event(num_frames: int, fraction: tuple[float, float], rng: np.random.
                  tail: int = 0) -> EventWindow:
     """A window covering a random share (within ``fraction``) of the clip at a random
     place. It never starts at frame 0 (the first frame always shows the rest pose) and
-    leaves ``tail`` frames after it (room for the dissolve)."""
+    leaves ``tail`` frames after it (room for the dissolve). A share that rounds to the
+    whole clip is the whole clip, ``[0, num_frames)``: a trimmed clip, the action in
+    every frame, no rest pose before it and no dissolve after."""
     lo, hi = fraction
     length = int(round(num_frames * rng.uniform(lo, hi)))
+    if length >= num_frames:
+        return EventWindow(0, num_frames)
     length = max(2, min(length, num_frames - 1 - tail))
     start = int(rng.integers(1, num_frames - length - tail + 1))
     return EventWindow(start, start + length)
