@@ -26,7 +26,14 @@ agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
 ``wall_clock_budget``, ``preview_cost_ratio``; see
 ``helpers.rl.wallclock.wall_clock_figures``).
 
-Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]``.
+``--event-fraction LO,HI`` sets the share of each generated clip the event fills (the
+dataset's folder, and so its run cache, carries it); ``1,1`` makes trimmed clips, the
+action in every frame like HMDB51's, where the honest answer may be no saving and the
+agent should stop early. The summary's ``event_fraction`` says which data it is on
+(null for a ``--data`` set that is not generated).
+
+Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]
+[--event-fraction 0.12,0.20]``.
 """
 from __future__ import annotations
 
@@ -41,16 +48,46 @@ def emit(obj: dict) -> None:
     print(json.dumps(obj), flush=True)
 
 
-def default_dataset(root: Path, seed: int) -> Path:
+DEFAULT_EVENT_FRACTION = (0.12, 0.20)
+
+
+def parse_fraction(text: str) -> tuple[float, float]:
+    """``"LO,HI"`` (or one value for both) as the (min, max) share of the clip the event fills."""
+    parts = [float(v) for v in text.split(",")]
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected LO,HI, got {text!r}")
+    return parts[0], parts[1]
+
+
+def dataset_name(seed: int, event_fraction: tuple[float, float]) -> str:
+    """The generated dataset's folder: the fraction is in the name, so datasets of
+    different fractions (and the run caches keyed by this name) never share a folder."""
+    lo, hi = event_fraction
+    return f"kinetics_long_6c_event{lo:.2f}-{hi:.2f}_seed{seed}"
+
+
+def default_dataset(root: Path, seed: int, event_fraction: tuple[float, float] = DEFAULT_EVENT_FRACTION) -> Path:
     """The long-clip stand-in (generated once; reused when its annotations exist)."""
     from helpers.synth import SynthConfig, generate
 
-    out = root / f"kinetics_long_6c_seed{seed}"
+    out = root / dataset_name(seed, event_fraction)
     if not (out / "annotations.json").is_file():
         config = SynthConfig(classes=6, clips_per_class=30, seconds=9.0, fps=10, size=(96, 72), seed=seed,
-                             event_fraction=(0.12, 0.20))
+                             event_fraction=tuple(event_fraction))
         generate("kinetics", out, config, progress=False)
     return out
+
+
+def dataset_event_fraction(data: Path) -> list[float] | None:
+    """The event fraction a generated dataset was made with (its ``synth_manifest.json``),
+    so the summary says which data its figures are on; None for other datasets."""
+    manifest = data / "synth_manifest.json"
+    if not manifest.is_file():
+        return None
+    value = json.loads(manifest.read_text()).get("config", {}).get("event_fraction")
+    return [float(v) for v in value] if value else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,12 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, help="a dataset made by `helpers synth` (kinetics layout)")
     p.add_argument("--checkpoint", type=Path, help="a trained multimodal checkpoint (default: train a smoke model)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--event-fraction", type=parse_fraction, metavar="LO,HI",
+                   help="share of each generated clip the event fills (default 0.12,0.20; "
+                        "1,1: the action fills the whole clip, like trimmed HMDB51 clips)")
     p.add_argument("--episodes", type=int, default=1000)
     p.add_argument("--model-epochs", type=int, default=2)
     p.add_argument("--classifier", choices=("auto", "model", "head"), default="auto")
     p.add_argument("--cache", type=Path, help="cache folder (default: <data_dir>/cache/rl_sampling)")
     p.add_argument("--timing-runs", type=int, default=3, help="timed rounds per clip for the wall clock")
     args = p.parse_args(argv)
+    if args.data is not None and args.event_fraction is not None:
+        p.error("--event-fraction shapes the generated dataset; it does not apply with --data")
 
     import torch
 
@@ -76,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     cache = args.cache or get_settings().cache_dir / "rl_sampling"
     try:
-        data = args.data or default_dataset(cache / "data", args.seed)
+        data = args.data or default_dataset(cache / "data", args.seed, args.event_fraction or DEFAULT_EVENT_FRACTION)
         if not (data / "annotations.json").is_file() and not (data / "annotations.csv").is_file():
             raise FileNotFoundError(f"{data}: no annotations.json/csv (use a kinetics-layout `helpers synth` dataset)")
         emit({"data": str(data), "generated_s": round(time.perf_counter() - start, 2)})
@@ -109,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             emit({"agent": name, "cap": cap, "accuracy": round(res["accuracy"], 4),
                   "mean_frames": round(res["mean_frames"], 3)})
     emit({"wall_clock_per_video": {k: round(v, 5) for k, v in wall_clock_per_video(pipe).items()}})
-    summary = pipe.summary()
+    summary = {"event_fraction": dataset_event_fraction(data), **pipe.summary()}
     for note in pipe.summary_notes():
         emit({"note": note})
     if pipe.checkpoint is None:
