@@ -108,3 +108,14 @@ def test_a_truncated_file_is_called_damaged(written, tmp_path):
     bad.write_bytes(data[: len(data) // 2])
     with pytest.raises(InferenceError, match="damaged"):
         load_predictor(bad)
+
+
+def test_the_log_mel_is_computed_only_for_models_that_read_it(trained):
+    from types import SimpleNamespace
+
+    from helpers.inference.predict import reads_mel
+
+    model = load_predictor(trained[0]).model
+    assert model.config.audio == "wav2vec2" and not reads_mel(model)
+    assert reads_mel(SimpleNamespace(config=SimpleNamespace(audio="logmel")))
+    assert reads_mel(object())  # a model that says nothing gets both inputs
