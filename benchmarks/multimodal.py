@@ -14,12 +14,17 @@ the last one ``{"benchmark": "multimodal", ...}``: ``multimodal_accuracy``,
 ``video_only_accuracy`` (same weights, audio muted), ``moe_accuracy``, ``audio_gain``
 (points; mean over the seeds, with ``audio_gain_spread`` max − min when there are
 several), ``caption_bleu4/cider``, ``template_bleu4/cider``, ``retrieval_bleu4/cider``,
-``sync_auc``; then (unless ``--no-compression``) ``float_size_mb`` and
-``compressed_size_mb`` (saved weights of the float model and of its dynamic-int8 copy),
-``compressed_accuracy_drop`` (points), ``compressed_agreement``, and ``float_predict_ms`` /
-``compressed_predict_ms`` (``predict_video`` end to end, decode included, on a generated
-10-s 320×240 clip with sound, 2 threads, median of 5). With several seeds every figure is
-the mean and ``per_seed`` holds each.
+``sync_auc``; then (unless ``--no-compression``) the float model and its dynamic-int8
+copy written as deployable files and reopened with ``load_predictor``: ``float_size_mb`` and
+``compressed_size_mb`` (the files), ``float_file_accuracy`` / ``compressed_file_accuracy``
+(``predict_video`` on the test clips), ``compressed_accuracy_drop`` (points),
+``compressed_agreement``, ``float_predict_ms`` / ``compressed_predict_ms`` (``predict_video``
+end to end, decode included, on a generated 10-s 320×240 clip with sound, 2 threads, median
+of 7 runs, float and int8 interleaved) with the int8 run's ``compressed_decode_ms`` /
+``_preprocess_ms`` / ``_model_ms`` and a ``compressed_caption``, and
+``full_float_size_mb`` / ``full_compressed_size_mb`` (the full-size model built offline with
+random weights: file sizes only). With several seeds every numeric figure is the mean and
+``per_seed`` holds each.
 
 Run: ``python benchmarks/multimodal.py [--seeds 0] [--epochs 12] [--clips-per-class 20] [--no-compression]``.
 """
@@ -81,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {"benchmark": "multimodal"}
     for key in per_seed[0]:
         values = [f[key] for f in per_seed]
-        summary[key] = round(float(np.mean(values)), 4) if len(values) > 1 else values[0]
+        numeric = len(values) > 1 and all(isinstance(v, (int, float)) for v in values)
+        summary[key] = round(float(np.mean(values)), 4) if numeric else values[0]
     if len(seeds) > 1:
         gains = [f["audio_gain"] for f in per_seed]
         summary["audio_gain_spread"] = round(max(gains) - min(gains), 2)

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("helpers.training.cli", "train the MoE or multi-modal model on a split (load-or-train)"),
     "rl": ("helpers.rl.cli", "train the DQN frame sampler (notebook 05) and save it for the widget and predict"),
     "evaluate": ("helpers.evaluation.cli", "evaluate a checkpoint (clip and video level) and compare every saved model"),
-    "compress": ("helpers.compression.cli", "prune, quantize (int8) and distil the MoE model; print the side-by-side table"),
+    "compress": ("helpers.compression.cli", "prune, quantize (int8) and distil the MoE model; print the side-by-side table (multi-modal: its dynamic-int8 file)"),
     "predict": ("helpers.inference.cli", "classify the action in a video file (top-k with probabilities)"),
     "run-notebooks": ("helpers.run_notebooks", "execute the notebooks 01→08 top to bottom"),
     "fill-weight-caches": ("helpers.models.weight_cache", "RANDOM weights of the real models in torch/HF caches (offline rehearsal only)"),

@@ -5,7 +5,8 @@ measurements themselves are :mod:`helpers.measure`).
 
 Modules (each one job): :mod:`.deploy` (a traceable, logits-only view of the MoE model
 that quantizers and exporters need), :mod:`.pruning`, :mod:`.quantization`,
-:mod:`.dynamic` (dynamic int8 for the multi-modal model, which FX cannot trace),
+:mod:`.dynamic` (dynamic int8 for the multi-modal model, which FX cannot trace, and its
+deployable file),
 :mod:`.export`, :mod:`.distillation`, :mod:`.measure`, :mod:`.evalset` (held-out generated
 clips for the comparison), :mod:`.pipeline` (the steps, and all of them in one call), :mod:`.cli`
 (``python -m helpers compress``). Names load lazily so importing
@@ -20,7 +21,8 @@ _EXPORTS: dict[str, str] = {
     "structured_prune": "pruning", "unstructured_prune": "pruning", "PruneReport": "pruning",
     "fine_tune": "pruning", "count_macs": "pruning", "save_pruned": "pruning", "load_pruned": "pruning",
     "quantize_fx": "quantization", "save_quantized": "quantization", "load_quantized": "quantization",
-    "quantize_dynamic_int8": "dynamic", "saved_size_mb": "dynamic",
+    "quantize_dynamic_int8": "dynamic", "saved_size_mb": "dynamic", "save_dynamic_int8": "dynamic",
+    "load_dynamic_int8": "dynamic", "write_dynamic_int8": "dynamic",
     "quantize_onnx_static": "quantization", "OnnxRunner": "quantization", "quantize_qat_fx": "quantization",
     "evaluation_loader": "evalset", "generate_eval_set": "evalset", "summarize": "pipeline",
     "export_torchscript": "export", "export_program": "export", "export_onnx": "export",

@@ -6,6 +6,11 @@ print the side-by-side table (what notebook 06 does, from a shell).
 Without ``--checkpoint`` the model comes from ``load_or_train`` (notebook 04's
 ``models/moe_split1_best.pth``, trained when missing). Compressed files go to
 ``<models_dir>/compressed`` unless ``--out`` says otherwise.
+
+A multi-modal checkpoint (``--checkpoint models/multimodal_split1_best.pth``) gets its
+deployable dynamic-int8 file instead (:func:`helpers.compression.dynamic.write_dynamic_int8`:
+FX cannot trace that model, so there is no pruning, static int8 or distillation for it);
+the printed JSON line names the file and its size next to the float weights'.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ def _shape(text: str) -> tuple[int, int, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m helpers compress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=None, help="trained MoE checkpoint (default: load_or_train)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="trained MoE (or multi-modal) checkpoint (default: load_or_train)")
     p.add_argument("--data", type=Path, default=None, help="HMDB51-layout folder (default: the active dataset)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <models_dir>/compressed)")
     p.add_argument("--ratios", type=_floats, default=(0.3, 0.5, 0.7), help="structured pruning ratios, e.g. 0.3,0.5")
@@ -66,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"compress: {args.checkpoint}: no such checkpoint", file=sys.stderr)
         return 2
     out = args.out or get_settings().models_dir / "compressed"
+    if args.checkpoint is not None and _model_name(args.checkpoint) == "multimodal":
+        return _multimodal(args.checkpoint, out)
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     cfg = CompressionSettings(prune_ratios=args.ratios, finetune_epochs=args.finetune_epochs,
                               student_epochs=args.student_epochs, student_mixup=args.student_mixup,
@@ -91,6 +98,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(compression_table(result.rows).round(3).to_string())
         print(json.dumps(result.summary, default=str))
         print(f"files in {out}")
+    return 0
+
+
+def _model_name(checkpoint: Path) -> str | None:
+    """The model a training checkpoint holds (None for any other file: the MoE path says why)."""
+    from helpers.training.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        state = load_checkpoint(checkpoint, mmap=True)
+    except CheckpointError:
+        return None
+    return state.get("model_name") or (state.get("config") or {}).get("model")
+
+
+def _multimodal(checkpoint: Path, out: Path) -> int:
+    """Write the multi-modal model's dynamic-int8 file; print its JSON summary."""
+    from .dynamic import write_dynamic_int8
+
+    try:
+        summary = write_dynamic_int8(checkpoint, out)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"compress: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, default=str))
     return 0
 
 

@@ -15,9 +15,11 @@ is kept, as ``load_or_train`` does); then on the test clips:
   (:func:`~helpers.evaluation.multimodal.caption_comparison`) against the same references;
 * the sync head's ROC AUC on aligned vs time-shifted audio
   (:func:`~helpers.evaluation.multimodal.evaluate_multimodal`);
-* optionally (:func:`compressed_figures`) the saved size of the float weights and of a
-  dynamic-int8 copy (:mod:`helpers.compression.dynamic`), the copy's accuracy on the
-  test clips, and ``predict_video`` end to end on a generated 10-s clip with sound.
+* optionally (:func:`compressed_figures`) the float model and its dynamic-int8 copy
+  (:mod:`helpers.compression.dynamic`) as deployable files, reopened by ``load_predictor``:
+  their sizes, their ``predict_video`` accuracy on the test clips, and ``predict_video``
+  end to end on a generated 10-s clip with sound; and the file sizes of the full-size
+  model built offline (:func:`full_size_file_mb`, no training).
 
 Why the MoE is trained here on the Kinetics-layout loaders and not through
 ``load_or_train``: that path reads the MoE's data in the HMDB51 layout, whose split
@@ -118,32 +120,83 @@ def long_clip(folder: Path, seconds: float = 10.0, size: tuple[int, int] = (320,
                        sample_rate=cfg.sample_rate)
 
 
-def compressed_figures(model: nn.Module, test: Any, accuracy: float, classes: list[str], config: Any,
-                       folder: Path, repeats: int = 5) -> dict[str, Any]:
-    """Sizes of the float and dynamic-int8 weights (MB), the int8 copy's accuracy drop on
-    ``test`` (points below ``accuracy``) and top-1 agreement with the float model, and the
-    median ``predict_video`` time (ms, decode included, after one warm-up) of both on a
-    10-s clip with sound, at the training config's frames and pixels."""
+def compressed_files(model: nn.Module, config: Any, classes: list[str], folder: Path) -> dict[str, Path]:
+    """The float model as a deployable fp32 file and as its dynamic-int8 file
+    (:func:`helpers.compression.dynamic.save_dynamic_int8`), both under ``folder``."""
+    from helpers.compression.deploy import deploy_meta, save_fp32_deployable
+    from helpers.compression.dynamic import KIND, save_dynamic_int8
+
+    folder = Path(folder)
+    meta = deploy_meta(config, classes, "multimodal", kind=KIND)
+    return {"float": save_fp32_deployable(model, folder / "multimodal_fp32.pt", config, classes, "multimodal"),
+            "int8": save_dynamic_int8(model, folder / "multimodal_int8_dynamic.pt", meta=meta)}
+
+
+def file_accuracy(predictor: Any, test: Any) -> tuple[float, np.ndarray]:
+    """Top-1 accuracy of ``predict_video`` over the test dataset's clip files, and the
+    predicted class indices in dataset order."""
+    from helpers.inference import predict_video
+
+    samples = test.dataset.samples
+    picked = np.array([predictor.class_names.index(predict_video(s.path, predictor, keep_frames=False).label)
+                       for s in samples])
+    return float(np.mean(picked == np.array([s.label for s in samples]))), picked
+
+
+def full_size_file_mb(classes: list[str], captions: list[str], folder: Path) -> dict[str, float]:
+    """MB of the full-size multi-modal model (``MultiModalConfig.full`` built offline:
+    random weights, nothing downloaded) as a deployable fp32 file and as its
+    dynamic-int8 file: sizes only, no training."""
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from helpers.training import TrainConfig
+
+    cfg = MultiModalConfig.full(len(classes), vision_pretrained=False, audio_pretrained=False,
+                                caption_pretrained=False).with_captions(captions)
+    files = compressed_files(MultiModalVideoModel(cfg).eval(), TrainConfig.full("multimodal"), classes,
+                             Path(folder) / "full_size")
+    sizes = {"full_float_size_mb": round(files["float"].stat().st_size / 1e6, 3),
+             "full_compressed_size_mb": round(files["int8"].stat().st_size / 1e6, 3)}
+    for path in files.values():
+        path.unlink()
+    return sizes
+
+
+def compressed_figures(model: nn.Module, test: Any, classes: list[str], config: Any, folder: Path,
+                       repeats: int = 7) -> dict[str, Any]:
+    """The float model and its dynamic-int8 copy as deployable files, each reopened with
+    :func:`~helpers.inference.load_predictor` and measured through ``predict_video``: file
+    sizes (MB), the int8 file's accuracy drop on ``test``'s clips (points) and top-1
+    agreement with the float file, and the median end-to-end ``predict_video`` time (ms,
+    decode included; float and int8 runs interleaved after one warm-up each) on a 10-s
+    clip with sound, with the int8 time's decode / preprocess / model parts."""
     import statistics
 
-    from helpers.compression.dynamic import quantize_dynamic_int8, saved_size_mb
-    from helpers.inference import predict_video
-    from helpers.inference.predictor import predictor_from_model
+    from helpers.inference import load_predictor, predict_video
 
-    int8 = quantize_dynamic_int8(model)
-    ref = multimodal_outputs(model, test, muted_pass=False, captions=False)
-    out = multimodal_outputs(int8, test, muted_pass=False, captions=False)
+    files = compressed_files(model, config, classes, folder)
+    predictors = {name: load_predictor(path) for name, path in files.items()}
+    (float_acc, float_picks), (int8_acc, int8_picks) = (file_accuracy(predictors[n], test) for n in ("float", "int8"))
     clip = long_clip(folder)
-    times = {}
-    for name, m in (("float", model), ("int8", int8)):
-        p = predictor_from_model(m, classes, num_frames=config.num_frames, resize=config.resize, crop=config.crop)
+    runs: dict[str, list[Any]] = {name: [] for name in predictors}
+    for p in predictors.values():
         predict_video(clip, p, keep_frames=False)
-        runs = [predict_video(clip, p, keep_frames=False).total_ms for _ in range(repeats)]
-        times[name] = statistics.median(runs)
-    return {"float_size_mb": round(saved_size_mb(model), 3), "compressed_size_mb": round(saved_size_mb(int8), 3),
-            "compressed_accuracy_drop": round(100 * (accuracy - _accuracy(out.labels, out.logits)), 2),
-            "compressed_agreement": round(float((out.logits.argmax(1) == ref.logits.argmax(1)).mean()), 4),
-            "float_predict_ms": round(times["float"], 1), "compressed_predict_ms": round(times["int8"], 1)}
+    for _ in range(repeats):
+        for name, p in predictors.items():
+            runs[name].append(predict_video(clip, p, keep_frames=False))
+
+    def median(name: str, part: str) -> float:
+        return round(statistics.median(getattr(r, part) for r in runs[name]), 1)
+
+    return {"float_size_mb": round(files["float"].stat().st_size / 1e6, 3),
+            "compressed_size_mb": round(files["int8"].stat().st_size / 1e6, 3),
+            "float_file_accuracy": round(float_acc, 4), "compressed_file_accuracy": round(int8_acc, 4),
+            "compressed_accuracy_drop": round(100 * (float_acc - int8_acc), 2),
+            "compressed_agreement": round(float(np.mean(float_picks == int8_picks)), 4),
+            "float_predict_ms": median("float", "total_ms"), "compressed_predict_ms": median("int8", "total_ms"),
+            "compressed_decode_ms": median("int8", "decode_ms"),
+            "compressed_preprocess_ms": median("int8", "preprocess_ms"),
+            "compressed_model_ms": median("int8", "model_ms"),
+            "compressed_caption": runs["int8"][-1].caption}
 
 
 def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 12, seed: int = 0, batch_size: int = 8,
@@ -202,7 +255,9 @@ def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 12, seed: int 
     figures["sync_accuracy"] = round(sync["sync_accuracy"], 4)
     figures["sync_pairs"] = sync["sync_pairs"]
     if compression:
-        figures.update(compressed_figures(mm, test, mm_acc, classes, mm_cfg, Path(run_dir) / f"clip_seed{seed}"))
+        folder = Path(run_dir) / f"compressed_seed{seed}"
+        figures.update(compressed_figures(mm, test, classes, mm_cfg, folder))
+        figures.update(full_size_file_mb(classes, train_out.references, folder))
     return {"seed": seed, **sizes, "figures": figures, "examples": captions.examples.to_dict("records"),
             "template": captions.template, "notes": notes,
             "runs": {"multimodal": mm_run, "moe": moe_run}, "evaluate_s": round(time.perf_counter() - t1, 1),

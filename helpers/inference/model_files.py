@@ -6,8 +6,9 @@ The format is read from the file itself, never from its name:
   TorchScript students); the class names and input shape are the archive's extra file
   :data:`helpers.compression.deploy.META_FILE`;
 * another zip archive: a ``torch.save`` file, read with ``weights_only=True`` — a
-  ``helpers.training/1`` checkpoint (notebook 04, and notebook 06's fp32 files) or a
-  pruned model (:func:`helpers.compression.pruning.save_pruned` with ``meta``);
+  ``helpers.training/1`` checkpoint (notebook 04, and notebook 06's fp32 files), a
+  pruned model (:func:`helpers.compression.pruning.save_pruned` with ``meta``) or a
+  dynamic-int8 model (:func:`helpers.compression.dynamic.save_dynamic_int8`);
 * a protobuf starting with ``ir_version`` (field 1): ONNX, run with ONNX Runtime; the
   metadata is the ``metadata_props`` entry :data:`helpers.compression.deploy.META_KEY`.
 
@@ -124,11 +125,13 @@ def _mentions(path: Path, text: bytes) -> bool:
         return pkl is not None and text in zf.read(pkl)
 
 
-def open_torch_file(path: Path, reason: str) -> tuple[Any, dict[str, Any]]:
+def open_torch_file(path: Path, reason: str) -> tuple[Any, dict[str, Any], str]:
     """A ``torch.save`` archive that is not a training checkpoint (``reason``: why
-    :func:`helpers.training.load_checkpoint` refused it): a pruned model with metadata,
-    or the explanation of what the file is and lacks."""
+    :func:`helpers.training.load_checkpoint` refused it): a pruned model or a dynamic-int8
+    model with metadata, as (model, metadata, ``"pruned"`` or ``"dynamic_int8"``), or the
+    explanation of what the file is and lacks."""
     from helpers.compression.deploy import META_KEY
+    from helpers.compression.dynamic import DYNAMIC_FORMAT, dynamic_model_from_state
     from helpers.compression.pruning import PRUNED_FORMAT, pruned_model_from_state
 
     try:
@@ -144,9 +147,15 @@ def open_torch_file(path: Path, reason: str) -> tuple[Any, dict[str, Any]]:
             raise _missing(path, "a pruned model")
         meta = _checked_meta(path, state[META_KEY], "a pruned model")
         try:
-            return pruned_model_from_state(state), meta
+            return pruned_model_from_state(state), meta, "pruned"
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise InferenceError(path, f"a pruned model this version cannot rebuild: {exc}"[:300]) from None
+    if isinstance(state, dict) and state.get("format") == DYNAMIC_FORMAT:
+        meta = _checked_meta(path, state.get(META_KEY), "a dynamic-int8 model")
+        try:
+            return dynamic_model_from_state(state), meta, "dynamic_int8"
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise InferenceError(path, f"a dynamic-int8 model this version cannot rebuild: {exc}"[:300]) from None
     if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MissingMetadataError(path, "only a model's weights (a state_dict): no model config, class names or "
                                          f"input shape to rebuild and run it; {REWRITE}")

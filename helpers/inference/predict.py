@@ -94,7 +94,16 @@ def _indices(p: Predictor, num_video_frames: int, clips: int) -> np.ndarray:
     return multi_clip_indices(num_video_frames, p.num_frames, clips, stride)
 
 
-def _audio_inputs(path: str, indices: np.ndarray, fps: float, duration: float, has_audio: bool) -> dict[str, torch.Tensor]:
+def reads_mel(model: Any) -> bool:
+    """Whether ``model`` reads the log-mel spectrogram: every multi-modal model except one
+    whose audio encoder takes the raw waveform (wav2vec2), which ignores ``audio_mel``."""
+    return getattr(getattr(model, "config", None), "audio", "logmel") != "wav2vec2"
+
+
+def _audio_inputs(path: str, indices: np.ndarray, fps: float, duration: float, has_audio: bool,
+                  mel: bool = True) -> dict[str, torch.Tensor]:
+    """The waveform window the clip's frames span (16 kHz, up to 10 s), its log-mel when
+    ``mel`` (the model reads it), and whether the file had sound."""
     from helpers.datasets.base import audio_window, fit_length
     from helpers.video.audio import log_mel, read_audio
 
@@ -105,9 +114,10 @@ def _audio_inputs(path: str, indices: np.ndarray, fps: float, duration: float, h
         start, end = audio_window(indices, fps, duration, seconds)
         wave, present = read_audio(path, start, end, sample_rate=SAMPLE_RATE)
         wave = fit_length(wave, n)
-    mel = np.asarray(log_mel(wave, sample_rate=SAMPLE_RATE), np.float32)
-    return {"audio": torch.from_numpy(wave)[None], "audio_mel": torch.from_numpy(mel)[None],
-            "audio_mask": torch.tensor([bool(present)])}
+    out = {"audio": torch.from_numpy(wave)[None], "audio_mask": torch.tensor([bool(present)])}
+    if mel:
+        out["audio_mel"] = torch.from_numpy(np.asarray(log_mel(wave, sample_rate=SAMPLE_RATE), np.float32))[None]
+    return out
 
 
 def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | None = None, top_k: int = 5, *,
@@ -152,7 +162,8 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
     if p.is_multimodal:
         inputs["frame_times"] = torch.from_numpy((np.repeat(idx, crops, axis=0) / fps).astype(np.float32))
         duration = float(meta.duration or 0.0) or meta.num_frames / fps
-        audio = _audio_inputs(str(path), idx.reshape(-1), fps, duration, bool(meta.has_audio))
+        audio = _audio_inputs(str(path), idx.reshape(-1), fps, duration, bool(meta.has_audio),
+                              mel=reads_mel(p.model))
         inputs.update({k: v.expand(views, *v.shape[1:]) for k, v in audio.items()})
     inputs = {k: v.to(p.device) for k, v in inputs.items()}
     t2 = time.perf_counter()

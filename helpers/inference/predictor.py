@@ -6,7 +6,8 @@ sampler (the RL sampler of notebook 05) that chooses which frames to decode.
 (:mod:`.model_files` reads the format from the file): ``helpers.training`` checkpoints
 (read with :func:`helpers.training.load_checkpoint`, rebuilt with
 :func:`helpers.training.experiment.model_from_checkpoint`), and notebook 06's
-TorchScript, ONNX and pruned files, which carry their class names and input shape.
+TorchScript, ONNX, pruned and dynamic-int8 files, which carry their class names and
+input shape.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
                    runtime: str = "torch") -> Predictor:
     """A :class:`Predictor` from any model file the series writes (default: the MoE
     model of split 1 under the settings' models folder): a ``helpers.training``
-    checkpoint, or notebook 06's fp32, pruned, int8 (TorchScript or ONNX) and student
-    files. ``runtime``: ``"torch"``, ``"onnxruntime"`` or ``"auto"``
+    checkpoint, or notebook 06's fp32, pruned, int8 (TorchScript, ONNX or dynamic-int8)
+    and student files. ``runtime``: ``"torch"``, ``"onnxruntime"`` or ``"auto"``
     (:mod:`helpers.inference.runtime`: an fp32 ONNX export cached beside the checkpoint;
     PyTorch, with ``runtime_note`` saying why, when it cannot be used). TorchScript and
     ONNX files run as written, on the CPU.
@@ -61,8 +62,8 @@ def load_predictor(checkpoint: str | Path | None = None, *, device: str = "cpu",
     except CheckpointError as exc:
         if fmt != "torch":  # not a complete archive: damaged (or not a model file at all)
             raise InferenceError(path, exc.reason) from None
-        model, meta = model_files.open_torch_file(path, exc.reason)
-        predictor = _deployed_predictor(path, model, meta, fmt="pruned", runtime="torch", **picked)
+        model, meta, kind = model_files.open_torch_file(path, exc.reason)
+        predictor = _deployed_predictor(path, model, meta, fmt=kind, runtime=runtime, **picked)
         return predictor if runtime == "torch" else with_runtime(predictor, runtime)
     predictor = _checkpoint_predictor(path, state, **picked)
     return predictor if runtime == "torch" else with_runtime(predictor, runtime)
@@ -96,8 +97,9 @@ def _checkpoint_predictor(path: Path, state: dict[str, Any], *, device: str, sam
 def _deployed_predictor(path: Path, model: Any, meta: dict[str, Any], *, fmt: str, runtime: str, device: str,
                         sampler: FrameSampler | None, sampler_name: str) -> Predictor:
     """A notebook-06 file's model with the class names and input shape it carries.
-    TorchScript and ONNX files run on the CPU with the runtime they were written for."""
-    fixed = fmt in ("torchscript", "onnx")
+    TorchScript, ONNX and dynamic-int8 files run on the CPU with the runtime they were
+    written for (int8 kernels are CPU kernels)."""
+    fixed = fmt in ("torchscript", "onnx", "dynamic_int8")
     note = ""
     if fixed and not str(device).startswith("cpu"):
         note = f"{fmt} file: runs on the CPU (asked for {device})"
