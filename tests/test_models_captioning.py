@@ -98,3 +98,28 @@ def test_small_decoder_is_causal_and_reads_the_memory():
     assert (a - c).abs().max() > 1e-4
     with pytest.raises(ValueError, match="max_len"):
         dec(torch.ones(1, 9, dtype=torch.long), memory)
+
+
+@pytest.mark.parametrize("special", [0, 1, 3])  # <pad>, <bos>, <unk>
+def test_decoding_never_emits_padding_bos_or_unk(special):
+    torch.manual_seed(0)
+    dec = SmallCaptionDecoder(vocab_size=12, dim=16, layers=1, heads=2, max_len=6).eval()
+    memory = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        dec.head.bias.zero_()
+        dec.head.bias[special] = 1e4  # the most likely token, were it allowed
+        dec.head.bias[8] = 50.0  # the best word
+    assert greedy_decode(dec, memory) == [[8] * 5, [8] * 5]
+    assert beam_search(dec, memory, beam_size=2) == [[8] * 5, [8] * 5]
+
+
+def test_small_decoder_starts_near_the_uniform_loss():
+    """GPT-2's embedding scale: the untrained decoder's loss is close to ln(vocab), not
+    the ~sqrt(dim)-wide logits of unit-variance tied embeddings."""
+    torch.manual_seed(0)
+    vocab, dim = 60, 32
+    dec = SmallCaptionDecoder(vocab_size=vocab, dim=dim, layers=1, heads=2, max_len=16)
+    ids = torch.randint(4, vocab, (8, 12))
+    logits = dec(ids, torch.randn(8, 5, dim))
+    loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), ids.reshape(-1))
+    assert abs(float(loss) - float(torch.log(torch.tensor(vocab)))) < 0.5

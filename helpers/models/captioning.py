@@ -96,9 +96,11 @@ class SmallCaptionDecoder(nn.Module):
     self-attention, cross-attention to ``memory``) → tied output projection."""
 
     def __init__(self, vocab_size: int, dim: int, layers: int = 2, heads: int = 4, max_len: int = 32,
-                 dropout: float = 0.1, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2) -> None:
+                 dropout: float = 0.1, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2,
+                 unk_id: int | None = 3) -> None:
         super().__init__()
         self.pad_id, self.bos_id, self.eos_id, self.max_len = pad_id, bos_id, eos_id, max_len
+        self.unk_id = unk_id  # WordTokenizer's <unk>: never generated (see next_token_logits)
         self.embed = nn.Embedding(vocab_size, dim)
         self.pos = nn.Embedding(max_len, dim)
         layer = nn.TransformerDecoderLayer(dim, heads, 4 * dim, dropout, batch_first=True, norm_first=True)
@@ -106,6 +108,12 @@ class SmallCaptionDecoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab_size)
         self.head.weight = self.embed.weight
+        # GPT-2's scale: with nn.Embedding's N(0, 1) the tied head starts with logits of
+        # std ~sqrt(dim), a first loss far above ln(vocab), and position noise as large as
+        # the words
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.pos.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, input_ids: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
         """input_ids (B, L) → logits (B, L, V); memory_mask (B, S) True = valid."""
@@ -167,6 +175,8 @@ class GPT2CaptionDecoder(nn.Module):
             net = GPT2LMHeadModel(cfg)
         self.net = net
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        # a word vocabulary (WordTokenizer) holds <unk> at 3; GPT-2's byte pieces have none
+        self.unk_id = None if self.tokenizer is not None or vocab_size <= 3 else 3
         self.memory_proj = nn.Linear(memory_dim, net.config.n_embd)
 
     @classmethod
@@ -204,6 +214,18 @@ class GPT2CaptionDecoder(nn.Module):
         return out.logits
 
 
+def next_token_logits(decoder: nn.Module, ids: Tensor, memory: Tensor, memory_mask: Tensor | None) -> Tensor:
+    """(B, V) logits of the token after ``ids``, with the tokens a sentence never holds
+    (padding, ``bos``, ``<unk>``; not ``eos``, which GPT-2 shares with them) set to -inf,
+    so greedy and beam outputs are words of the vocabulary."""
+    logits = decoder(ids, memory, memory_mask)[:, -1]
+    banned = {getattr(decoder, name, None) for name in ("pad_id", "bos_id", "unk_id")} - {None, decoder.eos_id}
+    if banned:
+        logits = logits.clone()
+        logits[:, sorted(banned)] = float("-inf")
+    return logits
+
+
 @torch.no_grad()
 def greedy_decode(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None = None,
                   max_len: int | None = None) -> list[list[int]]:
@@ -215,7 +237,7 @@ def greedy_decode(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None
     ids = torch.full((b, 1), decoder.bos_id, dtype=torch.long, device=memory.device)
     done = torch.zeros(b, dtype=torch.bool, device=memory.device)
     for _ in range(max_len - 1):
-        nxt = decoder(ids, memory, memory_mask)[:, -1].argmax(-1)
+        nxt = next_token_logits(decoder, ids, memory, memory_mask).argmax(-1)
         nxt = nxt.masked_fill(done, decoder.pad_id)
         ids = torch.cat([ids, nxt[:, None]], dim=1)
         done |= nxt == decoder.eos_id
@@ -244,7 +266,8 @@ def beam_search(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None =
     log-probability. A candidate ``eos`` among the top ``beam_size`` finishes its
     hypothesis, scored ``logp / len**length_penalty``. The search stops when no open
     beam can still beat the best finished one (its bound is ``logp / (max_len-1)**lp``,
-    since log-probabilities only fall) or at ``max_len``. Returns ids without ``bos``.
+    since log-probabilities only fall) or at ``max_len``, where the open beams compete with
+    the finished ones on the same score. Returns ids without ``bos``.
     The decoding steps are at most the step budget, as in :func:`greedy_decode`."""
     max_len = _decode_length(max_len or decoder.max_len)
     results = []
@@ -255,8 +278,8 @@ def beam_search(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None =
         finished: list[tuple[list[int], float]] = []  # (sequence, normalised score)
         for _ in range(max_len - 1):
             ids = torch.tensor([s for s, _ in beams], device=memory.device)
-            logp = decoder(ids, mem.expand(len(beams), -1, -1),
-                           None if mask is None else mask.expand(len(beams), -1))[:, -1].log_softmax(-1)
+            logp = next_token_logits(decoder, ids, mem.expand(len(beams), -1, -1),
+                                     None if mask is None else mask.expand(len(beams), -1)).log_softmax(-1)
             total = logp.double() + torch.tensor([sc for _, sc in beams], dtype=torch.float64,
                                                  device=memory.device)[:, None]
             top = total.flatten().topk(min(beam_size * 2, total.numel()))
@@ -278,9 +301,7 @@ def beam_search(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None =
                     break
             if not beams:
                 break
-        if finished:
-            best = max(finished, key=lambda s: s[1])[0]
-        else:
-            best = max(beams, key=lambda s: s[1])[0]
-        results.append(best[1:])
+        # at max_len the open beams compete too, scored like the finished ones
+        candidates = finished + [(seq, sc / (len(seq) - 1) ** length_penalty) for seq, sc in beams]
+        results.append(max(candidates, key=lambda s: s[1])[0][1:])
     return results
