@@ -10,6 +10,7 @@ video-classification reference does at test time.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class Prediction:
     crops: int
     sampler: str
     model_name: str
-    decode_ms: float
+    decode_ms: float  # the frames, and the sound read beside them for a multi-modal model
     preprocess_ms: float
     model_ms: float
     total_ms: float
@@ -139,16 +140,23 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
     p = _as_predictor(model, class_names)
     path = Path(path)
     t0 = time.perf_counter()
-    try:
-        with open_video(path, backend=backend) as reader:
-            meta = reader.metadata
-            if meta.num_frames < 1:
-                raise InferenceError(path, "the video has no frames")
-            idx = _indices(p, int(meta.num_frames), clips)
-            frames = reader.frames(idx.reshape(-1).tolist(), size=p.resize)
-    except VideoDecodeError as exc:
-        raise InferenceError(path, f"cannot read this video ({exc.reason})") from None
-    fps = float(meta.fps or 0.0) or 25.0
+    audio_job: Future | None = None
+    with ThreadPoolExecutor(1) as audio_reader:
+        try:
+            with open_video(path, backend=backend) as reader:
+                meta = reader.metadata
+                if meta.num_frames < 1:
+                    raise InferenceError(path, "the video has no frames")
+                idx = _indices(p, int(meta.num_frames), clips)
+                fps = float(meta.fps or 0.0) or 25.0
+                if p.is_multimodal:  # the sound is read beside the frames: both decoders release the GIL
+                    duration = float(meta.duration or 0.0) or meta.num_frames / fps
+                    audio_job = audio_reader.submit(_audio_inputs, str(path), idx.reshape(-1), fps, duration,
+                                                    bool(meta.has_audio), mel=reads_mel(p.model))
+                frames = reader.frames(idx.reshape(-1).tolist(), size=p.resize)
+        except VideoDecodeError as exc:
+            raise InferenceError(path, f"cannot read this video ({exc.reason})") from None
+        audio = audio_job.result() if audio_job is not None else None
     t1 = time.perf_counter()
     transform = ClipTransform(resize=p.resize, crop=(p.crop, p.crop))
     n_clips, t_len = idx.shape
@@ -161,9 +169,6 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
     inputs: dict[str, torch.Tensor] = {"video": video}
     if p.is_multimodal:
         inputs["frame_times"] = torch.from_numpy((np.repeat(idx, crops, axis=0) / fps).astype(np.float32))
-        duration = float(meta.duration or 0.0) or meta.num_frames / fps
-        audio = _audio_inputs(str(path), idx.reshape(-1), fps, duration, bool(meta.has_audio),
-                              mel=reads_mel(p.model))
         inputs.update({k: v.expand(views, *v.shape[1:]) for k, v in audio.items()})
     inputs = {k: v.to(p.device) for k, v in inputs.items()}
     t2 = time.perf_counter()
