@@ -6,7 +6,7 @@ sound and captions (default ``helpers.evaluation.multimodal_benchmark.BENCH_DATA
 clips per class, 1.6 s at 10 fps, 80×60, the event in 60–80 % of the clip; the package's
 70/15/15 split: 168 train / 36 val / 36 test), then per seed the smoke-size multi-modal
 model and the smoke-size MoE trained on the same loaders for the same epochs (default
-12; 8 frames at 32 px, batch 8, constant LR), measured on the test clips
+24; 8 frames at 32 px, batch 8, constant LR), measured on the test clips
 (``helpers.evaluation.multimodal_benchmark.run_benchmark``).
 
 Prints JSON lines (data, each training run, each seed's figures and caption examples),
@@ -49,7 +49,7 @@ def emit(obj: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0", help="comma-separated training seeds (default: 0)")
-    p.add_argument("--epochs", type=int, default=12, help="epochs of each model (the same budget for both)")
+    p.add_argument("--epochs", type=int, default=24, help="epochs of each model (the same budget for both)")
     p.add_argument("--clips-per-class", type=int, default=20)
     p.add_argument("--data-seed", type=int, default=0, help="the generator's seed")
     p.add_argument("--no-compression", action="store_true", help="skip the int8 copy and the predict_video timing")

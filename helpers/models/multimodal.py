@@ -7,7 +7,8 @@ classification, captioning and audio-visual synchronisation.
                       BidirectionalCrossAttention(v, a; masks) ─ v', a', attention weights ┘
     video, small ─ MotionDynamicsModule ─ m (B,D)            (``motion``; see below)
     v̄ = masked_mean(v'); ā = masked_mean(a') or a learned "no audio" vector
-    logits = MLP([v̄ + gated m, ā]); sync_logits = MLP([v̄, ā, v̄*ā]); caption decoder attends to [v'; a'; m]
+    logits = MLP([v̄ + gated m, ā]); sync_logits = MLP([v̄, ā, v̄*ā]); caption decoder attends to [v'; a'; m] + s
+    s = Linear([v̄ + gated m, ā]) (``caption_summary``): what the classifier reads, added to each token
 
 Why the motion stream: the frame encoder pools each frame over space, so where a thing
 is, and therefore which way it moved, is mostly gone before the temporal model sees it;
@@ -77,12 +78,17 @@ class MultiModalConfig:
     motion: bool = False
     motion_size: int = 32  # side of the frames the motion cues are read at (pixels, after average pooling)
     motion_hidden: int = 16
+    # the pooled features that classify, projected and added to every token the caption
+    # decoder reads: what the classifier knows reaches each cross-attention read, whichever
+    # token it attends to; off by default so configs saved without it rebuild as they were
+    caption_summary: bool = False
 
     @classmethod
     def full(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
         """Pretrained EfficientNet-B0, wav2vec2-base and GPT-2 when reachable (offline:
         random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
-        base = dict(caption_decoder="gpt2", temporal_deltas=True, motion=True, motion_size=56, motion_hidden=32)
+        base = dict(caption_decoder="gpt2", temporal_deltas=True, motion=True, motion_size=56, motion_hidden=32,
+                    caption_summary=True)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
 
@@ -93,7 +99,8 @@ class MultiModalConfig:
                     audio_pretrained=False,
                     wav2vec2_offline=dict(WAV2VEC2_TINY), caption_decoder="small", caption_pretrained=False,
                     caption_layers=1,
-                    caption_max_len=16, dropout=0.0, motion=True, motion_size=32, motion_hidden=16)
+                    caption_max_len=24, dropout=0.0, motion=True, motion_size=32, motion_hidden=16,
+                    caption_summary=True)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
 
@@ -193,6 +200,9 @@ class MultiModalVideoModel(nn.Module):
         self.tokenizer = None
         self.caption: nn.Module | None = None
         self._build_caption_decoder(cfg)
+        self.caption_summary: nn.Module | None = None
+        if cfg.caption_summary and self.caption is not None:
+            self.caption_summary = nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, d))
         self.weights_sources = {
             "vision": self.vision.weights_source,
             "audio": getattr(self.audio_encoder, "weights_source", "none"),
@@ -333,6 +343,8 @@ class MultiModalVideoModel(nn.Module):
         if motion is not None:  # one more token for the caption decoder: which way things moved
             memory = torch.cat([memory, motion[:, None]], dim=1)
             memory_mask = torch.cat([memory_mask, torch.ones(b, 1, dtype=torch.bool, device=v.device)], dim=1)
+        if self.caption_summary is not None:  # what the classifier reads, added to every token the decoder reads
+            memory = memory + self.caption_summary(pooled)[:, None]
         caption_logits = None
         if caption_ids is not None:
             if self.caption is None:

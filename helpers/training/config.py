@@ -53,7 +53,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0  # > 0: mixup of training clips, λ ~ Beta(a, a) (video-only models; see .mixup)
     cls_weight: float = 1.0
-    caption_weight: float = 0.5  # multimodal only
+    caption_weight: float = 1.0  # multimodal only: a caption token weighs as much as the class
     sync_weight: float = 0.5  # multimodal only (needs audio)
     aux_weight: float = 1.0  # the MoE's load-balancing loss (already scaled by its alpha)
     # --- control
