@@ -6,14 +6,15 @@ sound and captions (default ``helpers.evaluation.multimodal_benchmark.BENCH_DATA
 clips per class, 1.6 s at 10 fps, 80×60, the event in 60–80 % of the clip; the package's
 70/15/15 split: 168 train / 36 val / 36 test), then per seed the smoke-size multi-modal
 model and the smoke-size MoE trained on the same loaders for the same epochs (default
-24; 8 frames at 32 px, batch 8, constant LR), measured on the test clips
+24; 8 frames at 32 px, batch 8, cosine LR, the final weights), measured on the test clips
 (``helpers.evaluation.multimodal_benchmark.run_benchmark``).
 
 Prints JSON lines (data, each training run, each seed's figures and caption examples),
 the last one ``{"benchmark": "multimodal", ...}``: ``multimodal_accuracy``,
 ``video_only_accuracy`` (same weights, audio muted), ``moe_accuracy``, ``audio_gain``
 (points; mean over the seeds, with ``audio_gain_spread`` max − min when there are
-several), ``caption_bleu4/cider``, ``template_bleu4/cider``, ``retrieval_bleu4/cider``,
+several), ``caption_bleu4/cider`` (beam search of 3; ``caption_greedy_bleu4/cider`` greedy),
+``template_bleu4/cider``, ``retrieval_bleu4/cider``,
 ``sync_auc``; then (unless ``--no-compression``) the float model and its dynamic-int8
 copy written as deployable files and reopened with ``load_predictor``: ``float_size_mb`` and
 ``compressed_size_mb`` (the files), ``float_file_accuracy`` / ``compressed_file_accuracy``

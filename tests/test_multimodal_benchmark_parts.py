@@ -199,3 +199,21 @@ def test_attention_with_the_sound_and_with_the_audio_masked():
     assert all(0 <= p < 3 for p in pair.predicted) and all(1 / 3 <= c <= 1 for c in pair.confidence)
     with pytest.raises(ValueError, match="no sound"):
         attention_with_and_without_audio(model, batch, index=0)
+
+
+def test_outputs_hold_beam_and_greedy_captions_of_one_pass():
+    from helpers.evaluation.multimodal import multimodal_outputs
+
+    torch.manual_seed(0)
+    model = MultiModalVideoModel(MultiModalConfig.smoke(num_classes=3).with_captions(TRAIN_CAPTIONS[:4])).eval()
+    loader = [{"frame_features": torch.randn(2, 4, model.vision.out_dim), "label": torch.tensor([0, 2]),
+               "caption": TRAIN_CAPTIONS[i:i + 2]} for i in (0, 2)]
+    words = set(model.tokenizer.itos[4:])
+    beam = multimodal_outputs(model, loader, muted_pass=False, beam_size=3)
+    assert len(beam.captions) == len(beam.greedy_captions) == 4 and beam.references == TRAIN_CAPTIONS[:4]
+    assert all(set(WordTokenizer.split(c)) <= words for c in beam.captions + beam.greedy_captions)
+    expected = [model.generate_captions(batch, method="beam", beam_size=3) for batch in loader]
+    assert beam.captions == expected[0] + expected[1]
+    greedy = multimodal_outputs(model, loader, muted_pass=False, beam_size=1)
+    assert greedy.captions == greedy.greedy_captions == beam.greedy_captions
+    assert beam.labels.tolist() == [0, 2, 0, 2] and beam.logits.shape == (4, 3)

@@ -137,18 +137,21 @@ class MultimodalOutputs:
     muted_logits: np.ndarray | None
     pooled: np.ndarray
     references: list[str]
-    captions: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)  # beam search (or greedy with beam_size=1)
+    greedy_captions: list[str] = field(default_factory=list)
 
 
 @torch.inference_mode()
 def multimodal_outputs(model: nn.Module, loader: Iterable[dict], *, muted_pass: bool = True,
-                       captions: bool = True) -> MultimodalOutputs:
+                       captions: bool = True, beam_size: int = 3) -> MultimodalOutputs:
     """Logits and pooled features with the audio, logits with the audio muted, the
-    reference captions and the model's greedy captions, in loader order. Batches go to
-    the device the model's weights are on; the results come back as NumPy arrays."""
+    reference captions and the model's captions, in loader order: by beam search of
+    ``beam_size`` (how captioning results are usually reported) and greedy, both from
+    the same forward pass (``beam_size=1``: greedy only). Batches go to the device the
+    model's weights are on; the results come back as NumPy arrays."""
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
-    labels, logits, mlogits, pooled, refs, hyps = [], [], [], [], [], []
+    labels, logits, mlogits, pooled, refs, hyps, greedy = [], [], [], [], [], [], []
     for batch in loader:
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         out = model.forward_batch(batch)
@@ -157,11 +160,13 @@ def multimodal_outputs(model: nn.Module, loader: Iterable[dict], *, muted_pass: 
         pooled.append(out["pooled"].float().cpu().numpy())
         refs += list(batch.get("caption") or [""] * len(batch["label"]))
         if captions:
-            hyps += model.captions_from(out)
+            greedy += model.captions_from(out)
+            hyps += model.captions_from(out, "beam", beam_size) if beam_size > 1 else greedy[-len(out["logits"]):]
         if muted_pass:
             mlogits.append(model.forward_batch(muted(batch))["logits"].float().cpu().numpy())
     return MultimodalOutputs(np.concatenate(labels), np.concatenate(logits),
-                             np.concatenate(mlogits) if mlogits else None, np.concatenate(pooled), refs, hyps)
+                             np.concatenate(mlogits) if mlogits else None, np.concatenate(pooled), refs, hyps,
+                             greedy)
 
 
 CAPTION_SOURCES = ("model", "template", "retrieval")
