@@ -97,3 +97,31 @@ def test_feature_set_round_trip(toy, tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not numpy")
     with pytest.raises(ValueError, match="bad.npz"):
         FeatureSet.load(tmp_path / "bad.npz")
+
+
+def _audio_flags(fs: FeatureSet, dropout: float, resets: int = 200) -> np.ndarray:
+    """The has-audio flag of the first observation of ``resets`` episodes (seeded once)."""
+    env = FrameSamplingEnv(fs, ToyClassifier(3), EnvConfig(max_frames=3, audio_dropout=dropout))
+    flag_at = env.position_slices[1][1]  # the flag follows the audio envelope
+    flags = [env.reset(seed=7 if i == 0 else None)[0][flag_at] for i in range(resets)]
+    return np.array(flags)
+
+
+def test_audio_dropout_hides_the_audio_preview_in_about_its_share_of_episodes(toy):
+    toy.has_audio[:] = True
+    toy.audio_env[:] = 0.5
+    assert _audio_flags(toy, 0.0).all()  # no dropout: every episode hears the clip
+    flags = _audio_flags(toy, 0.5)
+    assert 0.38 < 1.0 - flags.mean() < 0.62  # 200 draws at p = 0.5: ±0.12 is > 3 standard deviations
+    np.testing.assert_array_equal(flags, _audio_flags(toy, 0.5))  # the env's seeded RNG: reproducible
+    assert not _audio_flags(toy, 1.0).any()
+
+
+def test_a_hidden_episode_sees_what_a_silent_clip_gives(toy):
+    toy.has_audio[:] = True
+    toy.audio_env[:] = 0.5
+    hidden = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(audio_dropout=1.0))
+    silent = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(use_audio=False))
+    np.testing.assert_array_equal(hidden.reset(options={"clip": 2})[0], silent.reset(options={"clip": 2})[0])
+    with pytest.raises(ValueError, match="audio_dropout"):
+        EnvConfig(audio_dropout=1.5)

@@ -19,6 +19,10 @@ frames' features projected to ``d`` dims (optional), the audio envelope (N) and 
 has-audio flag (zeros when ``use_audio`` is off or the clip is silent), and with
 ``use_motion`` the motion-energy preview (N; :func:`helpers.rl.features.motion_energy`),
 which every clip has, silent or not.
+
+With ``audio_dropout`` > 0 (training only) each episode hides the audio preview with
+that probability, drawn at reset from the env's seeded RNG: the observation is then what
+a silent clip gives, so one agent learns to sample clips with sound and silent ones.
 """
 from __future__ import annotations
 
@@ -47,10 +51,13 @@ class EnvConfig:
     over_target_cost: float = 0.05
     use_audio: bool = True
     use_motion: bool = True  # the silent preview in the observation (agents saved before it: False)
+    audio_dropout: float = 0.0  # share of episodes that hide the audio preview (training; 0 to evaluate)
 
     def __post_init__(self) -> None:
         if self.max_frames < 1 or self.target_frames < 1:
             raise ValueError("max_frames and target_frames must be ≥ 1")
+        if not 0.0 <= self.audio_dropout <= 1.0:
+            raise ValueError(f"audio_dropout must be in [0, 1], got {self.audio_dropout}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +103,7 @@ class FrameSamplingEnv(gym.Env):
         self.looked: list[int] = []
         self.frames_used = 0
         self.probs = np.full(self.c, 1.0 / self.c)
+        self.audio_hidden = False  # this episode hides the audio preview (audio_dropout)
 
     @property
     def position_slices(self) -> tuple[tuple[int, int], ...]:
@@ -143,7 +151,7 @@ class FrameSamplingEnv(gym.Env):
                 parts.append(np.clip(summary, -OBS_LIMIT, OBS_LIMIT).astype(np.float32))
             else:
                 parts.append(np.zeros(self.proj_dim, np.float32))
-        audio = bool(self.config.use_audio and self.fs.has_audio[self.clip])
+        audio = bool(self.config.use_audio and not self.audio_hidden and self.fs.has_audio[self.clip])
         parts.append(self.fs.audio_env[self.clip].astype(np.float32) if audio else np.zeros(self.n, np.float32))
         parts.append(np.array([float(audio)], np.float32))
         if self.motion_dim:
@@ -171,10 +179,17 @@ class FrameSamplingEnv(gym.Env):
                 raise IndexError(f"clip {self.clip} out of range 0…{self.fs.num_clips - 1}")
         else:
             self.clip = int(self.np_random.integers(self.fs.num_clips))
+        self.audio_hidden = self._draw_audio_hidden()
         self.looked = []
         self.frames_used = 0
         self.probs = np.full(self.c, 1.0 / self.c)
         return self._observation(), self._info()
+
+    def _draw_audio_hidden(self) -> bool:
+        """Whether the new episode hides the audio preview: a draw from the env's RNG with
+        probability ``audio_dropout`` (no draw at 0, so such runs keep their clip sequence)."""
+        p = self.config.audio_dropout
+        return bool(p > 0 and self.np_random.random() < p)
 
     def step(self, action):
         action = int(action)
