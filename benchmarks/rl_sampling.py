@@ -6,17 +6,18 @@ stand-in, 6 classes × 30 clips of 9 s with the event in 12–20 % of the clip),
 multimodal model via ``helpers.training.load_or_train`` (unless ``--checkpoint``),
 cached per-candidate features (the model's frame encoder, and optical flow), the
 classifier chosen on the validation split (the model's temporal head fitted on frame
-subsets, or a small head on the flow; see ``helpers.rl.pipeline``), two agents (with
-and without the audio preview); then every sampler at budgets 1, 2, 4, 8, 16, 32 on the
-test split (``packets``: ranked by the packet preview, which decodes nothing), and each
-agent free-running and under forced frame caps 1, 2, 4, 8. Then the wall clock, timed
-(``helpers.rl.wallclock``): per test clip, interleaved, the packet preview against
+subsets, or a small head on the flow; see ``helpers.rl.pipeline``), one agent (trained
+with the audio preview hidden in half its episodes); then every sampler at budgets 1, 2,
+4, 8, 16, 32 on the test split (``packets``: ranked by the packet preview, which decodes
+nothing), and the agent with and without the audio preview (``dqn_audio``,
+``dqn_no_audio``), free-running and under forced frame caps 1, 2, 4, 8. Then the wall
+clock, timed (``helpers.rl.wallclock``): per test clip, interleaved, the packet preview against
 decoding every candidate, and ``predict_video`` end to end with uniform sampling at k*
 against the packet sampler at the smallest budget where it is within a point of U*.
 
 Prints JSON lines (notes, timings, accuracy per sampler per budget, the agents, wall
 clock per video), the last one the figures of ``RLPipeline.summary`` with sound and
-again prefixed ``silent_`` (the agent without the audio preview, held to motion
+again prefixed ``silent_`` (the same agent with the audio preview off, held to motion
 energy): ``best_uniform_accuracy`` U*, ``frames_saved_ratio`` k*/c* (null when the
 agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
 ``agent_accuracy``, ``agent_mean_frames``, ``curves`` and

@@ -1,6 +1,8 @@
 """DQNAgent + RLTrainer: learns the toy problem, beats uniform there, save/load."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -201,3 +203,40 @@ def test_the_heuristic_comparison_holds_the_summary_figures_per_setting(trained,
     assert record["silent"]["agent_vs_heuristic_min"] == pytest.approx(100 * (prior - 1.0))
     pipe.no_audio_result = None
     assert set(pipe.heuristic_comparison()) == {"sound"}
+
+
+def test_the_pipeline_trains_one_agent_and_its_silent_figures_are_that_agents(tmp_path, monkeypatch):
+    """``run_pipeline`` on the toy (its classifier step replaced): one agent, trained with
+    audio dropout, evaluated with sound and with the audio preview off."""
+    import helpers.rl.pipeline as pipeline
+
+    fs = make_toy_features(num_clips=12, num_positions=8, informative=5, seed=0)
+    fs.has_audio[:6] = True
+    fs.audio_env[:6, 5] = 1.0  # half the clips with sound, the envelope peaking at the informative frame
+    monkeypatch.setattr(pipeline, "build_classifier", lambda cfg, model, checkpoint: (ToyClassifier(3), fs, fs, []))
+    trained_with = []
+    real_train = pipeline.train_agent
+
+    def counting_train(train, classifier, env_cfg, *args, **kwargs):
+        trained_with.append(env_cfg)
+        return real_train(train, classifier, env_cfg, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train_agent", counting_train)
+    cfg = pipeline.PipelineConfig(data_dir=tmp_path, cache_dir=tmp_path, classifier="head", episodes=20,
+                                  budgets=(1, 2), caps=(1, 2), projection_dims=2, progress=False,
+                                  env=EnvConfig(max_frames=3, target_frames=1),
+                                  dqn=DQNConfig(hidden=16, batch_size=8, eps_decay_steps=20))
+    pipe = pipeline.run_pipeline(cfg)
+    assert [c.audio_dropout for c in trained_with] == [cfg.audio_dropout] and cfg.audio_dropout > 0
+    assert pipe.test_env.config.audio_dropout == 0.0 and pipe.test_env.config.use_audio
+    silent_env = FrameSamplingEnv(fs, ToyClassifier(3), replace(pipe.test_env.config, use_audio=False),
+                                  pipe.env.projection)
+    again = evaluate_agent(pipe.agent, silent_env)
+    assert (again["picks"], again["accuracy"]) == (pipe.no_audio_result["picks"], pipe.no_audio_result["accuracy"])
+    assert {c: r["picks"] for c, r in cap_results(pipe.agent, silent_env, (1, 2)).items()} == \
+        {c: r["picks"] for c, r in pipe.no_audio_caps.items()}
+    assert set(pipe.heuristic_comparison()) == {"sound", "silent"}
+
+    trained_with.clear()
+    pipe = pipeline.run_pipeline(replace(cfg, no_audio=False))
+    assert [c.audio_dropout for c in trained_with] == [0.0] and pipe.no_audio_result is None

@@ -18,8 +18,10 @@ model's frame encoder; the audio envelope), the agent plays one greedy episode i
 :class:`~helpers.rl.FrameSamplingEnv` over them, and the picks map back to video
 frame indices.
 
-Where the bundle records that the agent scored below the preview heuristic on held-out
-clips of the same setting (with sound, or silent: :meth:`helpers.rl.RLPipeline.heuristic_comparison`),
+The same agent runs on clips with sound and silent ones (it was trained with the audio
+preview hidden in a share of its episodes). Where the bundle records that it scored below
+the preview heuristic on held-out clips of the same setting (with sound, or silent:
+:meth:`helpers.rl.RLPipeline.heuristic_comparison`),
 :meth:`RLFrameSampler.pick` ranks the candidates by that heuristic instead
 (:func:`choose_sampler`), at the agent's usual number of frames, and the pick says which
 sampler chose and why. A bundle without that record runs the agent.
@@ -291,10 +293,12 @@ def save_rl_sampler(path: str | Path, agent: Any, classifier: Any, *, projection
 
 def save_pipeline_sampler(path: str | Path, pipe: Any, extra: dict[str, Any] | None = None) -> Path:
     """:func:`save_rl_sampler` for a :class:`helpers.rl.RLPipeline` (notebook 05's result),
-    with the held-out comparison with the preview heuristic it measured."""
+    with the held-out comparison with the preview heuristic it measured: the saved agent's
+    own figures on clips with sound and silent. The environment config is the test one
+    (no audio dropout: a replayed clip keeps its sound)."""
     fs = pipe.train
     return save_rl_sampler(path, pipe.agent, pipe.classifier, projection=pipe.env.projection,
-                           env_config=pipe.env.config, encoder=str(fs.meta.get("encoder", "model")),
+                           env_config=pipe.test_env.config, encoder=str(fs.meta.get("encoder", "model")),
                            num_positions=fs.num_positions, classes=list(fs.classes), feature_dim=fs.feature_dim,
                            checkpoint=pipe.config.checkpoint, resize=tuple(fs.meta.get("resize", (36, 48))),
                            crop=int(fs.meta.get("crop", 32)), comparison=pipe.heuristic_comparison(),

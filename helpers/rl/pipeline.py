@@ -1,8 +1,11 @@
 """The whole notebook-05 measurement in one call, shared by the notebook and
-``benchmarks/rl_sampling.py``: trained model → cached features → classifier → agent
-(with and without the audio preview; free-running and under forced frame caps) → every
-sampler at equal budgets → frames saved and the margin over the preview heuristic
-(:func:`helpers.rl.evaluate.sampling_figures`), with sound and silent.
+``benchmarks/rl_sampling.py``: trained model → cached features → classifier → one agent
+(trained with the audio preview hidden in a share of its episodes, ``audio_dropout``) →
+that agent on the test clips with sound and silent (free-running and under forced frame
+caps) → every sampler at equal budgets → frames saved and the margin over the preview
+heuristic (:func:`helpers.rl.evaluate.sampling_figures`), with sound and silent. The
+saved sampler runs the same agent on both kinds of clip, so both sets of figures
+describe the agent it holds.
 
 Which classifier (said in ``RLPipeline.notes``): ``"model"`` — the trained model's
 temporal head over the chosen frames (:class:`ModelHeadClassifier`), fitted further on
@@ -49,8 +52,11 @@ class PipelineConfig:
     head_features: str = "flow"  # what the FeatureHead reads: "flow" or "pixels" (features.extract_features)
     positional_q: bool = True  # the agent's Q-network shares its weights over positions
     budgets: tuple[int, ...] = BUDGETS
-    caps: tuple[int, ...] = CAPS  # forced frame caps the agents are also evaluated at
-    no_audio: bool = True  # also train/evaluate an agent without the audio preview
+    caps: tuple[int, ...] = CAPS  # forced frame caps the agent is also evaluated at
+    no_audio: bool = True  # also evaluate the agent on the test clips with the audio preview off
+    # with no_audio: the share of training episodes that hide the audio preview. Half: the
+    # agent meets each setting about as often as the other, so neither starves of episodes
+    audio_dropout: float = 0.5
     progress: bool = True
     # torch threads for everything after the model (features, head, agent): the networks
     # are tiny, and extra threads only add synchronisation (slower on a busy machine).
@@ -73,8 +79,8 @@ def notebook_config(data_dir: Path, cache_dir: Path, checkpoint: Path | None, *,
     )
 
 
-# the baselines sampler each agent is held to: with sound the preview the clip has (audio
-# energy, motion energy when silent); the agent without the audio preview, motion energy
+# the baselines sampler the agent is held to: with sound the preview the clip has (audio
+# energy, motion energy when silent); on the clips with the audio preview off, motion energy
 HELD_TO: dict[str, str] = {"": "heuristic", "silent_": "motion"}
 
 
@@ -93,8 +99,7 @@ class RLPipeline:
     curves: dict[str, dict[int, float]] = field(default_factory=dict)
     uniform_all: dict[int, float] = field(default_factory=dict)
     agent_result: dict[str, Any] = field(default_factory=dict)
-    no_audio_result: dict[str, Any] | None = None
-    no_audio_history: RLHistory | None = None
+    no_audio_result: dict[str, Any] | None = None  # the same agent with the audio preview off
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     agent_caps: dict[int, dict[str, Any]] = field(default_factory=dict)  # cap c → evaluate_agent's result
@@ -103,8 +108,9 @@ class RLPipeline:
 
     def _sides(self) -> list[tuple[str, dict[str, Any], FramesSaved, list[dict[str, Any]]]]:
         """``(prefix, figures, frames saved, [free result, cap results…])`` with sound (the
-        agent with the audio preview, held to the audio-or-motion heuristic) and, when the
-        silent agent ran, silent (held to motion energy, the preview it has)."""
+        agent with the audio preview, held to the audio-or-motion heuristic) and, when it
+        was also evaluated with the audio preview off, silent (the same agent, held to
+        motion energy, the preview it has there)."""
         runs = [("", self.agent_result, self.agent_caps, HELD_TO[""])]
         if self.no_audio_result is not None:
             runs.append(("silent_", self.no_audio_result, self.no_audio_caps, HELD_TO["silent_"]))
@@ -115,10 +121,11 @@ class RLPipeline:
         return out
 
     def heuristic_comparison(self) -> dict[str, dict[str, Any]]:
-        """Per setting (``"sound"``; ``"silent"`` when the silent agent ran) the held-out
-        figures of :meth:`summary` that say whether the agent beats the preview heuristic:
-        the baselines sampler it is held to, A(c) and H(c) at every cap both were measured
-        at, ``agent_vs_heuristic_min`` (points) and the agent's free-running mean frames.
+        """Per setting (``"sound"``; ``"silent"`` when the silent evaluation ran) the held-out
+        figures of :meth:`summary` that say whether the agent beats the preview heuristic —
+        the one agent a saved sampler holds, on clips with sound and with the audio preview
+        off: the baselines sampler it is held to, A(c) and H(c) at every cap both were
+        measured at, ``agent_vs_heuristic_min`` (points) and its free-running mean frames.
         Unrounded, read from :func:`sampling_figures`, so a saved sampler can pick the
         better of the two per clip (:mod:`helpers.inference.rl_sampler`)."""
         out: dict[str, dict[str, Any]] = {}
@@ -279,6 +286,20 @@ def build_classifier(cfg: PipelineConfig, model, checkpoint) -> tuple[Any, Featu
     return best[1], best[2], best[3], notes
 
 
+def training_env_config(cfg: PipelineConfig) -> EnvConfig:
+    """The environment the agent trains in: ``cfg.env`` with ``cfg.audio_dropout`` when it
+    is also evaluated silent (``no_audio``), so the one agent learns both settings; without
+    dropout otherwise."""
+    return dataclasses.replace(cfg.env, audio_dropout=cfg.audio_dropout if cfg.no_audio else 0.0)
+
+
+def evaluation_env_configs(cfg: PipelineConfig) -> tuple[EnvConfig, EnvConfig | None]:
+    """``(with sound, silent)`` test environments' configs, neither with dropout; the
+    silent one (audio preview off) only when ``cfg.no_audio``."""
+    sound = dataclasses.replace(cfg.env, audio_dropout=0.0)
+    return sound, dataclasses.replace(sound, use_audio=False) if cfg.no_audio else None
+
+
 def train_agent(train: FeatureSet, classifier, env_cfg: EnvConfig, dqn_cfg: DQNConfig, projection: np.ndarray,
                 episodes: int, seed: int, progress: bool, positional_q: bool = True
                 ) -> tuple[FrameSamplingEnv, DQNAgent, RLTrainer]:
@@ -329,10 +350,11 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
     timings["features_classifier_s"] = time.perf_counter() - t
     projection = fit_projection(train, cfg.projection_dims)
     t = time.perf_counter()
-    env, agent, trainer = train_agent(train, classifier, cfg.env, cfg.dqn, projection, cfg.episodes, cfg.seed,
-                                      cfg.progress, cfg.positional_q)
+    env, agent, trainer = train_agent(train, classifier, training_env_config(cfg), cfg.dqn, projection,
+                                      cfg.episodes, cfg.seed, cfg.progress, cfg.positional_q)
     timings["agent_train_s"] = time.perf_counter() - t
-    test_env = FrameSamplingEnv(test, classifier, cfg.env, projection)
+    sound_cfg, silent_cfg = evaluation_env_configs(cfg)
+    test_env = FrameSamplingEnv(test, classifier, sound_cfg, projection)
     result = evaluate_agent(agent, test_env)
     caps = cap_results(agent, test_env, cfg.caps)
     t = time.perf_counter()
@@ -341,16 +363,12 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
     pipe = RLPipeline(cfg, train, test, classifier, env, test_env, agent, trainer.history, curves, uniform_all,
                       result, notes=notes, timings=timings, agent_caps=caps,
                       checkpoint=Path(checkpoint) if checkpoint else None)
-    if cfg.no_audio:
+    if silent_cfg is not None:
         t = time.perf_counter()
-        silent_cfg = dataclasses.replace(cfg.env, use_audio=False)
-        _, agent2, trainer2 = train_agent(train, classifier, silent_cfg, cfg.dqn, projection, cfg.episodes,
-                                          cfg.seed, cfg.progress, cfg.positional_q)
         silent_env = FrameSamplingEnv(test, classifier, silent_cfg, projection)
-        pipe.no_audio_result = evaluate_agent(agent2, silent_env)
-        pipe.no_audio_caps = cap_results(agent2, silent_env, cfg.caps)
-        pipe.no_audio_history = trainer2.history
-        timings["no_audio_agent_s"] = time.perf_counter() - t
+        pipe.no_audio_result = evaluate_agent(agent, silent_env)
+        pipe.no_audio_caps = cap_results(agent, silent_env, cfg.caps)
+        timings["silent_eval_s"] = time.perf_counter() - t
     return pipe
 
 
