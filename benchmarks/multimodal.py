@@ -6,7 +6,7 @@ sound and captions (default ``helpers.evaluation.multimodal_benchmark.BENCH_DATA
 clips per class, 1.6 s at 10 fps, 80×60, the event in 60–80 % of the clip; the package's
 70/15/15 split: 168 train / 36 val / 36 test), then per seed the smoke-size multi-modal
 model and the smoke-size MoE trained on the same loaders for the same epochs (default
-24; 8 frames at 32 px, batch 8, cosine LR, the best validation epoch), measured on the test clips
+24; 8 frames at 32 px, batch 8, cosine LR, the final weights), measured on the test clips
 (``helpers.evaluation.multimodal_benchmark.run_benchmark``).
 
 Prints JSON lines (data, each training run, each seed's figures and caption examples),
