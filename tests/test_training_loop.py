@@ -93,6 +93,22 @@ def test_early_stopping_stops_when_validation_stops_improving(clips, tmp_path, m
     assert [r["epoch"] for r in recorder.epochs] == [1, 2, 3]
 
 
+def test_keep_weights_last_keeps_the_final_epoch_and_never_stops_early(clips, tmp_path, monkeypatch):
+    from helpers.training import TrainConfig
+
+    assert TrainConfig.smoke("multimodal").keep_weights == "last"
+    assert TrainConfig.smoke("moe").keep_weights == "val_acc"
+    with pytest.raises(ValueError, match="keep_weights"):
+        TrainConfig(keep_weights="best")
+    use_tmp_settings(monkeypatch, tmp_path)
+    # lr 0 and patience 2, as in the early-stopping test: with "val_acc" this stops at epoch 3
+    config = tiny_config(epochs=4, lr=0.0, early_stopping_patience=2, scheduler="constant", keep_weights="last")
+    result = make_trainer(config, clips, tmp_path / "run").fit()
+    assert not result.stopped_early and result.epochs == 4 and result.best_epoch == 4
+    assert [r["best"] for r in result.history] == [True] * 4
+    assert torch.load(result.checkpoint, weights_only=True)["epoch"] == 4
+
+
 def test_callbacks_history_files_and_gradient_accumulation(clips, tmp_path, monkeypatch):
     use_tmp_settings(monkeypatch, tmp_path)
     config = tiny_config(epochs=2, accum_steps=2)  # 12 train clips / batch 4 = 3 batches

@@ -58,6 +58,11 @@ class TrainConfig:
     aux_weight: float = 1.0  # the MoE's load-balancing loss (already scaled by its alpha)
     # --- control
     early_stopping_patience: int | None = 5
+    # which epoch best.pth keeps: the best validation top-1, or the last one. None: "last"
+    # for the multi-modal model, whose caption decoder and sync head keep learning after
+    # its classifier peaks (its best-top-1 epoch can come before they learn anything);
+    # "val_acc" otherwise. With "last" nothing stops early.
+    keep_weights: Literal["val_acc", "last"] | None = None
     min_delta: float = 0.0
     seed: int = 0
     deterministic: bool = False
@@ -74,6 +79,10 @@ class TrainConfig:
             raise ValueError("accum_steps and batch_size must be ≥ 1, epochs ≥ 0")
         if isinstance(self.resize, list):
             self.resize = tuple(self.resize)
+        if self.keep_weights is None:
+            self.keep_weights = "last" if self.model == "multimodal" else "val_acc"
+        if self.keep_weights not in ("val_acc", "last"):
+            raise ValueError(f"keep_weights must be 'val_acc' or 'last', got {self.keep_weights!r}")
 
     @classmethod
     def full(cls, model: ModelName = "moe", **overrides: Any) -> "TrainConfig":

@@ -5,7 +5,7 @@ multi-task loss → backward (AMP on CUDA: bf16 where supported, else fp16 with 
 scaler; off on CPU) → every ``accum_steps`` batches clip gradients and step AdamW and,
 for the cosine schedule, the LR. Then validation (top-1/top-5, sync accuracy), the
 history row, checkpoints (``last.pth`` every epoch, ``best.pth`` when validation top-1
-improves), callbacks, early stopping.
+improves, or every epoch with ``keep_weights="last"``), callbacks, early stopping.
 
 Order at the end of an epoch matters for resuming: the checkpoint (with every RNG
 state) is written *before* the ``on_epoch_end`` callbacks run, so a run killed in a
@@ -495,7 +495,8 @@ class Trainer:
                 if not self.sched_per_step and "val_acc" in row:
                     self.scheduler.step(row["val_acc"])
                 metric = row.get("val_acc", row["train_acc"])
-                is_best = metric > self.best_metric + cfg.min_delta or not self.history
+                is_best = (cfg.keep_weights == "last" or metric > self.best_metric + cfg.min_delta
+                           or not self.history)
                 if is_best:
                     self.best_metric, self.best_epoch = metric, epoch
                 row = {"epoch": epoch, "lr": lr, **row, "seconds": time.perf_counter() - started, "best": is_best}
@@ -556,7 +557,8 @@ class Trainer:
         if "val_sync_acc" in row:
             parts.append(f"sync {row['val_sync_acc']:.1%}")
         parts.append(f"lr {row['lr']:.2e}")
-        parts.append(f"{row['seconds']:.1f} s" + (" ★ best" if row["best"] else ""))
+        kept = " ★ kept" if self.config.keep_weights == "last" else " ★ best"
+        parts.append(f"{row['seconds']:.1f} s" + (kept if row["best"] else ""))
         print(" · ".join(parts), flush=True)
 
 
