@@ -146,3 +146,18 @@ def test_the_export_view_computes_the_models_eval_logits():
     x = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(to_deployable(model)(x), model(x).logits, atol=1e-5, rtol=1e-4)
+
+
+def test_gates_keep_the_softmax_dtype_when_autocast_runs_it_in_fp32(monkeypatch):
+    """CUDA autocast runs softmax in fp32 while the router's logits stay fp16: the gate
+    matrix takes the softmax's dtype instead of failing in scatter."""
+    from helpers.models import moe
+
+    real_softmax = torch.softmax
+    monkeypatch.setattr(moe.torch, "softmax", lambda x, dim: real_softmax(x.float(), dim=dim))
+    logits = torch.tensor([[0.0, 2.0, 1.0, -1.0], [3.0, 0.0, 0.0, 1.0]], dtype=torch.float16)
+    gates, idx = moe.top_k_gates(logits, 2)
+    assert gates.dtype == torch.float32
+    assert idx.tolist() == [[1, 2], [0, 3]]
+    assert (gates != 0).sum(dim=1).tolist() == [2, 2]
+    assert torch.allclose(gates.sum(dim=1), torch.ones(2))

@@ -60,7 +60,8 @@ def top_k_gates(logits: Tensor, k: int) -> tuple[Tensor, Tensor]:
     top_vals, top_idx = logits.topk(k, dim=-1)
     # clamp: a logit gap > ~100 would underflow to 0 and break "exactly k non-zero"
     top_gates = torch.softmax(top_vals, dim=-1).clamp_min(1e-9)
-    return torch.zeros_like(logits).scatter(-1, top_idx, top_gates), top_idx
+    # softmax runs in fp32 under autocast while fp16 logits stay fp16: gates keep the softmax's dtype
+    return torch.zeros_like(logits, dtype=top_gates.dtype).scatter(-1, top_idx, top_gates), top_idx
 
 
 def dense_mixture(x: Tensor, gates: Tensor, experts: Iterable[nn.Module]) -> Tensor:
