@@ -123,3 +123,52 @@ def test_small_decoder_starts_near_the_uniform_loss():
     logits = dec(ids, torch.randn(8, 5, dim))
     loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), ids.reshape(-1))
     assert abs(float(loss) - float(torch.log(torch.tensor(vocab)))) < 0.5
+
+
+def _small_gpt2(seed: int = 0):
+    from helpers.models.captioning import GPT2CaptionDecoder
+
+    torch.manual_seed(seed)
+    dec = GPT2CaptionDecoder(memory_dim=12, vocab_size=20, n_embd=32, n_layer=2, n_head=4, max_len=10).eval()
+    with torch.no_grad():  # far from GPT-2's small init, so rows and beams decode differently
+        for p in dec.parameters():
+            p.add_(torch.randn(p.shape) * 0.3)
+    return dec
+
+
+def test_gpt2_steps_run_only_the_new_token_and_match_rerunning_the_prefix():
+    from helpers.models.captioning import decoding_steps
+
+    dec = _small_gpt2()
+    memory, mask = torch.randn(3, 5, 12), torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]).bool()
+    seen_lengths = []
+    dec.net.register_forward_pre_hook(lambda m, args, kw: seen_lengths.append(kw["input_ids"].shape[1]),
+                                      with_kwargs=True)
+    steps = decoding_steps(dec, memory, mask)
+    ids = torch.full((3, 1), dec.bos_id)
+    allowed = [i for i in range(20) if i not in (dec.pad_id, dec.bos_id, 3)]  # GPT-2's eos may follow
+    with torch.no_grad():
+        for _ in range(6):
+            cached = steps(ids)
+            full = dec(ids, memory, mask)[:, -1]
+            torch.testing.assert_close(cached[:, allowed], full[:, allowed], atol=1e-5, rtol=1e-4)
+            assert torch.isinf(cached[:, [dec.pad_id, dec.bos_id, 3]]).all()
+            ids = torch.cat([ids, torch.randint(4, 20, (3, 1))], dim=1)
+    # cached calls see one token each; the prefix re-runs (dec(...)) see 1, 2, …, 6
+    assert seen_lengths == [n for step in range(1, 7) for n in (1, step)]
+
+
+def test_gpt2_greedy_and_beam_with_the_cache_equal_rerunning_the_prefix(monkeypatch):
+    from helpers.models import captioning
+
+    dec = _small_gpt2(seed=1)
+    memory = torch.randn(4, 5, 12)
+    with torch.no_grad():
+        cached_greedy = captioning.greedy_decode(dec, memory, max_len=10)
+        cached_beam = captioning.beam_search(dec, memory, beam_size=3, max_len=10)
+        monkeypatch.setattr(captioning, "decoding_steps", lambda d, m, k=None: captioning._PrefixSteps(d, m, k))
+        assert captioning.greedy_decode(dec, memory, max_len=10) == cached_greedy
+        assert captioning.beam_search(dec, memory, beam_size=3, max_len=10) == cached_beam
+    # the rows decode differently and beam search leaves greedy's path: the cache was reordered
+    assert len({tuple(s) for s in cached_greedy}) > 1 and cached_beam != cached_greedy
+    assert max(len(s) for s in cached_beam) >= 4

@@ -12,8 +12,10 @@ plus ``bos_id``/``eos_id``/``pad_id``), so generation is written once:
   are new and learned during training). Offline it can be built from a small config
   with the word tokenizer, which keeps this code path testable here.
 
-Generation recomputes the prefix each step (no KV cache): captions are ~10-20 tokens,
-so that costs little and keeps one code path for both decoders.
+Generation asks :func:`decoding_steps` for the next token's logits. GPT-2 keeps its keys
+and values between steps (each step runs the new token only; the cross-attention over the
+memory is computed once); the small decoder re-runs its prefix, which at 2 layers and
+~20 tokens costs little.
 """
 from __future__ import annotations
 
@@ -100,7 +102,7 @@ class SmallCaptionDecoder(nn.Module):
                  unk_id: int | None = 3) -> None:
         super().__init__()
         self.pad_id, self.bos_id, self.eos_id, self.max_len = pad_id, bos_id, eos_id, max_len
-        self.unk_id = unk_id  # WordTokenizer's <unk>: never generated (see next_token_logits)
+        self.unk_id = unk_id  # WordTokenizer's <unk>: never generated (see decoding_steps)
         self.embed = nn.Embedding(vocab_size, dim)
         self.pos = nn.Embedding(max_len, dim)
         layer = nn.TransformerDecoderLayer(dim, heads, 4 * dim, dropout, batch_first=True, norm_first=True)
@@ -204,26 +206,83 @@ class GPT2CaptionDecoder(nn.Module):
         tok.pad_token = tok.eos_token
         return tok
 
-    def forward(self, input_ids: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
+    def token_mask(self, input_ids: Tensor) -> Tensor:
+        """(B, L) 1 for tokens to attend to: padding is masked, except the first token
+        (GPT-2 starts and pads with the same one)."""
         attn = (input_ids != self.pad_id).long()
-        if self.pad_id == self.bos_id:  # GPT-2: the same token starts and pads
+        if self.pad_id == self.bos_id:
             attn[:, 0] = 1
+        return attn
+
+    def forward(self, input_ids: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
         enc_mask = None if memory_mask is None else memory_mask.long()
-        out = self.net(input_ids=input_ids, attention_mask=attn, encoder_hidden_states=self.memory_proj(memory),
-                       encoder_attention_mask=enc_mask, use_cache=False)
+        out = self.net(input_ids=input_ids, attention_mask=self.token_mask(input_ids),
+                       encoder_hidden_states=self.memory_proj(memory), encoder_attention_mask=enc_mask,
+                       use_cache=False)
         return out.logits
 
 
-def next_token_logits(decoder: nn.Module, ids: Tensor, memory: Tensor, memory_mask: Tensor | None) -> Tensor:
-    """(B, V) logits of the token after ``ids``, with the tokens a sentence never holds
-    (padding, ``bos``, ``<unk>``; not ``eos``, which GPT-2 shares with them) set to -inf,
-    so greedy and beam outputs are words of the vocabulary."""
-    logits = decoder(ids, memory, memory_mask)[:, -1]
-    banned = {getattr(decoder, name, None) for name in ("pad_id", "bos_id", "unk_id")} - {None, decoder.eos_id}
-    if banned:
-        logits = logits.clone()
-        logits[:, sorted(banned)] = float("-inf")
-    return logits
+class _PrefixSteps:
+    """Next-token logits for a prefix that grows one token per call, by re-running the
+    whole prefix (a decoder without a key/value cache). ``keep(rows)`` follows beam
+    search: the next call's rows are these rows of the last one, extended."""
+
+    def __init__(self, decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None) -> None:
+        self.decoder, self.memory, self.memory_mask = decoder, memory, memory_mask
+
+    def logits(self, ids: Tensor) -> Tensor:
+        return self.decoder(ids, self.memory, self.memory_mask)[:, -1]
+
+    def keep(self, rows: Tensor) -> None:
+        self.memory = self.memory.index_select(0, rows)
+        if self.memory_mask is not None:
+            self.memory_mask = self.memory_mask.index_select(0, rows)
+
+    def __call__(self, ids: Tensor) -> Tensor:
+        """(B, V) logits of the token after ``ids``, with the tokens a sentence never holds
+        (padding, ``bos``, ``<unk>``; not ``eos``, which GPT-2 shares with them) set to -inf,
+        so greedy and beam outputs are words of the vocabulary."""
+        logits = self.logits(ids)
+        banned = {getattr(self.decoder, n, None) for n in ("pad_id", "bos_id", "unk_id")} - {None, self.decoder.eos_id}
+        if banned:
+            logits = logits.clone()
+            logits[:, sorted(banned)] = float("-inf")
+        return logits
+
+
+class _CachedGPT2Steps(_PrefixSteps):
+    """GPT-2 with its keys and values kept between calls: each call runs only the tokens
+    added since the last one, and the memory's projection and cross-attention keys are
+    computed once. Same logits as re-running the prefix, up to float rounding."""
+
+    def __init__(self, decoder: GPT2CaptionDecoder, memory: Tensor, memory_mask: Tensor | None) -> None:
+        super().__init__(decoder, decoder.memory_proj(memory), memory_mask)
+        self.past: Any = None
+        self.seen = 0
+
+    def logits(self, ids: Tensor) -> Tensor:
+        out = self.decoder.net(
+            input_ids=ids[:, self.seen:], attention_mask=self.decoder.token_mask(ids),
+            encoder_hidden_states=self.memory,
+            encoder_attention_mask=None if self.memory_mask is None else self.memory_mask.long(),
+            past_key_values=self.past, use_cache=True)
+        self.past, self.seen = out.past_key_values, ids.shape[1]
+        return out.logits[:, -1]
+
+    def keep(self, rows: Tensor) -> None:
+        super().keep(rows)
+        if hasattr(self.past, "reorder_cache"):  # a transformers Cache
+            self.past.reorder_cache(rows)
+        elif self.past is not None:  # older transformers: tuples of tensors per layer
+            self.past = tuple(tuple(t.index_select(0, rows) for t in layer) for layer in self.past)
+
+
+def decoding_steps(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None = None) -> _PrefixSteps:
+    """A callable ``ids (B, L) -> (B, V)`` logits of the next token for generation, the
+    banned tokens at -inf; GPT-2 reuses its key/value cache between calls."""
+    if isinstance(decoder, GPT2CaptionDecoder):
+        return _CachedGPT2Steps(decoder, memory, memory_mask)
+    return _PrefixSteps(decoder, memory, memory_mask)
 
 
 @torch.no_grad()
@@ -236,8 +295,9 @@ def greedy_decode(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None
     b = memory.shape[0]
     ids = torch.full((b, 1), decoder.bos_id, dtype=torch.long, device=memory.device)
     done = torch.zeros(b, dtype=torch.bool, device=memory.device)
+    steps = decoding_steps(decoder, memory, memory_mask)
     for _ in range(max_len - 1):
-        nxt = next_token_logits(decoder, ids, memory, memory_mask).argmax(-1)
+        nxt = steps(ids).argmax(-1)
         nxt = nxt.masked_fill(done, decoder.pad_id)
         ids = torch.cat([ids, nxt[:, None]], dim=1)
         done |= nxt == decoder.eos_id
@@ -276,14 +336,14 @@ def beam_search(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None =
         mask = None if memory_mask is None else memory_mask[i : i + 1]
         beams: list[tuple[list[int], float]] = [([decoder.bos_id], 0.0)]
         finished: list[tuple[list[int], float]] = []  # (sequence, normalised score)
+        steps = decoding_steps(decoder, mem, mask)
         for _ in range(max_len - 1):
             ids = torch.tensor([s for s, _ in beams], device=memory.device)
-            logp = next_token_logits(decoder, ids, mem.expand(len(beams), -1, -1),
-                                     None if mask is None else mask.expand(len(beams), -1)).log_softmax(-1)
+            logp = steps(ids).log_softmax(-1)
             total = logp.double() + torch.tensor([sc for _, sc in beams], dtype=torch.float64,
                                                  device=memory.device)[:, None]
             top = total.flatten().topk(min(beam_size * 2, total.numel()))
-            new_beams = []
+            new_beams, parents = [], []
             for rank, (score, flat) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
                 row, tok = divmod(flat, total.shape[1])
                 seq = beams[row][0] + [tok]
@@ -292,9 +352,12 @@ def beam_search(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None =
                         finished.append((seq, score / (len(seq) - 1) ** length_penalty))
                     continue
                 new_beams.append((seq, score))
+                parents.append(row)
                 if len(new_beams) == beam_size:
                     break
             beams = new_beams
+            if beams:
+                steps.keep(torch.tensor(parents, device=memory.device))
             if finished and beams:
                 bound = max(sc for _, sc in beams) / (max_len - 1) ** length_penalty
                 if max(sc for _, sc in finished) >= bound:
