@@ -137,7 +137,7 @@ def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_byte
     the model's answer from those frames only (``result.rl``, ``result.rl_prediction``).
     Never raises for bad input: the reason is in ``result.error`` (``result.rl_error``
     for the RL part alone)."""
-    from helpers.inference import InferenceError, model_for_clip, predict_video
+    from helpers.inference import InferenceError, model_for_clip, predict_video, readable_reason
     from helpers.video import VideoDecodeError, open_video
     from helpers.video.sampling import uniform_indices
 
@@ -186,16 +186,17 @@ def handle_upload(value: Any, predictor: Any = None, *, top_k: int = 5, max_byte
                     _rl_predict(result, path, chosen, rl_sampler, top_k)
         except VideoDecodeError as exc:
             return UploadResult(False, name=name, size_bytes=size,
-                                error=f"{name} could not be read as a video: {_reason(exc.reason)}")
+                                error=f"{name} could not be read as a video: {readable_reason(exc.reason)}")
         except InferenceError as exc:
             return UploadResult(False, name=name, size_bytes=size,
-                                error=f"{name} could not be read as a video: {_reason(exc.reason)}")
+                                error=f"{name} could not be read as a video: {readable_reason(exc.reason)}")
     return result
 
 
 def _rl_predict(result: UploadResult, path: Path, predictor: Any, rl_sampler: Any, top_k: int) -> None:
     """Fill ``result.rl`` / ``rl_prediction``, or ``rl_error`` in words (an RL failure
     never hides the uniform prediction)."""
+    from helpers.inference import readable_reason
     from helpers.inference.rl_sampler import predict_on_picks
 
     try:
@@ -207,11 +208,7 @@ def _rl_predict(result: UploadResult, path: Path, predictor: Any, rl_sampler: An
         result.rl_prediction = predict_on_picks(path, predictor, pick, top_k, getattr(rl_sampler, "name", "rl"))
         result.rl_prediction.path = result.name
     except Exception as exc:  # a sampler that does not fit this video: say so, keep the rest
-        result.rl_error = _reason(f"RL sampler failed: {type(exc).__name__}: {exc}")
-
-
-def _reason(text: str) -> str:
-    return str(text).replace(str(Path.cwd()), ".")[:300]
+        result.rl_error = readable_reason(f"RL sampler failed: {type(exc).__name__}: {exc}")
 
 
 # ---------------------------------------------------------------- rendering (PNG bytes)
@@ -437,7 +434,7 @@ def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = N
     one notebook 04 trained (``default_checkpoint("multimodal")``) when it exists and
     ``model`` is video-only; a path; a Predictor; or None (``model`` answers every clip)."""
     from helpers.inference import Predictor, load_predictor, predictor_from_model
-    from helpers.inference.predict import sound_predictor
+    from helpers.inference.predict import readable_reason, sound_predictor
     from helpers.inference.rl_sampler import NONE_SAVED, RLSamplerError, load_rl_sampler, locate_rl_sampler
 
     if isinstance(model, Predictor):
@@ -461,7 +458,7 @@ def build_upload_widget(model: Any = None, class_names: Sequence[str] | None = N
                 notes.append(f"RL frame sampler: {path.name} ({sampler.encoder} features, "
                              f"{sampler.num_positions} candidates)")
             except RLSamplerError as exc:
-                notes.append(f"RL frame sampler not used: {_reason(str(exc))}")
+                notes.append(f"RL frame sampler not used: {readable_reason(str(exc))}")
     elif rl_sampler is not None:
         sampler = rl_sampler
         notes.append(f"RL frame sampler: {getattr(sampler, 'name', 'given')}")

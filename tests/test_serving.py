@@ -258,7 +258,8 @@ def test_multimodal_answer_has_caption_and_sync_score(tmp_path):
     assert out["caption"] == result.caption and out["sync_score"] == result.sync_score
 
 
-def test_a_clip_with_sound_goes_to_the_multimodal_model(smoke_model, tmp_path):
+def test_a_clip_with_sound_goes_to_the_multimodal_model(smoke_model, tmp_path, monkeypatch):
+    import helpers.video
     from helpers.inference import predictor_from_model
     from helpers.models import MultiModalConfig, MultiModalVideoModel
     from helpers.serving.worker import ModelWorker
@@ -270,7 +271,11 @@ def test_a_clip_with_sound_goes_to_the_multimodal_model(smoke_model, tmp_path):
     assert worker.describe()["with_sound"] == sound.name
     loud = make_video(tmp_path / "tone.mp4", "mp4-h264", num_frames=30, audio_tone=(0.4, 440.0))
     quiet = make_video(tmp_path / "quiet.mp4", "mp4-h264", num_frames=30)
+    opened = []
+    real_open = helpers.video.open_video
+    monkeypatch.setattr(helpers.video, "open_video", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
     out = worker.predict(loud, "tone.mp4", top_k=2, runtime=None, sampler="uniform")
+    assert len(opened) == 1  # the header that routes the clip is the one predict_video reads
     assert out["model"] == sound.name and {t["label"] for t in out["top"]} <= {"a", "b", "c"}
     assert isinstance(out["caption"], str) and 0.0 <= out["sync_score"] <= 1.0 and "has sound" in out["note"]
     out = worker.predict(quiet, "quiet.mp4", top_k=2, runtime=None, sampler="uniform")

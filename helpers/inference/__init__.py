@@ -17,7 +17,7 @@ _EXPORTS: dict[str, str] = {
     "InferenceError": "predictor", "NoCheckpointError": "predictor", "TRAINING_NOTEBOOK": "predictor",
     "predictor_from_model": "predictor", "MissingMetadataError": "types",
     "Prediction": "predict", "predict_video": "predict", "predict_frames": "predict",
-    "model_for_clip": "predict", "sound_predictor": "predict",
+    "model_for_clip": "predict", "sound_predictor": "predict", "readable_reason": "predict",
     "with_runtime": "runtime", "RUNTIMES": "runtime", "onnx_cache_path": "runtime",
     "main": "cli",
 }

@@ -123,11 +123,14 @@ def _audio_inputs(path: str, indices: np.ndarray, fps: float, duration: float, h
 
 def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | None = None, top_k: int = 5, *,
                   class_names: list[str] | None = None, clips: int = 1, crops: int = 1, keep_frames: bool = True,
-                  backend: str = "auto") -> Prediction:
+                  backend: str = "auto", with_sound: Predictor | None = None) -> Prediction:
     """Classify the action in ``path`` (any container/codec :func:`helpers.video.open_video`
     reads). ``model``: a :class:`Predictor`, a checkpoint path, None (the default
     checkpoint) or an ``nn.Module`` with ``class_names``. ``clips``/``crops`` (1 or 3):
     views whose softmax is averaged (torchvision reference: 5 clips; 3 crops optional).
+    ``with_sound``: a multi-modal predictor that answers instead of ``model`` when the
+    container has an audio stream (read from the header this call opens anyway;
+    ``Prediction.model_name`` says which answered, :func:`model_for_clip` says why).
 
     Raises :class:`InferenceError` (path + reason) for a missing, empty, corrupt or
     non-video file; :class:`~helpers.inference.NoCheckpointError` when no model is there.
@@ -147,6 +150,8 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
                 meta = reader.metadata
                 if meta.num_frames < 1:
                     raise InferenceError(path, "the video has no frames")
+                if with_sound is not None and meta.has_audio:
+                    p = with_sound
                 idx = _indices(p, int(meta.num_frames), clips)
                 fps = float(meta.fps or 0.0) or 25.0
                 if p.is_multimodal:  # the sound is read beside the frames: both decoders release the GIL
@@ -200,6 +205,12 @@ def _forward(p: Predictor, inputs: dict[str, torch.Tensor]) -> tuple[np.ndarray,
     return torch.softmax(logits.float(), dim=-1).double().cpu().numpy(), out
 
 
+def readable_reason(text: str, limit: int = 300) -> str:
+    """An error's text for a person: the working directory shortened to ``.``, at most
+    ``limit`` characters."""
+    return str(text).replace(str(Path.cwd()), ".")[:limit]
+
+
 def model_for_clip(has_audio: bool, predictor: Any, with_sound: Any = None) -> tuple[Any, str]:
     """Which predictor answers a clip, and the sentence that says why.
 
@@ -238,7 +249,7 @@ def sound_predictor(spec: Any, predictor: Predictor, notes: list[str]) -> Predic
         try:
             sound = load_predictor(path, runtime="torch")
         except InferenceError as exc:
-            notes.append(f"multi-modal model not used: {str(exc).replace(str(Path.cwd()), '.')[:300]}")
+            notes.append(f"multi-modal model not used: {readable_reason(str(exc))}")
             return None
     if not sound.is_multimodal:
         notes.append(f"{sound.name} hears nothing (video-only): {predictor.name} answers every clip")

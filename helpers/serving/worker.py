@@ -72,8 +72,6 @@ class ModelWorker:
         predictor, note = self.predictor_for(runtime), ""
         rl: dict[str, Any] | None = None
         try:
-            if self.sound is not None and sampler == "uniform":
-                predictor, note = model_for_clip(has_audio(path), predictor, self.sound)
             if sampler == "rl":
                 from helpers.inference.rl_sampler import predict_on_picks
 
@@ -88,7 +86,9 @@ class ModelWorker:
                       "ms": round(pick.ms, 1),
                       "top": [{"label": n, "probability": round(p, 6)} for n, p in pick.top]}
             else:
-                result = predict_video(path, model=predictor, top_k=top_k, keep_frames=False)
+                result = predict_video(path, model=predictor, top_k=top_k, keep_frames=False, with_sound=self.sound)
+                if self.sound is not None:
+                    note = model_for_clip(bool(result.metadata.get("has_audio")), predictor, self.sound)[1]
         except (InferenceError, VideoDecodeError) as exc:
             raise video_failure(path, exc.reason, name) from None
         out = answer(result, name, predictor.runtime_note, rl)
@@ -107,14 +107,6 @@ class ModelWorker:
                 "with_sound_note": " · ".join(self.sound_notes),
                 "checkpoint": str(p.checkpoint) if p.checkpoint is not None else None,
                 "samplers": list(SAMPLERS)}
-
-
-def has_audio(path: Path) -> bool:
-    """Whether the container holds an audio stream (the header only; nothing is decoded)."""
-    from helpers.video import open_video
-
-    with open_video(path) as reader:
-        return bool(reader.metadata.has_audio)
 
 
 def answer(result: Any, name: str, runtime_note: str, rl: dict[str, Any] | None) -> dict[str, Any]:
