@@ -9,7 +9,9 @@ model and the smoke-size MoE trained on the same loaders for the same epochs (de
 24; 8 frames at 32 px, batch 8, cosine LR, the final weights), measured on the test clips
 (``helpers.evaluation.multimodal_benchmark.run_benchmark``).
 
-Prints JSON lines (data, each training run, each seed's figures and caption examples),
+Prints JSON lines (data, each training run, each seed's figures, the share of captions
+naming each attribute of the reference (``caption_attributes``: colour, shape, texture,
+speed, motion, background pattern and colour, per caption source) and caption examples),
 the last one ``{"benchmark": "multimodal", ...}``: ``multimodal_accuracy``,
 ``video_only_accuracy`` (same weights, audio muted), ``moe_accuracy``, ``audio_gain``
 (points; mean over the seeds, with ``audio_gain_spread`` max − min when there are
@@ -27,7 +29,8 @@ of 7 runs, float and int8 interleaved) with the int8 run's ``compressed_decode_m
 random weights: file sizes only). With several seeds every numeric figure is the mean and
 ``per_seed`` holds each.
 
-Run: ``python benchmarks/multimodal.py [--seeds 0] [--epochs 12] [--clips-per-class 20] [--no-compression]``.
+Run: ``python benchmarks/multimodal.py [--seeds 0] [--epochs 12] [--clips-per-class 20] [--no-compression]
+[--resize 60,80 --crop 56]`` (the last two: the frame geometry of both models).
 """
 from __future__ import annotations
 
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-seed", type=int, default=0, help="the generator's seed")
     p.add_argument("--no-compression", action="store_true", help="skip the int8 copy and the predict_video timing")
     p.add_argument("--data-root", type=Path, help="where the clips are generated (default: <synth_dir>)")
+    p.add_argument("--crop", type=int, help="square crop side for both models (default: the smoke preset's 32)")
+    p.add_argument("--resize", help="H,W the frames are decoded at (default: the smoke preset's 36,48)")
     args = p.parse_args(argv)
     os.environ.setdefault("SMOKE", "1")
 
@@ -70,15 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     data = benchmark_data(root, args.data_seed, clips_per_class=args.clips_per_class)
     emit({"data": str(data), "generated_s": round(time.perf_counter() - start, 1)})
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    frames: dict = {}
+    if args.crop:
+        frames["crop"] = args.crop
+    if args.resize:
+        frames["resize"] = tuple(int(v) for v in args.resize.split(","))
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             with contextlib.redirect_stdout(sys.stderr):  # training logs go to stderr: stdout is JSON only
                 res = run_benchmark(data, Path(tmp), epochs=args.epochs, seed=seed,
-                                    compression=not args.no_compression,
+                                    compression=not args.no_compression, frames=frames,
                                     log=lambda obj: print(json.dumps(obj, default=str), file=sys.__stdout__,
                                                           flush=True))
-            emit({"seed": seed, "figures": res["figures"], "template": res["template"],
+            emit({"seed": seed, "figures": res["figures"], "caption_attributes": res["caption_attributes"],
+                  "template": res["template"],
                   "evaluate_s": res["evaluate_s"], "seed_s": res["seed_s"]})
             for example in res["examples"]:
                 emit({"seed": seed, "caption_example": example})
@@ -93,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         gains = [f["audio_gain"] for f in per_seed]
         summary["audio_gain_spread"] = round(max(gains) - min(gains), 2)
         summary["per_seed"] = per_seed
-    summary.update(seeds=seeds, epochs=args.epochs, train_clips=results[0]["train_clips"],
+    summary.update(seeds=seeds, epochs=args.epochs, frames=frames or "smoke preset", train_clips=results[0]["train_clips"],
                    test_clips=results[0]["test_clips"], classes=results[0]["classes"],
                    total_s=round(time.perf_counter() - start, 1),
                    load_avg_1min=round(os.getloadavg()[0], 2))

@@ -217,3 +217,19 @@ def test_outputs_hold_beam_and_greedy_captions_of_one_pass():
     greedy = multimodal_outputs(model, loader, muted_pass=False, beam_size=1)
     assert greedy.captions == greedy.greedy_captions == beam.greedy_captions
     assert beam.labels.tolist() == [0, 2, 0, 2] and beam.logits.shape == (4, 3)
+
+
+def test_attribute_accuracy_counts_the_reference_words_each_caption_names():
+    from helpers.evaluation.multimodal import attribute_accuracy
+
+    refs = ["a striped red arrow quickly moves up on a checkered navy background",
+            "an orange L-shape grows larger on a dark grey background"]
+    got = attribute_accuracy(refs, {
+        "model": ["a striped red arrow moves up on a checkered navy background",  # speed missing
+                  "a blue l-shape grows larger on a grey background"],  # colour and background wrong
+        "template": ["a red arrow moves up on a navy background"] * 2})
+    assert list(got.index) == ["model", "template"]
+    assert got.loc["model"].to_dict() == {"colour": 0.5, "texture": 1.0, "shape": 1.0, "speed": 0.5, "motion": 1.0,
+                                          "pattern": 1.0, "background": 0.5}
+    assert got.loc["template", "colour"] == 0.5 and got.loc["template", "motion"] == 0.5
+    assert attribute_accuracy(["a person waves a hand"], {"model": ["a person waves"]}) is None

@@ -373,3 +373,22 @@ def test_cli_bad_arguments_exit_1_with_one_line(argv, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("synth: error:")
     assert not (tmp_path / "x").exists()
+
+
+def test_caption_attributes_read_back_every_attribute_make_caption_writes():
+    import itertools
+
+    from helpers.synth.caption import caption_attributes, make_caption
+    from helpers.synth.scene import BACKGROUND_COLOURS, BACKGROUND_PATTERNS, OBJECT_COLOURS, SHAPES, TEXTURES
+
+    combos = list(itertools.product(OBJECT_COLOURS, TEXTURES, SHAPES, ("quickly", "slowly", None), VERBS,
+                                    BACKGROUND_PATTERNS, BACKGROUND_COLOURS))
+    for colour, texture, shape, speed, motion, pattern, ground in combos[::29]:  # ~2200 of 64 800
+        text = make_caption(motion, Appearance(shape, colour, texture, ground, pattern), speed)
+        want = {"colour": colour, "texture": texture, "shape": shape, "speed": speed or "normal", "motion": motion,
+                "pattern": pattern, "background": ground}
+        assert caption_attributes(text) == want, text
+        # a word tokenizer's decoding: lower case, the full stop split off
+        assert caption_attributes(text.lower() + " .") == want, text
+    garbled = caption_attributes("a red red moves on")
+    assert garbled["colour"] == "red" and garbled["shape"] is None and garbled["background"] is None

@@ -179,12 +179,16 @@ class CaptionComparison:
     ``table``: a DataFrame indexed by :data:`CAPTION_SOURCES` with columns ``bleu4`` and
     ``cider``; ``examples``: the first held-out clips with their reference, predicted
     class and the three captions; ``captions``: every caption of each source;
-    ``template``: the template baseline's frame (``"<verb>"`` where the class goes)."""
+    ``template``: the template baseline's frame (``"<verb>"`` where the class goes);
+    ``attributes``: for generated clips, the share of held-out captions of each source
+    that name the reference's colour, shape, texture, speed, motion, background pattern
+    and colour (:func:`helpers.synth.caption.caption_attributes`), else None."""
 
     table: Any
     examples: Any
     captions: dict[str, list[str]]
     template: str
+    attributes: Any = None
 
     def figure(self, source: str, metric: str) -> float:
         """One number of the table, e.g. ``figure("retrieval", "cider")``."""
@@ -220,7 +224,24 @@ def caption_comparison(heldout: MultimodalOutputs, train: MultimodalOutputs, cla
                           for name in CAPTION_SOURCES}).T.rename_axis("captions")
     shown = pd.DataFrame({"reference": heldout.references[:examples], "predicted class": predicted[:examples],
                           **{name: captions[name][:examples] for name in CAPTION_SOURCES}})
-    return CaptionComparison(table, shown, captions, " ".join([*template.prefix, "<verb>", *template.suffix]))
+    return CaptionComparison(table, shown, captions, " ".join([*template.prefix, "<verb>", *template.suffix]),
+                             attribute_accuracy(heldout.references, captions))
+
+
+def attribute_accuracy(references: Sequence[str], captions: Mapping[str, Sequence[str]]) -> Any:
+    """DataFrame (sources × attributes): the share of captions that name the reference's
+    word for each attribute of the generated clips; None when the references are not
+    captions of generated clips (no colour or shape in them)."""
+    import pandas as pd
+
+    from helpers.synth.caption import caption_attributes
+
+    truth = [caption_attributes(r) for r in references]
+    if not truth or any(t["colour"] is None or t["shape"] is None for t in truth):
+        return None
+    keys = list(truth[0])
+    return pd.DataFrame({name: {k: sum(caption_attributes(h)[k] == t[k] for h, t in zip(hyps, truth)) / len(truth)
+                                for k in keys} for name, hyps in captions.items()}).T.rename_axis("captions")
 
 
 @dataclass

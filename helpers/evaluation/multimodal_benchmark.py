@@ -202,16 +202,18 @@ def compressed_figures(model: nn.Module, test: Any, classes: list[str], config: 
 
 
 def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 24, seed: int = 0, batch_size: int = 8,
-                  compression: bool = True, log: Any = print) -> dict[str, Any]:
+                  compression: bool = True, log: Any = print, frames: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train both models on ``data_dir`` and measure them (see the module docstring).
-    Returns the figures (fractions for accuracies; ``audio_gain`` in points) and notes."""
+    ``frames``: overrides of the smoke presets' frame geometry for both models (``resize``,
+    ``crop``). Returns the figures (fractions for accuracies; ``audio_gain`` in points),
+    the caption attribute shares and notes."""
     from helpers.evaluation.multimodal import caption_comparison, caption_scores, evaluate_multimodal
     from helpers.datasets import make_loader
     from helpers.training import TrainConfig
     from helpers.training.experiment import build_loaders, build_model, model_config_for
     from helpers.training.seed import seed_everything
 
-    common = dict(epochs=epochs, seed=seed, batch_size=batch_size, scheduler="cosine", num_workers=0)
+    common = dict(epochs=epochs, seed=seed, batch_size=batch_size, scheduler="cosine", num_workers=0, **(frames or {}))
     mm_cfg = TrainConfig.smoke("multimodal", **common)
     moe_cfg = TrainConfig.smoke("moe", **common)
     t0 = time.perf_counter()
@@ -263,7 +265,9 @@ def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 24, seed: int 
         folder = Path(run_dir) / f"compressed_seed{seed}"
         figures.update(compressed_figures(mm, test, classes, mm_cfg, folder))
         figures.update(full_size_file_mb(classes, train_out.references, folder))
+    attributes = None if captions.attributes is None else captions.attributes.round(4).to_dict("index")
     return {"seed": seed, **sizes, "figures": figures, "examples": captions.examples.to_dict("records"),
+            "caption_attributes": attributes,
             "template": captions.template, "notes": notes,
             "runs": {"multimodal": mm_run, "moe": moe_run}, "evaluate_s": round(time.perf_counter() - t1, 1),
             "seed_s": round(time.perf_counter() - t0, 1)}

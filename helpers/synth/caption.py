@@ -32,3 +32,31 @@ def make_caption(class_name: str, appearance: Appearance, speed: str | None = No
     verb = VERBS[class_name] if second is None else f"{VERBS[class_name]} and {VERBS[second]}"
     return (f"{article} {texture}{appearance.colour} {appearance.shape} {adverb}{verb} "
             f"on a {pattern}{appearance.background_colour} background")
+
+
+def caption_attributes(text: str) -> dict[str, str | None]:
+    """What a caption of :func:`make_caption`'s form says, attribute by attribute
+    (``colour``, ``texture``, ``shape``, ``speed``, ``motion``, ``pattern``,
+    ``background``); None where it names none of the attribute's words. Reads any text,
+    so a model's caption is scored word by word against its reference."""
+    from helpers.synth.scene import BACKGROUND_COLOURS, BACKGROUND_PATTERNS, OBJECT_COLOURS, SHAPES
+
+    words = text.lower().strip().rstrip(".")
+    thing, _, ground = words.partition(" on a ")
+    thing_words = thing.split()
+
+    def first(candidates, where: str, as_words: bool) -> str | None:
+        found = [c for c in sorted(candidates, key=len, reverse=True)
+                 if (c.lower() in where.split() if as_words else f" {c.lower()} " in f" {where} ")]
+        return found[0] if found else None
+
+    motion = [name for name, phrase in VERBS.items() if f" {phrase}" in f" {thing}"]
+    return {
+        "colour": first(OBJECT_COLOURS, thing, True),
+        "texture": next((t for t in ("striped", "two-tone") if t in thing_words), "plain" if thing else None),
+        "shape": first(SHAPES, thing, False),
+        "speed": next((s for s in ("quickly", "slowly") if s in thing_words), "normal" if thing else None),
+        "motion": max(motion, key=lambda m: len(VERBS[m])) if motion else None,
+        "pattern": first([p for p in BACKGROUND_PATTERNS if p != "plain"], ground, True) or ("plain" if ground else None),
+        "background": first(BACKGROUND_COLOURS, ground.removesuffix(" background"), False),
+    }
