@@ -52,8 +52,8 @@ def test_forward_with_audio_returns_every_output(batch, audio):
     assert w["video_to_audio"].shape == (2, 4, s) and w["audio_to_video"].shape == (2, s, 4)
     torch.testing.assert_close(w["video_to_audio"][0].sum(-1), torch.ones(4))  # clip with audio
     assert w["video_to_audio"][1].abs().sum() == 0  # clip without audio: nothing attended
-    assert out["memory"].shape == (2, 4 + s + 1, 32)  # frames, audio tokens, the motion token
-    assert out["memory_mask"][0].all() and out["memory_mask"][1].tolist() == [True] * 4 + [False] * s + [True]
+    assert out["memory"].shape == (2, 4 + s + 3, 32)  # frames, audio tokens, the motion and two colour tokens
+    assert out["memory_mask"][0].all() and out["memory_mask"][1].tolist() == [True] * 4 + [False] * s + [True] * 3
     for v in (out["logits"], out["sync_logits"], out["caption_logits"]):
         assert torch.isfinite(v).all()
 
@@ -310,3 +310,21 @@ def test_time_deltas_follow_time_not_input_order_and_skip_padding():
     d = time_deltas(feats, times, mask)
     assert d[0, :, 0].tolist() == [2.0, 0.0, 2.0, 0.0]  # 5-3, first in time, 3-1, padding
     assert time_deltas(feats[:, :3], times[:, :3])[0, :, 0].tolist() == [2.0, 0.0, 2.0]
+
+
+def test_the_caption_loss_reaches_the_colour_tokens_but_not_the_classifiers_features(batch):
+    """The summary of what the classifier reads is added to the decoder's memory read only:
+    the caption loss trains the decoder, the colour tokens and the shared encoders through
+    the memory, never the classifier-only motion fusion through the summary."""
+    import torch.nn.functional as F
+
+    m = build(batch, audio="logmel")
+    assert m.colour is not None and m.caption_summary is not None and m.motion_fusion is not None
+    ids = m.caption_targets(batch["caption"])
+    out = m.forward_batch(batch, caption_ids=ids[:, :-1])
+    loss = F.cross_entropy(out["caption_logits"].flatten(0, 1), ids[:, 1:].flatten())
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.colour.parameters())
+    assert all(p.grad is not None for p in m.caption_summary.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.motion_fusion.parameters())
+    assert m.classifier[-1].weight.grad is None

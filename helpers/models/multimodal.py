@@ -6,9 +6,10 @@ classification, captioning and audio-visual synchronisation.
     audio (B,N) | audio_mel (B,64,F) ─ audio encoder (+ time enc.) ─ a (B,S,D) ────────────┤
                       BidirectionalCrossAttention(v, a; masks) ─ v', a', attention weights ┘
     video, small ─ MotionDynamicsModule ─ m (B,D)            (``motion``; see below)
+    video ─ ColourHistogram ─ c (B,2,D)                      (``colour_bins``: the colours, for captions)
     v̄ = masked_mean(v'); ā = masked_mean(a') or a learned "no audio" vector
-    logits = MLP([v̄ + gated m, ā]); sync_logits = MLP([v̄, ā, v̄*ā]); caption decoder attends to [v'; a'; m] + s
-    s = Linear([v̄ + gated m, ā]) (``caption_summary``): what the classifier reads, added to each token
+    logits = MLP([v̄ + gated m, ā]); sync_logits = MLP([v̄, ā, v̄*ā]); caption decoder attends to [v'; a'; m; c] + s
+    s = Linear(stop-grad [v̄ + gated m, ā]) (``caption_summary``): what the classifier reads, added to each token
 
 Why the motion stream: the frame encoder pools each frame over space, so where a thing
 is, and therefore which way it moved, is mostly gone before the temporal model sees it;
@@ -16,6 +17,10 @@ is, and therefore which way it moved, is mostly gone before the temporal model s
 Module as model A's (:mod:`.motion`: brightness-constancy cues, global translation,
 rotation and dilation) reads the frames themselves at a small size, put in time order.
 Without video (cached ``frame_features``) there is no motion stream.
+
+Why the colour token: captions name the object's and the background's colours, which a
+frame encoder trained from scratch for minutes does not keep (:mod:`.appearance`). It
+goes to the caption decoder only; the action does not depend on colour.
 
 Missing audio (``audio_mask`` False, or no audio input at all) is masked out of every
 attention and pooling, so those clips are classified from video alone.
@@ -30,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .appearance import ColourHistogram
 from .audio import WAV2VEC2_SMALL, WAV2VEC2_TINY, LogMelCNNEncoder, Wav2Vec2AudioEncoder
 from .backbones import MOBILEVIT_TINY, FrameEncoder, FrameEncoderName
 from .captioning import GPT2CaptionDecoder, SmallCaptionDecoder, WordTokenizer, beam_search, greedy_decode
@@ -80,15 +86,20 @@ class MultiModalConfig:
     motion_hidden: int = 16
     # the pooled features that classify, projected and added to every token the caption
     # decoder reads: what the classifier knows reaches each cross-attention read, whichever
-    # token it attends to; off by default so configs saved without it rebuild as they were
+    # token it attends to. Read only: the caption loss does not move the classifier's
+    # features through it (with the colour tokens it did, and cost accuracy). Off by default
+    # so configs saved without it rebuild as they were
     caption_summary: bool = False
+    # levels per RGB channel of the colour histogram tokens the caption decoder reads (0: none;
+    # configs saved without it rebuild as they were)
+    colour_bins: int = 0
 
     @classmethod
     def full(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
         """Pretrained EfficientNet-B0, wav2vec2-base and GPT-2 when reachable (offline:
         random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
         base = dict(caption_decoder="gpt2", temporal_deltas=True, motion=True, motion_size=56, motion_hidden=32,
-                    caption_summary=True)
+                    caption_summary=True, colour_bins=4)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
 
@@ -100,7 +111,7 @@ class MultiModalConfig:
                     wav2vec2_offline=dict(WAV2VEC2_TINY), caption_decoder="small", caption_pretrained=False,
                     caption_layers=1,
                     caption_max_len=24, dropout=0.0, motion=True, motion_size=32, motion_hidden=16,
-                    caption_summary=True)
+                    caption_summary=True, colour_bins=4)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
 
@@ -203,6 +214,9 @@ class MultiModalVideoModel(nn.Module):
         self.caption_summary: nn.Module | None = None
         if cfg.caption_summary and self.caption is not None:
             self.caption_summary = nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, d))
+        self.colour: ColourHistogram | None = None
+        if cfg.colour_bins and self.caption is not None:
+            self.colour = ColourHistogram(d, cfg.colour_bins)
         self.weights_sources = {
             "vision": self.vision.weights_source,
             "audio": getattr(self.audio_encoder, "weights_source", "none"),
@@ -340,11 +354,16 @@ class MultiModalVideoModel(nn.Module):
         else:
             memory = torch.cat([v, a], dim=1)
             memory_mask = torch.cat([video_valid, audio_mask[:, None].expand(b, a.shape[1])], dim=1)
-        if motion is not None:  # one more token for the caption decoder: which way things moved
-            memory = torch.cat([memory, motion[:, None]], dim=1)
-            memory_mask = torch.cat([memory_mask, torch.ones(b, 1, dtype=torch.bool, device=v.device)], dim=1)
+        extra = [] if motion is None else [motion[:, None]]  # more tokens for the caption decoder: which way
+        if self.colour is not None and video is not None and frame_features is None:  # things moved, their colours
+            extra.append(self.colour(video, frame_mask))
+        if extra:
+            extra_tokens = torch.cat(extra, dim=1)
+            memory = torch.cat([memory, extra_tokens], dim=1)
+            memory_mask = torch.cat([memory_mask, torch.ones(b, extra_tokens.shape[1], dtype=torch.bool,
+                                                             device=v.device)], dim=1)
         if self.caption_summary is not None:  # what the classifier reads, added to every token the decoder reads
-            memory = memory + self.caption_summary(pooled)[:, None]
+            memory = memory + self.caption_summary(pooled.detach())[:, None]
         caption_logits = None
         if caption_ids is not None:
             if self.caption is None:
