@@ -1,4 +1,4 @@
-"""The colours on screen, as one token for the caption decoder.
+"""The colours on screen, as two tokens for the caption decoder.
 
 A frame encoder trained from random weights for a few epochs on an action objective keeps
 little colour: nothing in that objective asks for it (a pretrained encoder keeps it). A
@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .backbones import KINETICS_MEAN, KINETICS_STD
+from .backbones import KINETICS_MEAN, KINETICS_STD, renormalize
 
 
 class ColourHistogram(nn.Module):
@@ -27,30 +27,32 @@ class ColourHistogram(nn.Module):
         if bins < 2:
             raise ValueError(f"bins must be ≥ 2, got {bins}")
         self.bins = bins
-        self.register_buffer("mean", torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1), persistent=False)
         cells = bins ** 3
         self.scene, self.moving = (nn.Sequential(nn.LayerNorm(cells), nn.Linear(cells, dim), nn.GELU(),
                                                  nn.Linear(dim, dim)) for _ in range(2))
 
     @torch.no_grad()
-    def histogram(self, video: Tensor, frame_mask: Tensor | None = None, moving: bool = False) -> Tensor:
-        """(B, bins³) share of the real frames' pixels in each RGB cell (rows sum to 1, or
-        to 0 when nothing is counted). ``moving``: each pixel weighs its distance from the
-        clip's temporal median (a still clip counts nothing)."""
+    def histograms(self, video: Tensor, frame_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Two (B, bins³) shares of the real frames' pixels per RGB cell: every pixel
+        counted once (rows sum to 1), and each pixel weighted by its distance from the
+        clip's temporal median (rows sum to 1, or to 0 for a still clip)."""
         b, _, t, h, w = video.shape
-        pixels = (video.float() * self.std + self.mean).clamp(0.0, 1.0 - 1e-6)
+        pixels = renormalize(video.float(), KINETICS_MEAN, KINETICS_STD).clamp(0.0, 1.0 - 1e-6)
         level = (pixels * self.bins).long()  # (B, 3, T, H, W) in [0, bins)
-        cell = (level[:, 0] * self.bins + level[:, 1]) * self.bins + level[:, 2]  # (B, T, H, W)
-        weight = torch.ones(b, t, h, w, device=video.device)
-        if moving:
-            weight = (pixels - pixels.median(dim=2, keepdim=True).values).abs().sum(1)
-        if frame_mask is not None:
-            weight = weight * frame_mask.to(weight.dtype)[:, :, None, None]
-        counts = torch.zeros(b, self.bins ** 3, device=video.device)
-        counts.scatter_add_(1, cell.reshape(b, -1), weight.reshape(b, -1))
-        return counts / counts.sum(1, keepdim=True).clamp_min(1e-6)
+        cell = ((level[:, 0] * self.bins + level[:, 1]) * self.bins + level[:, 2]).reshape(b, -1)
+        real = torch.ones(b, t, 1, 1, device=video.device) if frame_mask is None else \
+            frame_mask.to(pixels.dtype)[:, :, None, None]
+        moving = (pixels - pixels.median(dim=2, keepdim=True).values).abs().sum(1)  # (B, T, H, W)
+        out = []
+        for weight in (real.expand(b, t, h, w), moving * real):
+            counts = torch.zeros(b, self.bins ** 3, device=video.device).scatter_add_(1, cell, weight.reshape(b, -1))
+            out.append(counts / counts.sum(1, keepdim=True).clamp_min(1e-6))
+        return out[0], out[1]
+
+    def histogram(self, video: Tensor, frame_mask: Tensor | None = None, moving: bool = False) -> Tensor:
+        """One of :meth:`histograms`: the scene's, or (``moving``) what moves."""
+        return self.histograms(video, frame_mask)[int(moving)]
 
     def forward(self, video: Tensor, frame_mask: Tensor | None = None) -> Tensor:
-        scene, moving = (self.histogram(video, frame_mask, m).sqrt() for m in (False, True))
+        scene, moving = (h.sqrt() for h in self.histograms(video, frame_mask))
         return torch.stack([self.scene(scene), self.moving(moving)], dim=1)

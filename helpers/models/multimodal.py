@@ -18,9 +18,9 @@ Module as model A's (:mod:`.motion`: brightness-constancy cues, global translati
 rotation and dilation) reads the frames themselves at a small size, put in time order.
 Without video (cached ``frame_features``) there is no motion stream.
 
-Why the colour token: captions name the object's and the background's colours, which a
-frame encoder trained from scratch for minutes does not keep (:mod:`.appearance`). It
-goes to the caption decoder only; the action does not depend on colour.
+Why the colour tokens: captions name the object's and the background's colours, which a
+frame encoder trained from scratch for minutes does not keep (:mod:`.appearance`). They
+go to the caption decoder only; the action does not depend on colour.
 
 Missing audio (``audio_mask`` False, or no audio input at all) is masked out of every
 attention and pooling, so those clips are classified from video alone.
