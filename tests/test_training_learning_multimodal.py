@@ -20,7 +20,7 @@ from helpers.training import TrainConfig, Trainer
 from helpers.training.experiment import build_experiment
 from training_data import make_kinetics, use_tmp_settings
 
-pytestmark = pytest.mark.timeout(900)  # 4 epochs: 186 s measured at load 4.5 on 2 shared cores (12 min at load 7)
+pytestmark = pytest.mark.timeout(900)  # 8 epochs: 30–60 s on 2 quiet cores
 
 DATA = dict(classes=4, clips_per_class=33, seconds=1.6, fps=10, size=(80, 60), event_fraction=(0.6, 0.8))
 
@@ -28,8 +28,8 @@ DATA = dict(classes=4, clips_per_class=33, seconds=1.6, fps=10, size=(80, 60), e
 def test_multimodal_classifies_above_chance_and_sync_head_beats_chance(tmp_path, monkeypatch):
     use_tmp_settings(monkeypatch, tmp_path)
     root = make_kinetics(tmp_path, **DATA)
-    # a constant LR: a 4-epoch cosine decays before the sync head has separated the pairs
-    config = TrainConfig.smoke("multimodal", epochs=4, seed=0, scheduler="constant")
+    # a constant LR: a short cosine decays before the sync head has separated the pairs
+    config = TrainConfig.smoke("multimodal", epochs=8, seed=0, scheduler="constant")
     exp = build_experiment(config, root)
     assert len(exp.train_loader.dataset) == 92 and len(exp.val_loader.dataset) == 20
     result = Trainer(exp.model, config, exp.train_loader, exp.val_loader, run_dir=tmp_path / "run",
@@ -38,11 +38,11 @@ def test_multimodal_classifies_above_chance_and_sync_head_beats_chance(tmp_path,
     first, last = result.history[0], result.history[-1]
     assert last["train_loss_cls"] < first["train_loss_cls"]
     assert last["train_loss_caption"] < 0.8 * first["train_loss_caption"]  # measured 2.66 from 3.59
-    # classification on the validation clips, chance 25 % (5 of 20). Measured: 75, 90, 100,
-    # 100 % over the 4 epochs; without the motion stream 25, 25, 50, 55 %; before the
-    # GroupNorm fix 25 % at every epoch
+    # classification on the validation clips, chance 25 % (5 of 20). Measured: 65, 95, then
+    # 100 %; without the motion stream 25, 25, 50, 55 % over 4 epochs; before the GroupNorm
+    # fix 25 % at every epoch
     assert result.best_val_acc >= 0.80
-    # the sync head on aligned vs shifted audio of the validation clips, chance 50 %.
-    # Measured: 50, 50, 62.5, 50 % (25 of 40 at best); without the motion stream 52.5, 57.5,
-    # 60, 67.5 %: the classifier no longer needs the frames' timing, which the sync head reads
-    assert max(r["val_sync_acc"] for r in result.history) >= 0.60
+    # the sync head on aligned vs shifted audio of the validation clips, chance 50 %. It
+    # starts once classification is learnt: 50, 50, 50–52.5, 52.5–67.5 (this step differs
+    # between machines), then 82.5–85, 95, 97.5–100, 97.5–100 % with 1 or 2 threads
+    assert max(r["val_sync_acc"] for r in result.history) >= 0.85
