@@ -51,3 +51,20 @@ def test_the_moving_histogram_holds_the_moving_objects_colour_not_the_background
     assert float(moving[0, red]) == pytest.approx(1.0)  # only the square differs from the median
     still = module.histogram(normalised(torch.full((1, 3, 3, 4, 4), 0.3)), moving=True)
     assert float(still.sum()) == 0.0
+
+
+def test_padded_frames_do_not_move_the_median_of_the_real_ones():
+    video = torch.full((1, 3, 3, 8, 8), 0.3)  # a grey background, a red square crossing it
+    for t in range(3):
+        video[0, :, t, 3:5, 2 * t:2 * t + 2] = torch.tensor([0.9, 0.1, 0.1]).view(3, 1, 1)
+    padded = torch.cat([video, torch.zeros(1, 3, 3, 8, 8)], dim=2)  # three black padding frames
+    mask = torch.tensor([[True] * 3 + [False] * 3])
+    module = ColourHistogram(dim=8, bins=4)
+    alone = module.histogram(normalised(video), moving=True)
+    torch.testing.assert_close(module.histogram(normalised(padded), frame_mask=mask, moving=True), alone)
+    red = (3 * 4 + 0) * 4 + 0
+    assert float(alone[0, red]) == pytest.approx(1.0)
+    # with the padding in the median, the black padding would make the grey background "move"
+    both = torch.cat([normalised(padded), normalised(torch.cat([video, video], dim=2))])
+    batch = module.histogram(both, frame_mask=torch.cat([mask, torch.ones(1, 6, dtype=torch.bool)]), moving=True)
+    torch.testing.assert_close(batch[:1], alone)

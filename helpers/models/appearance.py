@@ -42,7 +42,7 @@ class ColourHistogram(nn.Module):
         cell = ((level[:, 0] * self.bins + level[:, 1]) * self.bins + level[:, 2]).reshape(b, -1)
         real = torch.ones(b, t, 1, 1, device=video.device) if frame_mask is None else \
             frame_mask.to(pixels.dtype)[:, :, None, None]
-        moving = (pixels - pixels.median(dim=2, keepdim=True).values).abs().sum(1)  # (B, T, H, W)
+        moving = (pixels - _real_median(pixels, frame_mask)).abs().sum(1)  # (B, T, H, W)
         out = []
         for weight in (real.expand(b, t, h, w), moving * real):
             counts = torch.zeros(b, self.bins ** 3, device=video.device).scatter_add_(1, cell, weight.reshape(b, -1))
@@ -56,3 +56,12 @@ class ColourHistogram(nn.Module):
     def forward(self, video: Tensor, frame_mask: Tensor | None = None) -> Tensor:
         scene, moving = (h.sqrt() for h in self.histograms(video, frame_mask))
         return torch.stack([self.scene(scene), self.moving(moving)], dim=1)
+
+
+def _real_median(pixels: Tensor, frame_mask: Tensor | None) -> Tensor:
+    """(B, 3, 1, H, W) temporal median of each clip's real frames (padding would pull it
+    towards the padded value)."""
+    if frame_mask is None or bool(frame_mask.all()):
+        return pixels.median(dim=2, keepdim=True).values
+    return torch.stack([pixels[i][:, frame_mask[i]].median(dim=1, keepdim=True).values if bool(frame_mask[i].any())
+                        else pixels[i, :, :1] for i in range(pixels.shape[0])])
