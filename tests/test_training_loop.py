@@ -109,6 +109,27 @@ def test_keep_weights_last_keeps_the_final_epoch_and_never_stops_early(clips, tm
     assert torch.load(result.checkpoint, weights_only=True)["epoch"] == 4
 
 
+def test_keep_weights_val_loss_keeps_the_lowest_validation_loss_also_across_a_resume(clips, tmp_path, monkeypatch):
+    use_tmp_settings(monkeypatch, tmp_path)
+    config = tiny_config(epochs=4, early_stopping_patience=None, keep_weights="val_loss")
+    result = make_trainer(config, clips, tmp_path / "whole").fit()
+    losses = [r["val_loss"] for r in result.history]
+    for row in result.history:  # the objective over every task: classification + the MoE's balance term
+        assert row["val_loss"] == pytest.approx(row["val_loss_cls"] + row["val_loss_aux"], rel=1e-5)
+    best = 1 + losses.index(min(losses))
+    assert result.best_epoch == best
+    assert torch.load(result.checkpoint, weights_only=True)["epoch"] == best
+    assert result.best_val_acc == result.history[best - 1]["val_acc"]
+    # killed after epoch 2, resumed: the kept epoch's loss is what epochs 3 and 4 must beat
+    with pytest.raises(Killed):
+        make_trainer(config, clips, tmp_path / "killed", callbacks=[KillAfter(2)]).fit()
+    resumed = make_trainer(config, clips, tmp_path / "killed")
+    again = resumed.fit(resume=True)
+    losses_again = [r["val_loss"] for r in again.history]
+    assert again.best_epoch == 1 + losses_again.index(min(losses_again))
+    assert resumed.best_score == -min(losses_again)
+
+
 def test_callbacks_history_files_and_gradient_accumulation(clips, tmp_path, monkeypatch):
     use_tmp_settings(monkeypatch, tmp_path)
     config = tiny_config(epochs=2, accum_steps=2)  # 12 train clips / batch 4 = 3 batches

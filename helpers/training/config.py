@@ -58,11 +58,12 @@ class TrainConfig:
     aux_weight: float = 1.0  # the MoE's load-balancing loss (already scaled by its alpha)
     # --- control
     early_stopping_patience: int | None = 5
-    # which epoch best.pth keeps: the best validation top-1, or the last one. None: "last"
-    # for the multi-modal model, whose caption decoder and sync head keep learning after
-    # its classifier peaks (its best-top-1 epoch can come before they learn anything);
-    # "val_acc" otherwise. With "last" nothing stops early.
-    keep_weights: Literal["val_acc", "last"] | None = None
+    # which epoch best.pth keeps: the best validation top-1, the lowest validation loss
+    # over every task the model trains (classification, captions, sync), or the last one.
+    # None: "last" for the multi-modal model, whose caption decoder and sync head keep
+    # learning after its classifier peaks (its best-top-1 epoch can come before they learn
+    # anything); "val_acc" otherwise. With "last" nothing stops early.
+    keep_weights: Literal["val_acc", "val_loss", "last"] | None = None
     min_delta: float = 0.0
     seed: int = 0
     deterministic: bool = False
@@ -81,8 +82,8 @@ class TrainConfig:
             self.resize = tuple(self.resize)
         if self.keep_weights is None:
             self.keep_weights = "last" if self.model == "multimodal" else "val_acc"
-        if self.keep_weights not in ("val_acc", "last"):
-            raise ValueError(f"keep_weights must be 'val_acc' or 'last', got {self.keep_weights!r}")
+        if self.keep_weights not in ("val_acc", "val_loss", "last"):
+            raise ValueError(f"keep_weights must be 'val_acc', 'val_loss' or 'last', got {self.keep_weights!r}")
 
     @classmethod
     def full(cls, model: ModelName = "moe", **overrides: Any) -> "TrainConfig":

@@ -179,7 +179,8 @@ class Trainer:
 
         self.epoch = 0  # last finished epoch
         self.step = 0  # optimizer steps
-        self.best_metric = -math.inf
+        self.best_metric = -math.inf  # validation top-1 of the kept epoch
+        self.best_score = -math.inf  # what chose it (:meth:`_selection_score`)
         self.best_epoch = 0
         self.history: list[dict[str, Any]] = []
 
@@ -324,12 +325,17 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, loader: Iterable | None = None) -> dict[str, float]:
-        """Validation loss, top-1/top-5 accuracy (fractions) and, with audio, sync accuracy."""
+        """Validation loss, top-1/top-5 accuracy (fractions) and, with audio, sync accuracy.
+        ``val_loss`` is the training objective over every task the model trains (the
+        caption decoder teacher-forced on the reference captions, the sync head on aligned
+        and shifted pairs); ``val_loss_<task>`` holds each term unweighted."""
         loader = self.val_loader if loader is None else loader
         if loader is None:
             return {}
         self.model.eval()
         tot = {k: torch.zeros((), dtype=torch.float64) for k in ("n", "loss", "top1", "top5", "sync_n", "sync")}
+        part_sums: dict[str, torch.Tensor] = {}
+        part_n: dict[str, int] = {}
         distributed = self.accelerator is not None and self.accelerator.num_processes > 1
         batches = itertools.islice(loader, within_budget(None))
         # micro-batches hold activation memory down here too (one process only: the
@@ -340,23 +346,28 @@ class Trainer:
             if self.accelerator is None:
                 batch = to_device(batch, self.device)
             with self._autocast():
-                out = task_outputs(self.model, batch, sync=self.config.sync_weight > 0, captions=False)
-                loss, _ = self.loss_fn(out)
+                out = task_outputs(self.model, batch, sync=self.config.sync_weight > 0,
+                                   captions=self.config.caption_weight > 0)
+                loss, parts = self.loss_fn(out)
             logits, labels = out.logits, out.labels
             hits = topk_correct(logits.float(), labels)
             sync_hits = sync_correct(out)
+            values = torch.tensor([float(loss), *parts.values()], dtype=torch.float32)
             if distributed:
                 # gather_for_metrics drops the samples the sharded loader repeated
-                per = torch.full_like(labels, 0, dtype=torch.float32) + float(loss)
+                per = values.to(labels.device).expand(labels.numel(), -1)
                 hits1, hits5, per = self.accelerator.gather_for_metrics((hits[1], hits[5], per))
                 hits = {1: hits1, 5: hits5}
-                losses_sum = per.double().sum()
+                sums = per.double().sum(0).cpu()
                 n = hits1.numel()
             else:
                 n = labels.numel()
-                losses_sum = torch.tensor(float(loss) * n, dtype=torch.float64)
+                sums = values.double() * n
             tot["n"] += n
-            tot["loss"] += losses_sum.cpu()
+            tot["loss"] += sums[0]
+            for name, value in zip(parts, sums[1:]):  # a batch without audio has no sync term
+                part_sums[name] = part_sums.get(name, torch.zeros((), dtype=torch.float64)) + value
+                part_n[name] = part_n.get(name, 0) + n
             tot["top1"] += hits[1].sum().double().cpu()
             tot["top5"] += hits[5].sum().double().cpu()
             if sync_hits is not None:
@@ -368,6 +379,7 @@ class Trainer:
         n = max(float(tot["n"]), 1.0)
         metrics = {"val_loss": float(tot["loss"]) / n, "val_acc": float(tot["top1"]) / n,
                    "val_top5": float(tot["top5"]) / n}
+        metrics.update({f"val_loss_{k}": float(v) / part_n[k] for k, v in part_sums.items()})
         if float(tot["sync_n"]) > 0:
             metrics["val_sync_acc"] = float(tot["sync"]) / float(tot["sync_n"])
         return metrics
@@ -425,6 +437,8 @@ class Trainer:
         self.best_metric = -math.inf if best is None else float(best)
         self.best_epoch = int(state.get("best_epoch", 0))
         self.history = [dict(r) for r in state.get("history", [])]
+        kept = [r for r in self.history if r.get("epoch") == self.best_epoch]
+        self.best_score = self._selection_score(kept[0]) if kept else -math.inf
         self.run_id = str(state.get("run_id") or self.run_id)
         if state.get("rng") is not None:
             restore_rng_state(state["rng"], self.generator)
@@ -494,11 +508,12 @@ class Trainer:
                 trim_heap()
                 if not self.sched_per_step and "val_acc" in row:
                     self.scheduler.step(row["val_acc"])
-                metric = row.get("val_acc", row["train_acc"])
-                is_best = (cfg.keep_weights == "last" or metric > self.best_metric + cfg.min_delta
+                score = self._selection_score(row)
+                is_best = (cfg.keep_weights == "last" or score > self.best_score + cfg.min_delta
                            or not self.history)
                 if is_best:
-                    self.best_metric, self.best_epoch = metric, epoch
+                    self.best_score, self.best_epoch = score, epoch
+                    self.best_metric = row.get("val_acc", row["train_acc"])
                 row = {"epoch": epoch, "lr": lr, **row, "seconds": time.perf_counter() - started, "best": is_best}
                 self.history.append(row)
                 self.epoch = epoch
@@ -541,6 +556,14 @@ class Trainer:
         state = load_checkpoint(self.best_path, mmap=True)  # copied through, never held whole
         if state.get("run_id") == self.run_id and not state.get("finished"):
             save_checkpoint(self.best_path, {**state, "finished": True})
+
+    def _selection_score(self, row: dict[str, Any]) -> float:
+        """Higher is better: validation top-1 (``keep_weights="val_acc"``), or minus the
+        validation loss over every task (``"val_loss"``); the training figures where
+        there is no validation set."""
+        if self.config.keep_weights == "val_loss":
+            return -float(row.get("val_loss", row.get("train_loss", math.inf)))
+        return float(row.get("val_acc", row.get("train_acc", 0.0)))
 
     def _should_stop(self) -> bool:
         patience = self.config.early_stopping_patience
