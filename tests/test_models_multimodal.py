@@ -175,6 +175,19 @@ def test_a_config_saved_without_the_motion_stream_rebuilds_without_it(batch):
     assert old.motion is None and not any(k.startswith("motion") for k in old.state_dict())
 
 
+def test_a_config_saved_before_the_turning_cue_rebuilds_and_loads_its_weights(batch):
+    before = build(batch, motion_turning=False)
+    saved = before.rebuild_config().to_dict()
+    saved.pop("motion_turning")  # a config from before the cue existed
+    old = MultiModalVideoModel(MultiModalConfig(**saved)).eval()
+    old.load_state_dict(before.state_dict())  # strict: the same parameters
+    assert old.motion.project.in_features == 5 * 16 and not old.motion.turning
+    assert build(batch).motion.project.in_features == 6 * 16  # the presets read it
+    with torch.no_grad():
+        torch.testing.assert_close(old(**{k: batch[k] for k in ("video", "frame_times", "audio")})["logits"],
+                                   before(**{k: batch[k] for k in ("video", "frame_times", "audio")})["logits"])
+
+
 def test_sync_pairs_shift_audio_by_whole_seconds_and_run_the_head(model):
     wave = torch.arange(10.0).expand(2, 10)
     assert shift_audio(wave, torch.tensor([2, -3]))[0].tolist() == [8, 9, 0, 1, 2, 3, 4, 5, 6, 7]

@@ -19,6 +19,14 @@ similarity motion model), each normalised to [-1, 1]. Why the global cues: the s
 a rotation is a property of the whole moving thing (opposite flow on opposite sides);
 a conv + ReLU + average pool did not learn it from a few dozen clips.
 
+Why the turning cue (optional, ``turning=True``): a thing that circles (an orbit) shows
+no net translation or rotation over the clip; what tells clockwise from counterclockwise
+is how its path turns from step to step. :func:`path_turning` follows the centre of what
+changed from step to step and sums the cross products of successive moves. It reads where
+change happened, not brightness constancy, whose first-order approximation fades once a
+thing moves more than its own edge width between the frames read (a few pixels at the
+sizes models read motion at): a fast orbit is exactly that.
+
 What each part adds on the generated motion classes (differences alone, with the
 products, with the global cues): ``benchmarks/RESULTS.md``, "Motion Dynamics Module".
 
@@ -110,17 +118,45 @@ def motion_cues(reduced: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat([d, u, w], dim=1), global_
 
 
+def path_turning(d: Tensor) -> Tensor:
+    """(B, C) which way the path of what changed turns, from the temporal differences ``d``
+    (B, C, S, H, W): the centre of ``|d|`` per step, its successive moves ``v``, and
+    ``Σ k·(v_s × v_s+1) / (Σ k·|v_s||v_s+1| + one pixel²)`` per channel, in [-1, 1], positive
+    clockwise on screen (y points down). ``k`` weighs each pair of moves by how much changed
+    in its three steps (relative to the clip's largest step), so steps where only noise
+    changed count little. Zero for a static clip and with fewer than three steps."""
+    b, c, s = d.shape[:3]
+    if s < 3:
+        return torch.zeros(b, c, dtype=d.dtype, device=d.device)
+    h, w = d.shape[-2:]
+    ys = torch.linspace(-1.0, 1.0, h, dtype=d.dtype, device=d.device).view(h, 1)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=d.dtype, device=d.device).view(1, w)
+    mag = d.abs()
+    area = mag.sum(dim=(-2, -1))  # (B, C, S)
+    cx = (mag * xs).sum(dim=(-2, -1)) / (area + _EPS)
+    cy = (mag * ys).sum(dim=(-2, -1)) / (area + _EPS)
+    vx, vy = cx[..., 1:] - cx[..., :-1], cy[..., 1:] - cy[..., :-1]
+    speed = torch.sqrt(vx * vx + vy * vy)
+    share = area / (area.amax(dim=-1, keepdim=True) + _EPS)
+    k = share[..., :-2] * share[..., 1:-1] * share[..., 2:]
+    cross = vx[..., :-1] * vy[..., 1:] - vy[..., :-1] * vx[..., 1:]
+    pixel2 = (2.0 / max(w - 1, 1)) * (2.0 / max(h - 1, 1))
+    return (k * cross).sum(-1) / ((k * speed[..., :-1] * speed[..., 1:]).sum(-1) + pixel2)
+
+
 class MotionDynamicsModule(nn.Module):
     """reduce (1x1x1 conv) → :func:`motion_cues`; the local cues go through a spatial
     3x3 conv → ReLU → temporal 3 conv → ReLU → global average pool, are joined by the
-    global cues (translation, rotation, dilation per channel) → linear to ``out_dim`` →
-    LayerNorm without bias. All bias-free (see the module docstring for why).
+    global cues (translation, rotation, dilation per channel; with ``turning`` also
+    :func:`path_turning`) → linear to ``out_dim`` → LayerNorm without bias. All bias-free
+    (see the module docstring for why).
 
     :meth:`features` is the same computation returning a plain tensor (for tracing and
     export: ``helpers.compression.deploy``)."""
 
-    def __init__(self, in_channels: int, hidden: int = 64, out_dim: int = 512) -> None:
+    def __init__(self, in_channels: int, hidden: int = 64, out_dim: int = 512, turning: bool = False) -> None:
         super().__init__()
+        self.turning = turning
         self.reduce = nn.Conv3d(in_channels, hidden, kernel_size=1, bias=False)
         self.encode = nn.Sequential(
             nn.Conv3d(3 * hidden, hidden, kernel_size=(1, 3, 3), padding=(0, 1, 1), bias=False),
@@ -128,7 +164,7 @@ class MotionDynamicsModule(nn.Module):
             nn.Conv3d(hidden, hidden, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=False),
             nn.ReLU(inplace=True),
         )
-        self.project = nn.Linear(5 * hidden, out_dim, bias=False)
+        self.project = nn.Linear((6 if turning else 5) * hidden, out_dim, bias=False)
         self.norm = nn.LayerNorm(out_dim, bias=False)
 
     def features(self, feature_map: Tensor) -> Tensor:
@@ -137,7 +173,10 @@ class MotionDynamicsModule(nn.Module):
 
     def _encode(self, local: Tensor, global_: Tensor) -> Tensor:
         pooled = self.encode(local).mean(dim=(2, 3, 4))
-        return self.norm(self.project(torch.cat([pooled, global_], dim=1)))
+        parts = [pooled, global_]
+        if self.turning:
+            parts.append(path_turning(local[:, : self.reduce.out_channels]))
+        return self.norm(self.project(torch.cat(parts, dim=1)))
 
     def forward(self, feature_map: Tensor) -> MotionOutput:
         local, global_ = motion_cues(self.reduce(feature_map))

@@ -84,6 +84,10 @@ class MultiModalConfig:
     motion: bool = False
     motion_size: int = 32  # side of the frames the motion cues are read at (pixels, after average pooling)
     motion_hidden: int = 16
+    # the motion stream also reads which way the path of what changed turns (a circling
+    # thing's sense: :func:`~helpers.models.motion.path_turning`). Off by default so configs
+    # saved without it rebuild as they were
+    motion_turning: bool = False
     # the pooled features that classify, projected and added to every token the caption
     # decoder reads: what the classifier knows reaches each cross-attention read, whichever
     # token it attends to. Read only: the caption loss does not move the classifier's
@@ -99,6 +103,7 @@ class MultiModalConfig:
         """Pretrained EfficientNet-B0, wav2vec2-base and GPT-2 when reachable (offline:
         random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
         base = dict(caption_decoder="gpt2", temporal_deltas=True, motion=True, motion_size=56, motion_hidden=32,
+                    motion_turning=True,
                     caption_summary=True, colour_bins=4)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
@@ -110,7 +115,7 @@ class MultiModalConfig:
                     audio_pretrained=False,
                     wav2vec2_offline=dict(WAV2VEC2_TINY), caption_decoder="small", caption_pretrained=False,
                     caption_layers=1,
-                    caption_max_len=24, dropout=0.0, motion=True, motion_size=32, motion_hidden=16,
+                    caption_max_len=24, dropout=0.0, motion=True, motion_size=32, motion_hidden=16, motion_turning=True,
                     caption_summary=True, colour_bins=4)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
@@ -203,7 +208,7 @@ class MultiModalVideoModel(nn.Module):
         self.motion: MotionDynamicsModule | None = None
         self.motion_fusion: GatedResidualFusion | None = None
         if cfg.motion:
-            self.motion = MotionDynamicsModule(3, cfg.motion_hidden, d)
+            self.motion = MotionDynamicsModule(3, cfg.motion_hidden, d, turning=cfg.motion_turning)
             self.motion_fusion = GatedResidualFusion(d)
         self.no_audio = nn.Parameter(torch.zeros(d))
         self.classifier = nn.Sequential(nn.LayerNorm(2 * d), nn.Dropout(cfg.dropout), nn.Linear(2 * d, cfg.num_classes))
