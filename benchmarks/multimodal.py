@@ -26,7 +26,9 @@ end to end, decode included, on a generated 10-s 320×240 clip with sound, 2 thr
 of 7 runs, float and int8 interleaved) with the int8 run's ``compressed_decode_ms`` /
 ``_preprocess_ms`` / ``_model_ms`` and a ``compressed_caption``, and
 ``full_float_size_mb`` / ``full_compressed_size_mb`` (the full-size model built offline with
-random weights: file sizes only). With several seeds every numeric figure is the mean and
+random weights: its files) and ``full_compressed_predict_ms`` (with ``_decode_ms`` /
+``_model_ms``: the full-size int8 file's ``predict_video`` on the same clip, median of 3; a
+time, not an accuracy). With several seeds every numeric figure is the mean and
 ``per_seed`` holds each.
 
 Run: ``python benchmarks/multimodal.py [--seeds 0] [--epochs 12] [--clips-per-class 20] [--no-compression]
