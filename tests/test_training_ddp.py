@@ -33,3 +33,9 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path, monkeypatch):
     moved = [k for k in rank0 if not torch.equal(init[k].detach(), rank0[k])]
     assert len(moved) > len(rank0) // 2
     assert (tmp_path / "models" / "moe_split1_best.pth").is_file()
+    # validation gathered across the ranks: the loss is its terms' sum (classification and
+    # the MoE's balance term, weight 1) in every epoch the checkpoint holds
+    history = torch.load(tmp_path / "models" / "moe_split1_best.pth", weights_only=False)["history"]
+    assert history and all("val_loss_cls" in row for row in history)
+    for row in history:
+        assert row["val_loss"] == pytest.approx(row["val_loss_cls"] + row["val_loss_aux"], rel=1e-4)

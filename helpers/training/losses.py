@@ -10,7 +10,7 @@ out, not counted as zero, so ``parts`` shows only what was trained.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,9 @@ class LossWeights:
     caption: float = 0.5
     sync: float = 0.5
     aux: float = 1.0
+
+
+LOSS_PARTS: tuple[str, ...] = tuple(f.name for f in fields(LossWeights))  # the names ``parts`` can hold
 
 
 class MultiTaskLoss:

@@ -37,7 +37,7 @@ from helpers.heap import trim_heap
 from helpers.settings import micro_batch_size, within_budget
 from helpers.training.checkpoint import FORMAT, load_checkpoint, package_versions, save_checkpoint
 from helpers.training.config import TrainConfig
-from helpers.training.losses import MultiTaskLoss
+from helpers.training.losses import LOSS_PARTS, MultiTaskLoss
 from helpers.training.mixup import mix_clips, mixup_lambda, mixup_targets
 from helpers.training.optim import build_optimizer, build_scheduler
 from helpers.training.seed import capture_rng_state, restore_rng_state
@@ -334,8 +334,11 @@ class Trainer:
             return {}
         self.model.eval()
         tot = {k: torch.zeros((), dtype=torch.float64) for k in ("n", "loss", "top1", "top5", "sync_n", "sync")}
-        part_sums: dict[str, torch.Tensor] = {}
-        part_n: dict[str, int] = {}
+        # per term: the sum of batch means × clips, and the clips of batches that had it (a
+        # batch without audio has no sync term); a fixed layout, so every process gathers
+        # the same shapes whatever its batch held
+        part_sums = torch.zeros(len(LOSS_PARTS), dtype=torch.float64)
+        part_n = torch.zeros(len(LOSS_PARTS), dtype=torch.float64)
         distributed = self.accelerator is not None and self.accelerator.num_processes > 1
         batches = itertools.islice(loader, within_budget(None))
         # micro-batches hold activation memory down here too (one process only: the
@@ -352,34 +355,35 @@ class Trainer:
             logits, labels = out.logits, out.labels
             hits = topk_correct(logits.float(), labels)
             sync_hits = sync_correct(out)
-            values = torch.tensor([float(loss), *parts.values()], dtype=torch.float32)
+            row = torch.tensor([float(loss), *(parts.get(k, 0.0) for k in LOSS_PARTS),
+                                *(float(k in parts) for k in LOSS_PARTS)], dtype=torch.float32)
+            sync_row = torch.zeros(2) if sync_hits is None else torch.stack(
+                [torch.tensor(float(sync_hits.numel())), sync_hits.sum().float().cpu()])
             if distributed:
                 # gather_for_metrics drops the samples the sharded loader repeated
-                per = values.to(labels.device).expand(labels.numel(), -1)
+                per = row.to(labels.device).expand(labels.numel(), -1)
                 hits1, hits5, per = self.accelerator.gather_for_metrics((hits[1], hits[5], per))
                 hits = {1: hits1, 5: hits5}
                 sums = per.double().sum(0).cpu()
+                sync_row = self.accelerator.reduce(sync_row.to(self.device), "sum").cpu()
                 n = hits1.numel()
             else:
                 n = labels.numel()
-                sums = values.double() * n
+                sums = row.double() * n
+            k = len(LOSS_PARTS)
             tot["n"] += n
             tot["loss"] += sums[0]
-            for name, value in zip(parts, sums[1:]):  # a batch without audio has no sync term
-                part_sums[name] = part_sums.get(name, torch.zeros((), dtype=torch.float64)) + value
-                part_n[name] = part_n.get(name, 0) + n
+            part_sums += sums[1:1 + k]
+            part_n += sums[1 + k:]
             tot["top1"] += hits[1].sum().double().cpu()
             tot["top5"] += hits[5].sum().double().cpu()
-            if sync_hits is not None:
-                s = torch.stack([torch.tensor(float(sync_hits.numel())), sync_hits.sum().float().cpu()])
-                if distributed:
-                    s = self.accelerator.reduce(s.to(self.device), "sum").cpu()
-                tot["sync_n"] += s[0].double()
-                tot["sync"] += s[1].double()
+            tot["sync_n"] += sync_row[0].double()
+            tot["sync"] += sync_row[1].double()
         n = max(float(tot["n"]), 1.0)
         metrics = {"val_loss": float(tot["loss"]) / n, "val_acc": float(tot["top1"]) / n,
                    "val_top5": float(tot["top5"]) / n}
-        metrics.update({f"val_loss_{k}": float(v) / part_n[k] for k, v in part_sums.items()})
+        metrics.update({f"val_loss_{name}": float(part_sums[i] / part_n[i])
+                        for i, name in enumerate(LOSS_PARTS) if part_n[i] > 0})
         if float(tot["sync_n"]) > 0:
             metrics["val_sync_acc"] = float(tot["sync"]) / float(tot["sync_n"])
         return metrics
