@@ -85,6 +85,24 @@ def spatial_gradients(x: Tensor) -> tuple[Tensor, Tensor]:
 _EPS = 1e-6  # keeps the normalisations finite where nothing changed (all sums then exactly zero)
 
 
+def _grid(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(ys, xs)``: the pixel coordinates of ``x``'s last two dimensions in [-1, 1],
+    shaped (H, 1) and (1, W) to broadcast."""
+    h, w = x.shape[-2:]
+    ys = torch.linspace(-1.0, 1.0, h, dtype=x.dtype, device=x.device).view(h, 1)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=x.dtype, device=x.device).view(1, w)
+    return ys, xs
+
+
+def _centre_of_change(mag: Tensor, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(area, cx, cy)`` of ``mag`` = |differences| (…, H, W) per channel and step: its sum
+    and its centre, each shaped (…, 1, 1); the centre is 0 where nothing changed."""
+    area = mag.sum(dim=(-2, -1), keepdim=True)
+    cx = (mag * xs).sum(dim=(-2, -1), keepdim=True) / (area + _EPS)
+    cy = (mag * ys).sum(dim=(-2, -1), keepdim=True) / (area + _EPS)
+    return area, cx, cy
+
+
 def motion_cues(reduced: Tensor) -> tuple[Tensor, Tensor]:
     """Local and global motion cues of a reduced map (B, C, T, H, W), see the module docstring.
 
@@ -96,13 +114,10 @@ def motion_cues(reduced: Tensor) -> tuple[Tensor, Tensor]:
     d = temporal_differences(reduced)
     gx, gy = spatial_gradients(temporal_midpoints(reduced))
     u, w = d * gx, d * gy  # −v_x |∂x m|², −v_y |∂y m|² (brightness constancy)
-    h, wd = d.shape[-2:]
-    ys = torch.linspace(-1.0, 1.0, h, dtype=d.dtype, device=d.device).view(h, 1)
-    xs = torch.linspace(-1.0, 1.0, wd, dtype=d.dtype, device=d.device).view(1, wd)
+    ys, xs = _grid(d)
     mag = d.abs()
-    area = mag.sum(dim=(-2, -1), keepdim=True) + _EPS  # centre of what changed, per channel and step
-    rx = xs - (mag * xs).sum(dim=(-2, -1), keepdim=True) / area
-    ry = ys - (mag * ys).sum(dim=(-2, -1), keepdim=True) / area
+    _, cx, cy = _centre_of_change(mag, xs, ys)
+    rx, ry = xs - cx, ys - cy
     grad = mag * torch.sqrt(gx * gx + gy * gy + _EPS**2)  # |d|·|∇m| bounds |u|, |w|
     radius = torch.sqrt(rx * rx + ry * ry)
     every = (2, 3, 4)
@@ -129,12 +144,8 @@ def path_turning(d: Tensor) -> Tensor:
     if s < 3:
         return torch.zeros(b, c, dtype=d.dtype, device=d.device)
     h, w = d.shape[-2:]
-    ys = torch.linspace(-1.0, 1.0, h, dtype=d.dtype, device=d.device).view(h, 1)
-    xs = torch.linspace(-1.0, 1.0, w, dtype=d.dtype, device=d.device).view(1, w)
-    mag = d.abs()
-    area = mag.sum(dim=(-2, -1))  # (B, C, S)
-    cx = (mag * xs).sum(dim=(-2, -1)) / (area + _EPS)
-    cy = (mag * ys).sum(dim=(-2, -1)) / (area + _EPS)
+    ys, xs = _grid(d)
+    area, cx, cy = (t[..., 0, 0] for t in _centre_of_change(d.abs(), xs, ys))  # (B, C, S) each
     vx, vy = cx[..., 1:] - cx[..., :-1], cy[..., 1:] - cy[..., :-1]
     speed = torch.sqrt(vx * vx + vy * vy)
     share = area / (area.amax(dim=-1, keepdim=True) + _EPS)
