@@ -123,6 +123,13 @@ def long_clip(folder: Path, seconds: float = 10.0, size: tuple[int, int] = (320,
                        sample_rate=cfg.sample_rate)
 
 
+def _median_ms(runs: list[Any], part: str) -> float:
+    """Median of ``part`` (``total_ms``, ``decode_ms``…) over ``predict_video`` results, 0.1 ms."""
+    import statistics
+
+    return round(statistics.median(getattr(r, part) for r in runs), 1)
+
+
 def compressed_files(model: nn.Module, config: Any, classes: list[str], folder: Path) -> dict[str, Path]:
     """The float model as a deployable fp32 file and as its dynamic-int8 file
     (:func:`helpers.compression.dynamic.save_dynamic_int8`), both under ``folder``."""
@@ -154,8 +161,6 @@ def full_size_figures(classes: list[str], captions: list[str], folder: Path, cli
     over ``repeats`` runs after a warm-up (ms, decode included; its decode / model parts).
     No training: the time is what a user's trained full-size file costs, the accuracy
     is not measured."""
-    import statistics
-
     from helpers.inference import load_predictor, predict_video
     from helpers.models import MultiModalConfig, MultiModalVideoModel
     from helpers.training import TrainConfig
@@ -171,28 +176,25 @@ def full_size_figures(classes: list[str], captions: list[str], folder: Path, cli
         runs = [predict_video(clip, predictor, keep_frames=False) for _ in range(repeats + 1)][1:]
         for key, part in (("full_compressed_predict_ms", "total_ms"), ("full_compressed_decode_ms", "decode_ms"),
                           ("full_compressed_model_ms", "model_ms")):
-            figures[key] = round(statistics.median(getattr(r, part) for r in runs), 1)
+            figures[key] = _median_ms(runs, part)
     for path in files.values():
         path.unlink()
     return figures
 
 
-def compressed_figures(model: nn.Module, test: Any, classes: list[str], config: Any, folder: Path,
+def compressed_figures(model: nn.Module, test: Any, classes: list[str], config: Any, folder: Path, clip: Path,
                        repeats: int = 7) -> dict[str, Any]:
     """The float model and its dynamic-int8 copy as deployable files, each reopened with
     :func:`~helpers.inference.load_predictor` and measured through ``predict_video``: file
     sizes (MB), the int8 file's accuracy drop on ``test``'s clips (points) and top-1
     agreement with the float file, and the median end-to-end ``predict_video`` time (ms,
-    decode included; float and int8 runs interleaved after one warm-up each) on a 10-s
-    clip with sound, with the int8 time's decode / preprocess / model parts."""
-    import statistics
-
+    decode included; float and int8 runs interleaved after one warm-up each) on ``clip``
+    (:func:`long_clip`: 10 s with sound), with the int8 time's decode / preprocess / model parts."""
     from helpers.inference import load_predictor, predict_video
 
     files = compressed_files(model, config, classes, folder)
     predictors = {name: load_predictor(path) for name, path in files.items()}
     (float_acc, float_picks), (int8_acc, int8_picks) = (file_accuracy(predictors[n], test) for n in ("float", "int8"))
-    clip = long_clip(folder)
     runs: dict[str, list[Any]] = {name: [] for name in predictors}
     for p in predictors.values():
         predict_video(clip, p, keep_frames=False)
@@ -200,18 +202,16 @@ def compressed_figures(model: nn.Module, test: Any, classes: list[str], config: 
         for name, p in predictors.items():
             runs[name].append(predict_video(clip, p, keep_frames=False))
 
-    def median(name: str, part: str) -> float:
-        return round(statistics.median(getattr(r, part) for r in runs[name]), 1)
-
     return {"float_size_mb": round(files["float"].stat().st_size / 1e6, 3),
             "compressed_size_mb": round(files["int8"].stat().st_size / 1e6, 3),
             "float_file_accuracy": round(float_acc, 4), "compressed_file_accuracy": round(int8_acc, 4),
             "compressed_accuracy_drop": round(100 * (float_acc - int8_acc), 2),
             "compressed_agreement": round(float(np.mean(float_picks == int8_picks)), 4),
-            "float_predict_ms": median("float", "total_ms"), "compressed_predict_ms": median("int8", "total_ms"),
-            "compressed_decode_ms": median("int8", "decode_ms"),
-            "compressed_preprocess_ms": median("int8", "preprocess_ms"),
-            "compressed_model_ms": median("int8", "model_ms"),
+            "float_predict_ms": _median_ms(runs["float"], "total_ms"),
+            "compressed_predict_ms": _median_ms(runs["int8"], "total_ms"),
+            "compressed_decode_ms": _median_ms(runs["int8"], "decode_ms"),
+            "compressed_preprocess_ms": _median_ms(runs["int8"], "preprocess_ms"),
+            "compressed_model_ms": _median_ms(runs["int8"], "model_ms"),
             "compressed_caption": runs["int8"][-1].caption}
 
 
@@ -281,8 +281,9 @@ def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 24, seed: int 
     figures["sync_pairs"] = sync["sync_pairs"]
     if compression:
         folder = Path(run_dir) / f"compressed_seed{seed}"
-        figures.update(compressed_figures(mm, test, classes, mm_cfg, folder))
-        figures.update(full_size_figures(classes, train_out.references, folder, long_clip(folder)))
+        clip = long_clip(folder)  # the 10-s clip with sound both timings read
+        figures.update(compressed_figures(mm, test, classes, mm_cfg, folder, clip))
+        figures.update(full_size_figures(classes, train_out.references, folder, clip))
     attributes = None if captions.attributes is None else captions.attributes.round(4).to_dict("index")
     return {"seed": seed, **sizes, "figures": figures, "examples": captions.examples.to_dict("records"),
             "caption_attributes": attributes,
