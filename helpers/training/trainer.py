@@ -339,6 +339,7 @@ class Trainer:
         # the same shapes whatever its batch held
         part_sums = torch.zeros(len(LOSS_PARTS), dtype=torch.float64)
         part_n = torch.zeros(len(LOSS_PARTS), dtype=torch.float64)
+        k = len(LOSS_PARTS)  # a row: the loss, then each term's value, then whether the batch had it
         distributed = self.accelerator is not None and self.accelerator.num_processes > 1
         batches = itertools.islice(loader, within_budget(None))
         # micro-batches hold activation memory down here too (one process only: the
@@ -370,7 +371,6 @@ class Trainer:
             else:
                 n = labels.numel()
                 sums = row.double() * n
-            k = len(LOSS_PARTS)
             tot["n"] += n
             tot["loss"] += sums[0]
             part_sums += sums[1:1 + k]
