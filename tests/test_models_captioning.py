@@ -172,3 +172,74 @@ def test_gpt2_greedy_and_beam_with_the_cache_equal_rerunning_the_prefix(monkeypa
     # the rows decode differently and beam search leaves greedy's path: the cache was reordered
     assert len({tuple(s) for s in cached_greedy}) > 1 and cached_beam != cached_greedy
     assert max(len(s) for s in cached_beam) >= 4
+
+
+def _small_word_decoder(seed: int = 0):
+    from helpers.models.captioning import SmallCaptionDecoder
+
+    torch.manual_seed(seed)
+    dec = SmallCaptionDecoder(vocab_size=20, dim=32, layers=2, heads=4, max_len=10).eval()
+    with torch.no_grad():  # far from the small init, so rows and beams decode differently
+        for p in dec.parameters():
+            p.add_(torch.randn(p.shape) * 0.3)
+    return dec
+
+
+def test_small_decoder_steps_embed_only_the_new_token_and_match_rerunning_the_prefix():
+    from helpers.models.captioning import decoding_steps
+
+    dec = _small_word_decoder()
+    memory, mask = torch.randn(3, 5, 32), torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]).bool()
+    embedded = []
+    dec.embed.register_forward_hook(lambda m, args, out: embedded.append(args[0].shape[1]))
+    steps = decoding_steps(dec, memory, mask)
+    ids = torch.full((3, 1), dec.bos_id)
+    allowed = [i for i in range(20) if i not in (dec.pad_id, dec.bos_id, dec.unk_id)]
+    with torch.no_grad():
+        for _ in range(6):
+            cached = steps(ids)
+            full = dec(ids, memory, mask)[:, -1]
+            torch.testing.assert_close(cached[:, allowed], full[:, allowed], atol=1e-5, rtol=1e-4)
+            assert torch.isinf(cached[:, [dec.pad_id, dec.bos_id, dec.unk_id]]).all()
+            ids = torch.cat([ids, torch.randint(4, 20, (3, 1))], dim=1)
+    assert embedded == [n for step in range(1, 7) for n in (1, step)]
+
+
+def test_small_decoder_greedy_and_beam_with_the_cache_equal_rerunning_the_prefix(monkeypatch):
+    from helpers.models import captioning
+
+    dec = _small_word_decoder(seed=1)
+    memory, mask = torch.randn(4, 5, 32), torch.tensor([[1] * 5, [1, 1, 0, 0, 0], [1] * 5, [1, 1, 1, 1, 0]]).bool()
+    with torch.no_grad():
+        cached_greedy = captioning.greedy_decode(dec, memory, mask, max_len=10)
+        cached_beam = captioning.beam_search(dec, memory, mask, beam_size=3, max_len=10)
+        monkeypatch.setattr(captioning, "decoding_steps", lambda d, m, k=None: captioning._PrefixSteps(d, m, k))
+        assert captioning.greedy_decode(dec, memory, mask, max_len=10) == cached_greedy
+        assert captioning.beam_search(dec, memory, mask, beam_size=3, max_len=10) == cached_beam
+    assert len({tuple(s) for s in cached_greedy}) > 1 and cached_beam != cached_greedy
+
+
+def test_small_decoder_cache_runs_the_int8_feed_forward_layers():
+    """After dynamic int8 quantization the cached steps call the int8 feed-forward layers
+    on the new token only, and stay close to the float decoder's logits."""
+    from helpers.compression.dynamic import quantize_dynamic_int8
+    from helpers.models.captioning import _PrefixSteps, decoding_steps
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    dec = _small_word_decoder(seed=2)
+    q = quantize_dynamic_int8(dec)
+    ff = q.body.layers[0].linear1
+    assert isinstance(ff, DynamicLinear)
+    fed = []
+    ff.register_forward_hook(lambda m, args, out: fed.append(args[0].shape[1]))
+    memory = torch.randn(2, 5, 32)
+    steps = decoding_steps(q, memory)
+    ids = torch.full((2, 1), dec.bos_id)
+    with torch.no_grad():
+        for _ in range(5):
+            ref = _PrefixSteps(dec, memory, None)(ids)
+            finite = torch.isfinite(ref)
+            err = (steps(ids) - ref)[finite].abs().max()
+            assert err < 0.1 * ref[finite].std()
+            ids = torch.cat([ids, torch.randint(4, 20, (2, 1))], dim=1)
+    assert fed == [1] * 5

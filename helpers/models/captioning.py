@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .pretrained import hf_from_pretrained
@@ -277,11 +278,78 @@ class _CachedGPT2Steps(_PrefixSteps):
             self.past = tuple(tuple(t.index_select(0, rows) for t in layer) for layer in self.past)
 
 
+class _CachedSmallSteps(_PrefixSteps):
+    """The small decoder with each layer's keys and values kept between calls: each call
+    runs only the tokens added since the last one, and the memory's cross-attention keys
+    and values are projected once. It computes what ``nn.TransformerDecoderLayer``
+    (pre-norm, eval mode) computes, from the same modules' weights, so the logits are
+    those of re-running the prefix up to float rounding; the feed-forward layers are
+    called as modules, int8 ones included."""
+
+    def __init__(self, decoder: SmallCaptionDecoder, memory: Tensor, memory_mask: Tensor | None) -> None:
+        super().__init__(decoder, memory, memory_mask)
+        self.layers = list(decoder.body.layers)
+        self.cross = [self._project(layer.multihead_attn, memory, 1) + self._project(layer.multihead_attn, memory, 2)
+                      for layer in self.layers]  # per layer: (keys, values), (B, heads, S, head_dim)
+        self.past: list[tuple[Tensor, Tensor]] = []
+        self.valid: Tensor | None = None  # (B, L) keys that are not padding
+        self.seen = 0
+
+    @staticmethod
+    def _project(attn: nn.MultiheadAttention, x: Tensor, part: int) -> tuple[Tensor]:
+        """Part 0/1/2 (query/key/value) of ``attn``'s input projection of ``x`` (B, L, D),
+        split into heads: ((B, heads, L, D/heads),)."""
+        d = attn.embed_dim
+        w = attn.in_proj_weight[part * d:(part + 1) * d]
+        b = None if attn.in_proj_bias is None else attn.in_proj_bias[part * d:(part + 1) * d]
+        y = F.linear(x, w, b)
+        return (y.view(x.shape[0], x.shape[1], attn.num_heads, d // attn.num_heads).transpose(1, 2),)
+
+    @staticmethod
+    def _attend(attn: nn.MultiheadAttention, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """Scaled dot-product attention of the heads, merged and put through ``out_proj``;
+        ``mask`` (B, 1 or Lq, Lk) True = attend."""
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None])
+        b, _, length, _ = out.shape
+        return attn.out_proj(out.transpose(1, 2).reshape(b, length, attn.embed_dim))
+
+    def logits(self, ids: Tensor) -> Tensor:
+        dec, new = self.decoder, ids[:, self.seen:]
+        b, n = new.shape
+        pos = torch.arange(self.seen, ids.shape[1], device=ids.device)
+        x = dec.embed(new) + dec.pos(pos)
+        self.valid = ids != dec.pad_id
+        causal = torch.ones(n, ids.shape[1], dtype=torch.bool, device=ids.device).tril(self.seen)
+        self_mask = causal[None] & self.valid[:, None, :]
+        cross_mask = None if self.memory_mask is None else self.memory_mask[:, None, :]
+        for i, layer in enumerate(self.layers):
+            h = layer.norm1(x)
+            (q,), (k,), (v,) = (self._project(layer.self_attn, h, part) for part in range(3))
+            if i < len(self.past):
+                k, v = torch.cat([self.past[i][0], k], 2), torch.cat([self.past[i][1], v], 2)
+                self.past[i] = (k, v)
+            else:
+                self.past.append((k, v))
+            x = x + self._attend(layer.self_attn, q, k, v, self_mask)
+            (q,) = self._project(layer.multihead_attn, layer.norm2(x), 0)
+            x = x + self._attend(layer.multihead_attn, q, *self.cross[i], cross_mask)
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        self.seen = ids.shape[1]
+        return dec.head(dec.norm(x[:, -1]))
+
+    def keep(self, rows: Tensor) -> None:
+        super().keep(rows)
+        self.cross = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.cross]
+        self.past = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.past]
+
+
 def decoding_steps(decoder: nn.Module, memory: Tensor, memory_mask: Tensor | None = None) -> _PrefixSteps:
     """A callable ``ids (B, L) -> (B, V)`` logits of the next token for generation, the
-    banned tokens at -inf; GPT-2 reuses its key/value cache between calls."""
+    banned tokens at -inf; both decoders reuse their key/value caches between calls."""
     if isinstance(decoder, GPT2CaptionDecoder):
         return _CachedGPT2Steps(decoder, memory, memory_mask)
+    if isinstance(decoder, SmallCaptionDecoder):
+        return _CachedSmallSteps(decoder, memory, memory_mask)
     return _PrefixSteps(decoder, memory, memory_mask)
 
 
