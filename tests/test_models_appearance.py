@@ -68,3 +68,20 @@ def test_padded_frames_do_not_move_the_median_of_the_real_ones():
     both = torch.cat([normalised(padded), normalised(torch.cat([video, video], dim=2))])
     batch = module.histogram(both, frame_mask=torch.cat([mask, torch.ones(1, 6, dtype=torch.bool)]), moving=True)
     torch.testing.assert_close(batch[:1], alone)
+
+
+def test_a_size_counts_a_subsample_of_pixels_with_their_own_colours():
+    # 4×4-pixel blocks of random colours: a stride of 4 sees each block once
+    blocks = torch.rand(1, 3, 4, 28, 28).repeat_interleave(4, -1).repeat_interleave(4, -2)  # (1,3,4,112,112)
+    full, sub = ColourHistogram(dim=8, bins=4), ColourHistogram(dim=8, bins=4, size=28)
+    for moving in (False, True):
+        torch.testing.assert_close(sub.histogram(normalised(blocks), moving=moving),
+                                   full.histogram(normalised(blocks[..., ::4, ::4]), moving=moving))
+        torch.testing.assert_close(sub.histogram(normalised(blocks), moving=moving),
+                                   full.histogram(normalised(blocks), moving=moving), atol=1e-6, rtol=0)
+    # an edge blurred by averaging would make colours that no pixel has; a subsample does not
+    split = torch.zeros(1, 3, 2, 112, 112)
+    split[:, 0, :, :, (torch.arange(112) % 8 >= 2) & (torch.arange(112) % 8 < 6)] = 1.0  # red stripes, 4 wide
+    hist = ColourHistogram(dim=8, bins=4, size=28).histogram(normalised(split))
+    black, red = 0, (3 * 4 + 0) * 4 + 0
+    assert float(hist[0, black]) == pytest.approx(0.5) and float(hist[0, red]) == pytest.approx(0.5)

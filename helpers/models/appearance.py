@@ -9,6 +9,10 @@ background) and one of the pixels that differ from the clip's temporal median (w
 the median over time is the classic background estimate), each square-rooted so large
 cells do not drown small ones, then a small MLP each: two tokens, the scene and what moves,
 so the decoder can read the background's colour from one and the object's from the other.
+With ``size`` the histograms count every n-th pixel of each row and column, at most
+``size`` a side: a subsample keeps the pixels' own colours (an average would blend them),
+and 16 frames of 28×28 pixels fill 64 cells as well as 112×112 do, for a sixteenth of the
+temporal median's work.
 """
 from __future__ import annotations
 
@@ -22,20 +26,23 @@ class ColourHistogram(nn.Module):
     """(B, 3, T, H, W) Kinetics-normalised video → (B, 2, dim) colour tokens (the scene,
     what moves)."""
 
-    def __init__(self, dim: int, bins: int = 4) -> None:
+    def __init__(self, dim: int, bins: int = 4, size: int = 0) -> None:
         super().__init__()
         if bins < 2:
             raise ValueError(f"bins must be ≥ 2, got {bins}")
-        self.bins = bins
+        self.bins, self.size = bins, size
         cells = bins ** 3
         self.scene, self.moving = (nn.Sequential(nn.LayerNorm(cells), nn.Linear(cells, dim), nn.GELU(),
                                                  nn.Linear(dim, dim)) for _ in range(2))
 
     @torch.no_grad()
     def histograms(self, video: Tensor, frame_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Two (B, bins³) shares of the real frames' pixels per RGB cell: every pixel
+        """Two (B, bins³) shares of the real frames' pixels (subsampled to ``size``) per RGB cell: every pixel
         counted once (rows sum to 1), and each pixel weighted by its distance from the
         clip's temporal median (rows sum to 1, or to 0 for a still clip)."""
+        if self.size and max(video.shape[-2:]) > self.size:
+            step = -(-max(video.shape[-2:]) // self.size)
+            video = video[..., ::step, ::step]
         b, _, t, h, w = video.shape
         pixels = renormalize(video.float(), KINETICS_MEAN, KINETICS_STD).clamp(0.0, 1.0 - 1e-6)
         level = (pixels * self.bins).long()  # (B, 3, T, H, W) in [0, bins)

@@ -97,6 +97,9 @@ class MultiModalConfig:
     # levels per RGB channel of the colour histogram tokens the caption decoder reads (0: none;
     # configs saved without it rebuild as they were)
     colour_bins: int = 0
+    # the colour histograms read every n-th pixel, at most this many a side (0: every pixel,
+    # as configs saved without it were built)
+    colour_size: int = 0
 
     @classmethod
     def full(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
@@ -104,7 +107,7 @@ class MultiModalConfig:
         random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
         base = dict(caption_decoder="gpt2", temporal_deltas=True, motion=True, motion_size=56, motion_hidden=32,
                     motion_turning=True,
-                    caption_summary=True, colour_bins=4)
+                    caption_summary=True, colour_bins=4, colour_size=32)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
 
@@ -116,7 +119,7 @@ class MultiModalConfig:
                     wav2vec2_offline=dict(WAV2VEC2_TINY), caption_decoder="small", caption_pretrained=False,
                     caption_layers=1,
                     caption_max_len=24, dropout=0.0, motion=True, motion_size=32, motion_hidden=16, motion_turning=True,
-                    caption_summary=True, colour_bins=4)
+                    caption_summary=True, colour_bins=4, colour_size=32)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
 
@@ -221,7 +224,7 @@ class MultiModalVideoModel(nn.Module):
             self.caption_summary = nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, d))
         self.colour: ColourHistogram | None = None
         if cfg.colour_bins and self.caption is not None:
-            self.colour = ColourHistogram(d, cfg.colour_bins)
+            self.colour = ColourHistogram(d, cfg.colour_bins, cfg.colour_size)
         self.weights_sources = {
             "vision": self.vision.weights_source,
             "audio": getattr(self.audio_encoder, "weights_source", "none"),
