@@ -74,3 +74,24 @@ def test_log_mel_shape_and_content(toned):
     assert abs(centres[peak_band] - 440) < 80  # energy sits in the 440 Hz band
     assert log_mel(np.zeros(0, np.float32)).shape == (64, 1)
     assert log_mel(np.zeros(16000, np.float32), n_mels=40).shape == (40, 101)
+
+
+def test_log_mel_runs_its_matrix_product_on_one_blas_thread_and_restores_the_pools(monkeypatch):
+    import librosa
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before, during = blas_threads(), []
+    real = librosa.feature.melspectrogram
+
+    def spy(**kwargs):
+        during.extend(blas_threads())
+        return real(**kwargs)
+
+    monkeypatch.setattr(librosa.feature, "melspectrogram", spy)
+    mel = log_mel(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))
+    assert mel.shape == (64, 101)
+    assert during and set(during) == {1}
+    assert blas_threads() == before

@@ -107,14 +107,19 @@ def log_mel(
     full scale (power 1.0 = 0 dB, floor -100 dB), so silence and sound compare across
     clips. Defaults are 25 ms windows, 10 ms hop at 16 kHz (AudioSet/VGGish style)."""
     import librosa
+    from threadpoolctl import threadpool_limits
 
     y = np.asarray(waveform, np.float32).reshape(-1)
     frames = 1 + len(y) // hop_length
     if len(y) < 2:
         return np.full((n_mels, frames), -100.0, np.float32)
-    mel = librosa.feature.melspectrogram(
-        y=y, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0, center=True,
-        pad_mode="constant",
-    )
+    # one BLAS thread: the mel projection is one small matrix product, and OpenBLAS's
+    # workers spin for a while after it, waiting for more, on the cores a model that runs
+    # next needs (predict_video reads the sound beside the frames; benchmarks/RESULTS.md)
+    with threadpool_limits(limits=1, user_api="blas"):
+        mel = librosa.feature.melspectrogram(
+            y=y, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0, center=True,
+            pad_mode="constant",
+        )
     db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
     return db[:, :frames].astype(np.float32)
