@@ -28,7 +28,15 @@ of 7 runs, float and int8 interleaved) with the int8 run's ``compressed_decode_m
 ``full_float_size_mb`` / ``full_compressed_size_mb`` (the full-size model built offline with
 random weights: its files) and ``full_compressed_predict_ms`` (with ``_decode_ms`` /
 ``_model_ms``: the full-size int8 file's ``predict_video`` on the same clip, median of 3; a
-time, not an accuracy). With several seeds every numeric figure is the mean and
+time, not an accuracy); then the student (``MultiModalConfig.student``: MobileNetV3-small
+frames, a log-mel CNN, the small decoder) distilled from the trained model with the same
+budget: ``student_accuracy``, ``student_video_only_accuracy``, ``student_audio_gain``,
+``student_caption_bleu4/cider`` beside ``student_template_cider`` (the template of its own
+answers), ``student_compressed_size_mb`` and ``student_compressed_file_accuracy`` (its int8
+file through ``predict_video``), ``student_accuracy_drop`` (points below the float
+model's file), and ``full_student_compressed_size_mb`` / ``full_student_compressed_predict_ms``
+(with ``_decode_ms`` / ``_model_ms``: the trained student's int8 file for the full-size
+inputs, 16 frames of 112 px, on the same clip, median of 7). With several seeds every numeric figure is the mean and
 ``per_seed`` holds each.
 
 Run: ``python benchmarks/multimodal.py [--seeds 0] [--epochs 12] [--clips-per-class 20] [--no-compression]

@@ -142,3 +142,55 @@ def test_frame_student_sees_motion_through_the_motion_cues():
         assert not torch.allclose(student(moving), student(moving.flip(2)), atol=1e-4)
     plain = create_frame_student(3, motion_cues=False)
     assert plain.motion is None and plain(torch.randn(1, 3, 4, 32, 32)).shape == (1, 3)
+
+
+def _multimodal_pair(classes: int = 2):
+    """A smoke teacher (wav2vec2 sound) and a student-preset model at smoke width
+    (log-mel sound), sharing a caption vocabulary."""
+    from helpers.models import MultiModalConfig, MultiModalVideoModel, make_demo_batch
+
+    batch = make_demo_batch(batch_size=4, num_frames=8, size=32, fps=4.0, num_classes=classes)
+    torch.manual_seed(0)
+    teacher = MultiModalVideoModel(MultiModalConfig.smoke(classes).with_captions(batch["caption"])).eval()
+    student_cfg = MultiModalConfig.student(classes, vision_pretrained=False, vision_norm="group", dim=32, heads=2,
+                                           caption_vocab=teacher.config.caption_vocab)
+    return teacher, MultiModalVideoModel(student_cfg), batch
+
+
+def test_multimodal_step_adds_the_teachers_soft_targets_to_the_students_own_outputs():
+    from helpers.compression.distillation import MultiModalDistillStep, soft_target_loss
+    from helpers.training.tasks import task_outputs
+
+    teacher, student, batch = _multimodal_pair()
+    assert student.config.audio == "logmel" and teacher.config.audio == "wav2vec2"
+    step = MultiModalDistillStep(teacher, student, DistillationConfig(alpha=0.4, temperature=2.0)).train()
+    torch.manual_seed(1)
+    out = task_outputs(step, batch)
+    torch.manual_seed(1)
+    alone = task_outputs(student, batch)
+    torch.testing.assert_close(out.logits, alone.logits)
+    assert out.caption_logits is not None and out.sync_logits is not None  # captions and sync train as alone
+    assert out.sync_logits.shape[0] == 2 * out.logits.shape[0]
+    with torch.no_grad():
+        want = 0.4 * soft_target_loss(alone.logits, teacher(**{k: batch[k] for k in
+                                                                 ("video", "frame_times", "audio", "audio_mask")})["logits"], 2.0)
+    assert float(out.aux_loss.detach()) == pytest.approx(float(want), rel=1e-5) and float(want) > 0
+    assert teacher.training is False and not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_multimodal_student_distils_a_few_steps_and_leaves_the_teacher(tmp_path):
+    from helpers.training import TrainConfig
+
+    teacher, student, batch = _multimodal_pair()
+    teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    flags = [p.requires_grad for p in teacher.parameters()]  # wav2vec2's feature encoder is frozen
+    before = {k: v.detach().clone() for k, v in student.named_parameters()}
+    cfg = TrainConfig.smoke("multimodal", num_frames=8, crop=32)
+    out = KnowledgeDistillation(teacher, student, DistillationConfig(epochs=2, lr=1e-3, alpha=0.5)).fit(
+        [batch], run_dir=tmp_path, train_config=cfg)
+    assert out is student and out.training is False
+    moved = [k for k, v in out.named_parameters() if not torch.equal(v, before[k])]
+    assert any(k.startswith("audio_encoder.") for k in moved) and any(k.startswith("caption.") for k in moved)
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, teacher_before[k]), k
+    assert [p.requires_grad for p in teacher.parameters()] == flags and any(flags)  # handed back as it came

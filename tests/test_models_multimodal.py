@@ -341,3 +341,23 @@ def test_the_caption_loss_reaches_the_colour_tokens_but_not_the_classifiers_feat
     assert all(p.grad is not None for p in m.caption_summary.parameters())
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.motion_fusion.parameters())
     assert m.classifier[-1].weight.grad is None
+
+
+def test_the_student_preset_is_the_full_models_inputs_with_small_parts():
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from helpers.models.audio import LogMelCNNEncoder
+    from helpers.models.captioning import SmallCaptionDecoder
+
+    full, student = MultiModalConfig.full(51), MultiModalConfig.student(51, vision_pretrained=False)
+    assert (student.vision, student.audio, student.caption_decoder) == ("mobilenet_v3_small", "logmel", "small")
+    assert student.vision_norm == full.vision_norm == "batch"  # ImageNet statistics where the weights load
+    assert (student.motion, student.motion_turning, student.caption_summary) == (True, True, True)
+    model = MultiModalVideoModel(student.with_captions(["a red ball moves left"])).eval()
+    assert isinstance(model.audio_encoder, LogMelCNNEncoder) and isinstance(model.caption, SmallCaptionDecoder)
+    assert model.audio_encoder.net[0].out_channels == student.audio_channels == 16
+    assert MultiModalVideoModel(MultiModalConfig.smoke(3, audio="logmel")).audio_encoder.net[0].out_channels == 32
+    video, mel = torch.randn(1, 3, 16, 112, 112), torch.randn(1, 64, 1001)  # 16 frames of 112 px, 10 s of sound
+    with torch.no_grad():
+        out = model(video=video, frame_times=torch.linspace(0, 10, 16)[None], audio_mel=mel)
+    assert out["logits"].shape == (1, 51) and out["audio_features"].shape == (1, 251, student.dim)
+    assert sum(p.numel() for p in model.parameters()) < 4e6

@@ -50,11 +50,8 @@ class DistillationConfig:
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, temperature: float = 4.0,
             alpha: float = 0.7) -> Tensor:
     """Hinton KD loss (see module docstring), mean over the batch."""
-    t = float(temperature)
     hard = F.cross_entropy(student_logits, labels)
-    soft = F.kl_div(F.log_softmax(student_logits / t, dim=-1), F.log_softmax(teacher_logits / t, dim=-1),
-                    reduction="batchmean", log_target=True) * (t * t)
-    return (1.0 - alpha) * hard + alpha * soft
+    return (1.0 - alpha) * hard + alpha * soft_target_loss(student_logits, teacher_logits, temperature)
 
 
 @dataclass
@@ -90,10 +87,7 @@ class DistillStep(nn.Module):
             with torch.no_grad():
                 t_out = self.teacher(video)
         if c.alpha > 0:
-            t = float(c.temperature)
-            soft = F.kl_div(F.log_softmax(s_logits / t, dim=-1), F.log_softmax(logits_of(t_out) / t, dim=-1),
-                            reduction="batchmean", log_target=True) * (t * t)
-            aux = aux + c.alpha * soft
+            aux = aux + c.alpha * soft_target_loss(s_logits, logits_of(t_out), c.temperature)
         s_aux = getattr(s_out, "aux_loss", None)
         if s_aux is not None:
             aux = aux + s_aux
@@ -102,6 +96,44 @@ class DistillStep(nn.Module):
                 self.feature_proj = nn.Linear(s_out.fused.shape[-1], t_out.fused.shape[-1]).to(video.device)
             aux = aux + c.feature_weight * F.mse_loss(self.feature_proj(s_out.fused), t_out.fused)
         return _StepOutput(logits=s_logits, aux_loss=aux)
+
+
+def soft_target_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
+    """``T² · KL(softmax(t/T) ‖ softmax(s/T))``, mean over the batch: Hinton's soft term."""
+    t = float(temperature)
+    return F.kl_div(F.log_softmax(student_logits / t, dim=-1), F.log_softmax(teacher_logits / t, dim=-1),
+                    reduction="batchmean", log_target=True) * (t * t)
+
+
+class MultiModalDistillStep(nn.Module):
+    """A multi-modal student and its frozen multi-modal teacher, for the Trainer: the
+    student's training outputs are those it gets alone (classes, captions by teacher
+    forcing, aligned and shifted sound for the sync head; :func:`helpers.training.tasks.task_outputs`
+    calls :meth:`task_outputs`), plus ``alpha·T²·KL`` from the teacher's class scores on
+    the same clips as the auxiliary loss. Each model reads the inputs its own audio
+    encoder takes (waveform or log-mel): the batch holds both."""
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, config: DistillationConfig) -> None:
+        super().__init__()
+        self.student, self.teacher, self.config = student, teacher, config
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "MultiModalDistillStep":
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def task_outputs(self, batch: dict[str, Any], *, sync: bool = True, captions: bool = True) -> Any:
+        from helpers.training.tasks import task_outputs
+
+        out = task_outputs(self.student, batch, sync=sync, captions=captions)
+        if self.config.alpha > 0:
+            inputs = {k: batch[k] for k in ("video", "frame_times", "audio", "audio_mel", "audio_mask") if k in batch}
+            with torch.no_grad():
+                teacher_logits = self.teacher(**inputs)["logits"]
+            out.aux_loss = self.config.alpha * soft_target_loss(out.logits, teacher_logits, self.config.temperature)
+        return out
 
 
 class KnowledgeDistillation:
@@ -120,6 +152,7 @@ class KnowledgeDistillation:
         one); returns the student (eval, CPU) and leaves the teacher where it was."""
         from helpers.settings import get_settings
         from helpers.training import TrainConfig, Trainer
+        from helpers.training.tasks import is_multimodal
 
         c = self.config
         flags = [p.requires_grad for p in self.teacher.parameters()]
@@ -131,6 +164,8 @@ class KnowledgeDistillation:
             step.eval()
             with torch.no_grad():
                 step(probe)
+        elif is_multimodal(self.student):
+            step = MultiModalDistillStep(self.teacher, self.student, c)
         else:
             step = DistillStep(self.teacher, self.student, c)
         cfg = (train_config or TrainConfig.smoke("moe")).with_(

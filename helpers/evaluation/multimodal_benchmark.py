@@ -21,9 +21,11 @@ learning); then on the test clips:
 * optionally (:func:`compressed_figures`) the float model and its dynamic-int8 copy
   (:mod:`helpers.compression.dynamic`) as deployable files, reopened by ``load_predictor``:
   their sizes, their ``predict_video`` accuracy on the test clips, and ``predict_video``
-  end to end on a generated 10-s clip with sound; and the full-size model built offline
+  end to end on a generated 10-s clip with sound; the full-size model built offline
   (:func:`full_size_figures`, no training): its file sizes and the int8 file's
-  ``predict_video`` time on the same clip.
+  ``predict_video`` time on the same clip; and its student (:func:`student_figures`:
+  ``MultiModalConfig.student`` distilled from the trained model): its accuracy, captions
+  and int8 file, and that file's time on the same clip at the full-size inputs.
 
 Why the MoE is trained here on the Kinetics-layout loaders and not through
 ``load_or_train``: that path reads the MoE's data in the HMDB51 layout, whose split
@@ -153,32 +155,93 @@ def file_accuracy(predictor: Any, test: Any) -> tuple[float, np.ndarray]:
     return float(np.mean(picked == np.array([s.label for s in samples]))), picked
 
 
-def full_size_figures(classes: list[str], captions: list[str], folder: Path, clip: Path | None = None,
-                      repeats: int = 3) -> dict[str, float]:
-    """The full-size multi-modal model (``MultiModalConfig.full`` built offline: random
-    weights, nothing downloaded) as a deployable fp32 file and as its dynamic-int8 file:
-    their sizes (MB) and, given ``clip``, the int8 file's median ``predict_video`` time
-    over ``repeats`` runs after a warm-up (ms, decode included; its decode / model parts).
-    No training: the time is what a user's trained full-size file costs, the accuracy
-    is not measured."""
+def full_input_figures(model: nn.Module, classes: list[str], folder: Path, clip: Path | None, prefix: str,
+                       repeats: int = 3) -> dict[str, float]:
+    """``model`` as a deployable fp32 file and as its dynamic-int8 file for the full-size
+    inputs (``TrainConfig.full``'s frames: 16 of 112 px, and the sound): their sizes (MB;
+    ``<prefix>_float_size_mb``, ``<prefix>_compressed_size_mb``) and, given ``clip``, the int8
+    file's median ``predict_video`` time over ``repeats`` runs after a warm-up
+    (``<prefix>_compressed_predict_ms``, decode included, with its ``_decode_ms`` /
+    ``_model_ms`` parts). A time, not an accuracy: the weights need not have been trained
+    on inputs of that size."""
     from helpers.inference import load_predictor, predict_video
-    from helpers.models import MultiModalConfig, MultiModalVideoModel
     from helpers.training import TrainConfig
 
-    cfg = MultiModalConfig.full(len(classes), vision_pretrained=False, audio_pretrained=False,
-                                caption_pretrained=False).with_captions(captions)
-    files = compressed_files(MultiModalVideoModel(cfg).eval(), TrainConfig.full("multimodal"), classes,
-                             Path(folder) / "full_size")
-    figures = {"full_float_size_mb": round(files["float"].stat().st_size / 1e6, 3),
-               "full_compressed_size_mb": round(files["int8"].stat().st_size / 1e6, 3)}
+    files = compressed_files(model, TrainConfig.full("multimodal"), classes, Path(folder) / prefix)
+    figures = {f"{prefix}_float_size_mb": round(files["float"].stat().st_size / 1e6, 3),
+               f"{prefix}_compressed_size_mb": round(files["int8"].stat().st_size / 1e6, 3)}
     if clip is not None:
         predictor = load_predictor(files["int8"])
         runs = [predict_video(clip, predictor, keep_frames=False) for _ in range(repeats + 1)][1:]
-        for key, part in (("full_compressed_predict_ms", "total_ms"), ("full_compressed_decode_ms", "decode_ms"),
-                          ("full_compressed_model_ms", "model_ms")):
-            figures[key] = _median_ms(runs, part)
+        for part in ("total", "decode", "model"):
+            name = "predict" if part == "total" else part
+            figures[f"{prefix}_compressed_{name}_ms"] = _median_ms(runs, f"{part}_ms")
     for path in files.values():
         path.unlink()
+    return figures
+
+
+def full_size_figures(classes: list[str], captions: list[str], folder: Path, clip: Path | None = None,
+                      repeats: int = 3) -> dict[str, float]:
+    """:func:`full_input_figures` (keys ``full_…``) of the full-size model
+    (``MultiModalConfig.full`` built offline: random weights, nothing downloaded, the caption
+    vocabulary of ``captions``): what a user's trained full-size file costs."""
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+
+    cfg = MultiModalConfig.full(len(classes), vision_pretrained=False, audio_pretrained=False,
+                                caption_pretrained=False).with_captions(captions)
+    return full_input_figures(MultiModalVideoModel(cfg).eval(), classes, folder, clip, "full", repeats)
+
+
+def student_figures(teacher: nn.Module, train_loader: Any, val_loader: Any, test: Any, classes: list[str],
+                    config: Any, run_dir: Path, seed: int, *, alpha: float = 0.5,
+                    teacher_file_accuracy: float | None = None, clip: Path | None = None,
+                    repeats: int = 7) -> dict[str, Any]:
+    """The student architecture (``MultiModalConfig.student``; GroupNorm in its randomly
+    initialised frame encoder, as the smoke model) distilled from the trained ``teacher``
+    on the same loaders with the same budget (``config``: epochs, LR, frames; ``alpha`` of
+    the class loss from the teacher's scores at T = 4), then measured on ``test`` as the
+    teacher is: accuracy with and without its audio, captions beside the baselines of
+    its own features, and its dynamic-int8 file through ``predict_video`` (size, accuracy,
+    and the drop from ``teacher_file_accuracy``, the teacher's float file's). Then the
+    same trained weights as files for the full-size inputs (:func:`full_input_figures`,
+    keys ``full_student_…``, median of ``repeats`` on ``clip``): the time a deployed
+    student takes, with the caption a trained decoder writes (a random decoder's length is
+    arbitrary). The frame encoder's GroupNorm costs at least what the pretrained student's
+    BatchNorm does."""
+    from helpers.compression.distillation import DistillationConfig, KnowledgeDistillation
+    from helpers.datasets import make_loader
+    from helpers.evaluation.multimodal import caption_comparison
+    from helpers.inference import load_predictor
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+
+    torch.manual_seed(seed)
+    train_loader.loader.generator.manual_seed(seed)
+    cfg = MultiModalConfig.student(len(classes), vision_pretrained=False, vision_norm="group",
+                                   caption_vocab=teacher.config.caption_vocab)
+    started = time.perf_counter()
+    kd = KnowledgeDistillation(teacher, MultiModalVideoModel(cfg),
+                               DistillationConfig(alpha=alpha, temperature=4.0, epochs=config.epochs, lr=config.lr))
+    student = kd.fit(train_loader, val_loader, run_dir=Path(run_dir) / f"student_seed{seed}", train_config=config)
+    train_s = round(time.perf_counter() - started, 1)
+    out = multimodal_outputs(student, test)
+    ordered_train = make_loader(train_loader.dataset, train_loader.batch_size, train=False, num_workers=0)
+    captions = caption_comparison(out, multimodal_outputs(student, ordered_train, muted_pass=False, captions=False),
+                                  classes)
+    acc, muted = _accuracy(out.labels, out.logits), _accuracy(out.labels, out.muted_logits)
+    files = compressed_files(student, config, classes, Path(run_dir) / f"student_seed{seed}")
+    file_acc, _ = file_accuracy(load_predictor(files["int8"]), test)
+    figures = {"student_accuracy": round(acc, 4), "student_video_only_accuracy": round(muted, 4),
+               "student_audio_gain": round(100 * (acc - muted), 2),
+               "student_caption_cider": round(captions.figure("model", "cider"), 4),
+               "student_caption_bleu4": round(captions.figure("model", "bleu4"), 4),
+               "student_template_cider": round(captions.figure("template", "cider"), 4),
+               "student_compressed_size_mb": round(files["int8"].stat().st_size / 1e6, 3),
+               "student_compressed_file_accuracy": round(file_acc, 4), "student_train_s": train_s}
+    if teacher_file_accuracy is not None:
+        figures["student_accuracy_drop"] = round(100 * (teacher_file_accuracy - file_acc), 2)
+    figures.update(full_input_figures(student, classes, Path(run_dir) / f"student_seed{seed}", clip, "full_student",
+                                      repeats))
     return figures
 
 
@@ -216,10 +279,11 @@ def compressed_figures(model: nn.Module, test: Any, classes: list[str], config: 
 
 
 def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 24, seed: int = 0, batch_size: int = 8,
-                  compression: bool = True, log: Any = print, frames: dict[str, Any] | None = None) -> dict[str, Any]:
+                  compression: bool = True, student: bool = True, log: Any = print,
+                  frames: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train both models on ``data_dir`` and measure them (see the module docstring).
     ``frames``: overrides of the smoke presets' frame geometry for both models (``resize``,
-    ``crop``). Returns the figures (fractions for accuracies; ``audio_gain`` in points),
+    ``crop``). ``student`` (with ``compression``): also :func:`student_figures`. Returns the figures (fractions for accuracies; ``audio_gain`` in points),
     the caption attribute shares and notes."""
     from helpers.evaluation.multimodal import caption_comparison, caption_scores, evaluate_multimodal
     from helpers.datasets import make_loader
@@ -284,6 +348,11 @@ def run_benchmark(data_dir: Path, run_dir: Path, *, epochs: int = 24, seed: int 
         clip = long_clip(folder)  # the 10-s clip with sound both timings read
         figures.update(compressed_figures(mm, test, classes, mm_cfg, folder, clip))
         figures.update(full_size_figures(classes, train_out.references, folder, clip))
+        if student:
+            with_student = student_figures(mm, train_loader, val_loader, test, classes, mm_cfg, Path(run_dir), seed,
+                                           teacher_file_accuracy=figures["float_file_accuracy"], clip=clip)
+            log({"seed": seed, "model": "student", **with_student})
+            figures.update(with_student)
     attributes = None if captions.attributes is None else captions.attributes.round(4).to_dict("index")
     return {"seed": seed, **sizes, "figures": figures, "examples": captions.examples.to_dict("records"),
             "caption_attributes": attributes,

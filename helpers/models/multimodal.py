@@ -68,6 +68,7 @@ class MultiModalConfig:
     audio_pretrained: bool = True
     wav2vec2_offline: dict = field(default_factory=lambda: dict(WAV2VEC2_SMALL))
     n_mels: int = 64
+    audio_channels: int = 32  # width of the log-mel CNN (audio "logmel"): its first block's channels
     fusion_layers: int = 1
     caption_decoder: Literal["small", "gpt2", "none"] = "small"
     caption_pretrained: bool = True  # GPT-2 weights/tokenizer (decoder "gpt2" only)
@@ -107,6 +108,19 @@ class MultiModalConfig:
         random EfficientNet-B0, the small Wav2Vec2 config, the small caption decoder)."""
         base = dict(caption_decoder="gpt2", temporal_deltas=True, motion=True, motion_size=56, motion_hidden=32,
                     motion_turning=True,
+                    caption_summary=True, colour_bins=4, colour_size=32)
+        base.update(overrides)
+        return cls(num_classes=num_classes, **base)
+
+    @classmethod
+    def student(cls, num_classes: int = 51, **overrides) -> "MultiModalConfig":
+        """The deployable student of :meth:`full`, for the same inputs (16 frames of
+        112 px, 10 s of sound) on a CPU: MobileNetV3-small frames (ImageNet weights when
+        reachable), a log-mel CNN for the sound instead of wav2vec2, the small word decoder
+        instead of GPT-2, the motion stream at 32 px. Trained by distillation from the full
+        model (:class:`helpers.compression.distillation.KnowledgeDistillation`)."""
+        base = dict(vision="mobilenet_v3_small", audio="logmel", audio_channels=16, caption_decoder="small", dim=128,
+                    temporal_deltas=True, motion=True, motion_size=32, motion_hidden=16, motion_turning=True,
                     caption_summary=True, colour_bins=4, colour_size=32)
         base.update(overrides)
         return cls(num_classes=num_classes, **base)
@@ -203,7 +217,7 @@ class MultiModalVideoModel(nn.Module):
         if cfg.audio == "wav2vec2":
             self.audio_encoder = Wav2Vec2AudioEncoder(d, cfg.audio_pretrained, cfg.wav2vec2_offline)
         elif cfg.audio == "logmel":
-            self.audio_encoder = LogMelCNNEncoder(d, cfg.n_mels)
+            self.audio_encoder = LogMelCNNEncoder(d, cfg.n_mels, cfg.audio_channels)
         elif cfg.audio != "none":
             raise ValueError(f"audio must be 'wav2vec2', 'logmel' or 'none', got {cfg.audio!r}")
         self.audio_time = ContinuousTimeEncoding(d)

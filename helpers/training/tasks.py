@@ -37,7 +37,12 @@ def is_multimodal(model: nn.Module) -> bool:
 
 
 def task_outputs(model: nn.Module, batch: dict[str, Any], *, sync: bool = True, captions: bool = True) -> TaskOutputs:
-    """Run ``model`` (possibly wrapped) on ``batch`` and collect what the loss needs."""
+    """Run ``model`` (possibly wrapped) on ``batch`` and collect what the loss needs. A
+    training step that knows its own outputs (a distillation step with a teacher:
+    :class:`~helpers.compression.distillation.MultiModalDistillStep`) gives them itself."""
+    own = getattr(unwrap(model), "task_outputs", None)
+    if own is not None:
+        return own(batch, sync=sync, captions=captions)
     if is_multimodal(model):
         return _multimodal(model, batch, sync=sync, captions=captions)
     out = model(batch["video"])
