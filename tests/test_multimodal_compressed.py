@@ -5,6 +5,7 @@ small tolerance, captions made of vocabulary words, at a third of the float file
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +125,27 @@ def test_the_log_mel_is_computed_only_for_models_that_read_it(trained):
     assert model.config.audio == "wav2vec2" and not reads_mel(model)
     assert reads_mel(SimpleNamespace(config=SimpleNamespace(audio="logmel")))
     assert reads_mel(object())  # a model that says nothing gets both inputs
+
+
+def test_the_cli_distils_a_student_file_that_answers_like_a_multimodal_model(trained, tmp_path, capsys):
+    from helpers.compression.cli import main
+    from helpers.compression.multimodal_student import STUDENT_FILE
+
+    checkpoint, root, clips = trained
+    assert main(["--checkpoint", str(checkpoint), "--out", str(tmp_path), "--data", str(root), "--student",
+                 "--student-epochs", "1"]) == 0
+    int8, got = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
+    assert Path(int8["path"]).is_file()  # the teacher's own int8 file comes first
+    assert got["path"] == str(tmp_path / STUDENT_FILE) and got["epochs"] == 1
+    assert 0.0 <= got["student_accuracy"] <= 1.0 and 0.0 <= got["teacher_accuracy"] <= 1.0
+    teacher, student = load_predictor(checkpoint), load_predictor(got["path"])
+    assert student.is_multimodal and student.class_names == teacher.class_names
+    assert (student.num_frames, student.resize, student.crop) == (teacher.num_frames, teacher.resize, teacher.crop)
+    cfg = student.model.config
+    assert (cfg.audio, cfg.vision, cfg.vision_norm) == ("logmel", "mobilenet_v3_small", "group")
+    assert cfg.dim <= teacher.model.config.dim and cfg.caption_vocab == teacher.model.config.caption_vocab
+    answer = predict_video(root / clips[0]["video_path"], student, keep_frames=False)
+    assert answer.label in teacher.class_names and answer.sync_score is not None
+    vocab = set(cfg.caption_vocab)
+    assert answer.caption and set(answer.caption.split()) <= vocab
+

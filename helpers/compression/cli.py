@@ -9,12 +9,17 @@ Without ``--checkpoint`` the model comes from ``load_or_train`` (notebook 04's
 
 A multi-modal checkpoint (``--checkpoint models/multimodal_split1_best.pth``) gets its
 deployable dynamic-int8 file instead (:func:`helpers.compression.dynamic.write_dynamic_int8`:
-FX cannot trace that model, so there is no pruning, static int8 or distillation for it);
-the printed JSON line names the file and its size next to the float weights'.
+FX cannot trace that model, so there is no pruning or static int8 for it); the printed
+JSON line names the file and its size next to the float weights'. With ``--student`` its
+distilled student follows (:func:`helpers.compression.multimodal_student.write_multimodal_student`:
+``--student-epochs`` epochs, default the checkpoint's own) as a second file and JSON line.
+
+    python -m helpers compress --checkpoint models/multimodal_split1_best.pth --student [--student-epochs 24]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -47,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <models_dir>/compressed)")
     p.add_argument("--ratios", type=_floats, default=(0.3, 0.5, 0.7), help="structured pruning ratios, e.g. 0.3,0.5")
     p.add_argument("--finetune-epochs", type=int, default=3)
-    p.add_argument("--student-epochs", type=int, default=40, help="distillation pays off only on long schedules")
+    p.add_argument("--student-epochs", type=int, default=None,
+                   help="distillation pays off only on long schedules (default: 40; a multi-modal student: "
+                        "the checkpoint's epochs)")
+    p.add_argument("--student", action="store_true",
+                   help="multi-modal checkpoint: also distil its student (MobileNetV3-small, log-mel audio) into a file")
     p.add_argument("--student-mixup", type=float, default=0.4,
                    help="mixup alpha of both student arms (the teacher scores the blended clip; 0: off)")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT epochs when post-training int8 loses > 1 point")
@@ -72,10 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = args.out or get_settings().models_dir / "compressed"
     if args.checkpoint is not None and _model_name(args.checkpoint) == "multimodal":
-        return _multimodal(args.checkpoint, out)
+        return _multimodal(args.checkpoint, out, args.data, args.student_epochs if args.student else -1)
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     cfg = CompressionSettings(prune_ratios=args.ratios, finetune_epochs=args.finetune_epochs,
-                              student_epochs=args.student_epochs, student_mixup=args.student_mixup,
+                              student_epochs=40 if args.student_epochs is None else args.student_epochs,
+                              student_mixup=args.student_mixup,
                               qat_epochs=args.qat_epochs,
                               teacher_epochs=args.teacher_epochs, eval_clips_per_class=args.eval_clips_per_class,
                               latency_shape=args.latency_shape, latency_repeats=args.repeats,
@@ -112,16 +122,24 @@ def _model_name(checkpoint: Path) -> str | None:
     return state.get("model_name") or (state.get("config") or {}).get("model")
 
 
-def _multimodal(checkpoint: Path, out: Path) -> int:
-    """Write the multi-modal model's dynamic-int8 file; print its JSON summary."""
+def _multimodal(checkpoint: Path, out: Path, data: Path | None = None, student_epochs: int | None = -1) -> int:
+    """Write the multi-modal model's dynamic-int8 file and (``student_epochs`` not -1;
+    None: the checkpoint's epochs) its distilled student's; print a JSON line for each."""
+    from helpers.archives import ArchiveError
+    from helpers.video import VideoDecodeError
+
     from .dynamic import write_dynamic_int8
+    from .multimodal_student import write_multimodal_student
 
     try:
-        summary = write_dynamic_int8(checkpoint, out)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(json.dumps(write_dynamic_int8(checkpoint, out), default=str), flush=True)
+        if student_epochs != -1:
+            with contextlib.redirect_stdout(sys.stderr):  # training logs to stderr: stdout is the JSON lines
+                summary = write_multimodal_student(checkpoint, out, epochs=student_epochs, data=data)
+            print(json.dumps(summary, default=str))
+    except (FileNotFoundError, ValueError, RuntimeError, ArchiveError, VideoDecodeError) as exc:
         print(f"compress: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(summary, default=str))
     return 0
 
 
