@@ -1,5 +1,6 @@
 """Knowledge distillation (Hinton, Vinyals & Dean 2015) from the trained MoE teacher to
-smaller students, and the students.
+smaller students, and the students; and from a trained multi-modal model to its student
+(:class:`MultiModalDistillStep`, the architecture ``MultiModalConfig.student``).
 
 Loss: ``(1 - alpha) * CE(student, y) + alpha * T² * KL(softmax(t/T) || softmax(s/T))``
 (+ ``beta * MSE`` between projected student and teacher features when feature
@@ -111,7 +112,8 @@ class MultiModalDistillStep(nn.Module):
     forcing, aligned and shifted sound for the sync head; :func:`helpers.training.tasks.task_outputs`
     calls :meth:`task_outputs`), plus ``alpha·T²·KL`` from the teacher's class scores on
     the same clips as the auxiliary loss. Each model reads the inputs its own audio
-    encoder takes (waveform or log-mel): the batch holds both."""
+    encoder takes (waveform or log-mel): the batch holds both. One process: the step
+    calls the student itself, so a DDP wrapper around the step would not see its gradients."""
 
     def __init__(self, teacher: nn.Module, student: nn.Module, config: DistillationConfig) -> None:
         super().__init__()
