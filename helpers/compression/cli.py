@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = args.out or get_settings().models_dir / "compressed"
     if args.checkpoint is not None and _model_name(args.checkpoint) == "multimodal":
-        return _multimodal(args.checkpoint, out, args.data, args.student_epochs if args.student else -1)
+        return _multimodal(args.checkpoint, out, args.data, student=args.student, student_epochs=args.student_epochs)
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     cfg = CompressionSettings(prune_ratios=args.ratios, finetune_epochs=args.finetune_epochs,
                               student_epochs=40 if args.student_epochs is None else args.student_epochs,
@@ -122,9 +122,10 @@ def _model_name(checkpoint: Path) -> str | None:
     return state.get("model_name") or (state.get("config") or {}).get("model")
 
 
-def _multimodal(checkpoint: Path, out: Path, data: Path | None = None, student_epochs: int | None = -1) -> int:
-    """Write the multi-modal model's dynamic-int8 file and (``student_epochs`` not -1;
-    None: the checkpoint's epochs) its distilled student's; print a JSON line for each."""
+def _multimodal(checkpoint: Path, out: Path, data: Path | None = None, *, student: bool = False,
+                student_epochs: int | None = None) -> int:
+    """Write the multi-modal model's dynamic-int8 file and (``student``) its distilled
+    student's (``student_epochs``; None: the checkpoint's epochs); print a JSON line for each."""
     from helpers.archives import ArchiveError
     from helpers.video import VideoDecodeError
 
@@ -133,7 +134,7 @@ def _multimodal(checkpoint: Path, out: Path, data: Path | None = None, student_e
 
     try:
         print(json.dumps(write_dynamic_int8(checkpoint, out), default=str), flush=True)
-        if student_epochs != -1:
+        if student:
             with contextlib.redirect_stdout(sys.stderr):  # training logs to stderr: stdout is the JSON lines
                 summary = write_multimodal_student(checkpoint, out, epochs=student_epochs, data=data)
             print(json.dumps(summary, default=str))

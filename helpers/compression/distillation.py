@@ -127,11 +127,11 @@ class MultiModalDistillStep(nn.Module):
         return self
 
     def task_outputs(self, batch: dict[str, Any], *, sync: bool = True, captions: bool = True) -> Any:
-        from helpers.training.tasks import task_outputs
+        from helpers.training.tasks import MULTIMODAL_INPUTS, task_outputs
 
         out = task_outputs(self.student, batch, sync=sync, captions=captions)
         if self.config.alpha > 0:
-            inputs = {k: batch[k] for k in ("video", "frame_times", "audio", "audio_mel", "audio_mask") if k in batch}
+            inputs = {k: batch[k] for k in MULTIMODAL_INPUTS if k in batch}
             with torch.no_grad():
                 teacher_logits = self.teacher(**inputs)["logits"]
             out.aux_loss = self.config.alpha * soft_target_loss(out.logits, teacher_logits, self.config.temperature)

@@ -91,6 +91,7 @@ def evaluate_multimodal(model: nn.Module, dataloader: Iterable[dict], device: st
     Batches contract. Each clip with audio is scored aligned and time-shifted (the
     pairs :func:`helpers.models.make_sync_pairs` makes, with a fixed seed)."""
     from helpers.models import make_sync_pairs
+    from helpers.training.tasks import MULTIMODAL_INPUTS
 
     model.eval().to(device)
     gen = torch.Generator().manual_seed(seed)
@@ -98,7 +99,6 @@ def evaluate_multimodal(model: nn.Module, dataloader: Iterable[dict], device: st
     hyps: list[str] = []
     sync_y: list[np.ndarray] = []
     sync_s: list[np.ndarray] = []
-    keys = ("video", "frame_times", "audio", "audio_mel", "audio_mask")
     max_batches = within_budget(max_batches)
     for i, batch in enumerate(dataloader):
         if max_batches is not None and i >= max_batches:
@@ -109,7 +109,7 @@ def evaluate_multimodal(model: nn.Module, dataloader: Iterable[dict], device: st
             refs += list(batch["caption"])
         mask = batch.get("audio_mask")
         if sync and mask is not None and bool(mask.any()) and getattr(model, "audio_encoder", None) is not None:
-            inputs = {k: batch[k].cpu() for k in keys if k in batch}
+            inputs = {k: batch[k].cpu() for k in MULTIMODAL_INPUTS if k in batch}
             try:
                 pairs = make_sync_pairs(inputs, generator=gen)
             except ValueError:  # window too short to shift: no sync figure from this batch

@@ -289,21 +289,20 @@ class _CachedSmallSteps(_PrefixSteps):
     def __init__(self, decoder: SmallCaptionDecoder, memory: Tensor, memory_mask: Tensor | None) -> None:
         super().__init__(decoder, memory, memory_mask)
         self.layers = list(decoder.body.layers)
-        self.cross = [self._project(layer.multihead_attn, memory, 1) + self._project(layer.multihead_attn, memory, 2)
+        self.cross = [(self._project(layer.multihead_attn, memory, 1), self._project(layer.multihead_attn, memory, 2))
                       for layer in self.layers]  # per layer: (keys, values), (B, heads, S, head_dim)
         self.past: list[tuple[Tensor, Tensor]] = []
-        self.valid: Tensor | None = None  # (B, L) keys that are not padding
         self.seen = 0
 
     @staticmethod
-    def _project(attn: nn.MultiheadAttention, x: Tensor, part: int) -> tuple[Tensor]:
+    def _project(attn: nn.MultiheadAttention, x: Tensor, part: int) -> Tensor:
         """Part 0/1/2 (query/key/value) of ``attn``'s input projection of ``x`` (B, L, D),
-        split into heads: ((B, heads, L, D/heads),)."""
+        split into heads: (B, heads, L, D/heads)."""
         d = attn.embed_dim
         w = attn.in_proj_weight[part * d:(part + 1) * d]
         b = None if attn.in_proj_bias is None else attn.in_proj_bias[part * d:(part + 1) * d]
         y = F.linear(x, w, b)
-        return (y.view(x.shape[0], x.shape[1], attn.num_heads, d // attn.num_heads).transpose(1, 2),)
+        return y.view(x.shape[0], x.shape[1], attn.num_heads, d // attn.num_heads).transpose(1, 2)
 
     @staticmethod
     def _attend(attn: nn.MultiheadAttention, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
@@ -318,20 +317,19 @@ class _CachedSmallSteps(_PrefixSteps):
         b, n = new.shape
         pos = torch.arange(self.seen, ids.shape[1], device=ids.device)
         x = dec.embed(new) + dec.pos(pos)
-        self.valid = ids != dec.pad_id
         causal = torch.ones(n, ids.shape[1], dtype=torch.bool, device=ids.device).tril(self.seen)
-        self_mask = causal[None] & self.valid[:, None, :]
+        self_mask = causal[None] & (ids != dec.pad_id)[:, None, :]  # keys: earlier tokens that are not padding
         cross_mask = None if self.memory_mask is None else self.memory_mask[:, None, :]
         for i, layer in enumerate(self.layers):
             h = layer.norm1(x)
-            (q,), (k,), (v,) = (self._project(layer.self_attn, h, part) for part in range(3))
+            q, k, v = (self._project(layer.self_attn, h, part) for part in range(3))
             if i < len(self.past):
                 k, v = torch.cat([self.past[i][0], k], 2), torch.cat([self.past[i][1], v], 2)
                 self.past[i] = (k, v)
             else:
                 self.past.append((k, v))
             x = x + self._attend(layer.self_attn, q, k, v, self_mask)
-            (q,) = self._project(layer.multihead_attn, layer.norm2(x), 0)
+            q = self._project(layer.multihead_attn, layer.norm2(x), 0)
             x = x + self._attend(layer.multihead_attn, q, *self.cross[i], cross_mask)
             x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
         self.seen = ids.shape[1]

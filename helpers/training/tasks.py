@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from helpers.training.losses import TaskOutputs
 
 MIN_SYNC_SHIFT_S = 0.5
+# the batch keys a multi-modal model is trained on (what a teacher of it reads too)
+MULTIMODAL_INPUTS: tuple[str, ...] = ("video", "frame_times", "audio", "audio_mel", "audio_mask")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -74,7 +76,7 @@ def _multimodal(model: nn.Module, batch: dict[str, Any], *, sync: bool, captions
     caption_ids = None
     if captions and core.caption is not None and any(batch.get("caption") or []):
         caption_ids = core.caption_targets(list(batch["caption"])).to(batch["video"].device)
-    inputs = {k: batch[k] for k in ("video", "frame_times", "audio", "audio_mel", "audio_mask") if k in batch}
+    inputs = {k: batch[k] for k in MULTIMODAL_INPUTS if k in batch}
     if with_sync:
         inputs = make_sync_pairs(inputs, min_shift_s=MIN_SYNC_SHIFT_S)
         if caption_ids is not None:
