@@ -92,16 +92,36 @@ def test_flow_encoder_caches_one_vector_per_candidate(tiny_kinetics, tmp_path):
     assert np.isfinite(fs.features).all() and not is_degenerate(fs.features)
 
 
-def test_motion_energy_is_the_scaled_grey_change_and_zero_for_a_still_clip():
-    from helpers.rl.features import motion_energy
+def test_frame_difference_is_the_mean_grey_change_and_zero_for_a_still_clip():
+    from helpers.rl.features import frame_difference, motion_energy
 
     still = np.full((3, 4, 4, 3), 100, np.uint8)
+    assert frame_difference(still, still).tolist() == [0.0, 0.0, 0.0]
     assert motion_energy(still, still).tolist() == [0.0, 0.0, 0.0]
     moved = still.copy()
     moved[1, :2] = 200  # half of frame 1 changes by 100 grey levels
     moved[2, 0, 0] = 200  # one pixel of frame 2
-    energy = motion_energy(still, moved)
-    np.testing.assert_allclose(energy, [0.0, 1.0, 1 / 8], rtol=1e-5)
+    np.testing.assert_allclose(frame_difference(still, moved), [0.0, 50.0, 100 / 16], rtol=1e-5)
+
+
+def test_sustained_motion_drops_a_one_candidate_spike_and_keeps_a_lasting_change():
+    from helpers.rl.features import motion_energy, sustained
+
+    # a lasting action over candidates 2-5, then a cross-fade spike at 6 (twice as strong)
+    energy = np.array([0.1, 0.1, 1.0, 1.0, 1.0, 1.0, 2.0, 0.1, 0.1], np.float32)
+    kept = sustained(energy)
+    assert int(np.argmax(energy)) == 6 and int(np.argmax(kept)) in (3, 4)
+    np.testing.assert_allclose(kept, [0.1, 0.1, 0.1, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1], atol=2e-3)
+    assert kept[6] < kept[3] / 5  # the spike ranks with the still candidates, far below the action
+    assert sustained(np.array([0.0, 3.0, 0.0])).max() == pytest.approx(1.0)  # a lone change: kept by its size
+    # nothing lasts three candidates: equal minima are ordered by the change itself
+    assert np.argsort(-sustained(np.array([0.0, 2.0, 4.0, 0.0, 0.0])))[:2].tolist() == [2, 1]
+    assert sustained(np.zeros(0)).shape == (0,)
+    still = np.zeros((9, 4, 4, 3), np.uint8)
+    moved = still.copy()
+    moved[2:6] = 100
+    moved[6] = 200
+    np.testing.assert_allclose(motion_energy(still, moved), [0, 0, 0, 1, 1, 1, 0, 0, 0], atol=3e-3)
 
 
 def test_a_cache_written_before_the_motion_preview_still_loads(tmp_path):

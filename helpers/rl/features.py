@@ -199,15 +199,42 @@ def flow_features(frames: np.ndarray, next_frames: np.ndarray, grid: int = 4) ->
 
 
 def motion_energy(frames: np.ndarray, next_frames: np.ndarray) -> np.ndarray:
-    """(N,) mean absolute grey-level change from each frame to its later partner,
-    scaled so the clip's largest is 1 (all zeros for a still clip): the silent preview,
-    frame-difference energy, computed on frames the extraction decodes anyway."""
+    """(N,) the silent preview: :func:`sustained` frame-difference energy, the mean
+    absolute grey-level change from each candidate frame to its later partner, kept only
+    where the neighbouring candidates move too, scaled so the clip's largest is 1 (all
+    zeros for a still clip); computed on frames the extraction decodes anyway."""
+    return sustained(frame_difference(frames, next_frames))
+
+
+def frame_difference(frames: np.ndarray, next_frames: np.ndarray) -> np.ndarray:
+    """(N,) float32: mean absolute grey-level change from each frame to its partner."""
     def grey(x: np.ndarray) -> np.ndarray:
         return x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
-    energy = np.abs(grey(next_frames) - grey(frames)).mean(axis=(1, 2))
-    top = float(energy.max()) if len(energy) else 0.0
-    return (energy / top if top > 0 else np.zeros_like(energy)).astype(np.float32)
+    return np.abs(grey(next_frames) - grey(frames)).mean(axis=(1, 2)).astype(np.float32)
+
+
+SUSTAIN_TIE = 1e-3  # weight of the raw change in sustained(): it only orders equal minima
+
+
+def sustained(energy: np.ndarray) -> np.ndarray:
+    """(N,) float32 in [0, 1]: each candidate's energy kept only as far as both its
+    neighbours reach it too (the minimum of the three; one neighbour at the ends), plus
+    a thousandth of its own change so that equal minima (a still stretch, or a change
+    too short to last three candidates) are ordered by it; scaled so the largest is 1,
+    zeros when nothing moves.
+
+    Why: an action lasts; a change that lasts one candidate spacing is a cut, a flash,
+    a camera bump or a cross-fade, not the action. Raw frame differences peak on such
+    spikes (on the generated clips: the dissolve after the event, which shows no action),
+    so a sampler ranking by them looks there first; ranked by this, it looks inside the
+    longest-lasting change."""
+    e = np.asarray(energy, np.float32)
+    if len(e) == 0 or not e.max() > 0:
+        return np.zeros_like(e)
+    left, right = np.concatenate([e[:1], e[:-1]]), np.concatenate([e[1:], e[-1:]])
+    kept = np.minimum(np.minimum(left, e), right) / e.max() + SUSTAIN_TIE * e / e.max()
+    return (kept / kept.max()).astype(np.float32)
 
 
 def packet_energy(sizes: np.ndarray, keyframes: np.ndarray, indices: np.ndarray,
@@ -334,7 +361,7 @@ def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, n
     size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
     clips = clip_limit()
     limit = "" if clips is None else f"|first {clips}"  # a budgeted run's few clips are not the split
-    digest = hashlib.sha1(f"v3|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"v4|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
 
