@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = PipelineConfig(data_dir=data, cache_dir=cache / f"run_{data.name}_seed{args.seed}",
                              checkpoint=args.checkpoint, seed=args.seed, episodes=args.episodes,
                              model_epochs=args.model_epochs, classifier=args.classifier,
-                             env=EnvConfig(max_frames=8, target_frames=3, frame_cost=0.05, over_target_cost=0.05),
-                             dqn=DQNConfig(eps_decay_steps=2 * args.episodes),
+                             env=EnvConfig(max_frames=8, target_frames=3, frame_cost=0.05, over_target_cost=0.05,
+                                           anytime_weight=1.0),
+                             dqn=DQNConfig(eps_decay_steps=2 * args.episodes, guided=0.5),
                              progress=False)
         pipe = run_pipeline(cfg)
     except (FileNotFoundError, ValueError) as exc:

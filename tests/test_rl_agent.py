@@ -240,3 +240,17 @@ def test_the_pipeline_trains_one_agent_and_its_silent_figures_are_that_agents(tm
     trained_with.clear()
     pipe = pipeline.run_pipeline(replace(cfg, no_audio=False))
     assert [c.audio_dropout for c in trained_with] == [0.0] and pipe.no_audio_result is None
+
+
+def test_guided_exploration_takes_the_hint_in_its_share_of_exploratory_actions():
+    mask = np.ones(9, bool)
+    obs = np.zeros(4, np.float32)
+    picks = {}
+    for guided in (0.0, 0.5, 1.0):
+        agent = DQNAgent(4, 9, DQNConfig(eps_start=1.0, eps_end=1.0, guided=guided, seed=0))
+        picks[guided] = np.array([agent.act(obs, mask, explore=True, hint=3) for _ in range(2000)])
+    assert (picks[1.0] == 3).all()
+    assert 0.5 < (picks[0.5] == 3).mean() < 0.6  # half the hint, plus a ninth of the uniform half
+    assert 0.08 < (picks[0.0] == 3).mean() < 0.15  # uniform over 9 actions
+    greedy = DQNAgent(4, 9, DQNConfig(guided=1.0, seed=0))
+    assert greedy.act(obs, mask, explore=False, hint=3) == int(np.argmax(greedy.q_values(obs)))

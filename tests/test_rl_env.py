@@ -125,3 +125,36 @@ def test_a_hidden_episode_sees_what_a_silent_clip_gives(toy):
     np.testing.assert_array_equal(hidden.reset(options={"clip": 2})[0], silent.reset(options={"clip": 2})[0])
     with pytest.raises(ValueError, match="audio_dropout"):
         EnvConfig(audio_dropout=1.5)
+
+
+def test_anytime_reward_pays_each_right_look_and_the_budget_left_at_stop(toy):
+    cfg = EnvConfig(max_frames=4, target_frames=4, gain_weight=0.0, correct_weight=0.0, frame_cost=0.05,
+                    anytime_weight=1.0)
+    env = FrameSamplingEnv(toy, ToyClassifier(3, confidence=0.9), cfg)
+    clip = int(np.flatnonzero(toy.labels == 2)[0])
+    env.reset(options={"clip": clip})
+    assert env.step(0)[1] == pytest.approx(-0.05)  # still wrong after an uninformative look
+    assert env.step(5)[1] == pytest.approx(1.0 - 0.05)  # right after this look
+    _, r_stop, term, _, _ = env.step(env.stop_action)
+    assert term and r_stop == pytest.approx(2 * 1.0)  # two looks left, the answer stands for both
+    env.reset(options={"clip": clip})
+    env.step(0)
+    assert env.step(env.stop_action)[1] == 0.0  # stopping while wrong earns nothing
+
+
+def test_preview_action_is_the_heuristics_next_look(toy):
+    env = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(max_frames=4))
+    _, info = env.reset(options={"clip": 0})
+    first = int(np.argmax(toy.motion_env[0]))
+    assert info["preview_action"] == first == 5  # silent clip: the motion preview's peak
+    _, _, _, _, info = env.step(first)
+    second = int(np.argsort(-toy.motion_env[0], kind="stable")[1])
+    assert info["preview_action"] == second != first  # looked frames are skipped
+    loud = toy.subset([0])
+    loud.audio_env[0] = 0.0
+    loud.audio_env[0, 2] = 1.0
+    loud.has_audio[0] = True
+    heard = FrameSamplingEnv(loud, ToyClassifier(3), EnvConfig(max_frames=4))
+    assert heard.reset(options={"clip": 0})[1]["preview_action"] == 2  # sound shown: the audio peak
+    muted = FrameSamplingEnv(loud, ToyClassifier(3), EnvConfig(max_frames=4, use_audio=False))
+    assert muted.reset(options={"clip": 0})[1]["preview_action"] == 5

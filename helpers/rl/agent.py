@@ -36,6 +36,11 @@ class DQNConfig:
     eps_decay_steps: int = 5_000  # environment steps of the linear decay
     grad_clip: float = 10.0
     seed: int = 0
+    # share of exploratory actions that follow the preview heuristic's next look (the
+    # env's ``preview_action``) instead of a uniform draw: the replay buffer then holds
+    # the heuristic's episodes too, so the agent learns what they are worth and where it
+    # can do better, not only what random looks are worth (as demonstrations in DQfD)
+    guided: float = 0.0
     # (start, stop) slices of the observation that hold one value per candidate position
     # (``FrameSamplingEnv.position_slices``); set: :class:`PositionalQNetwork`, else an MLP
     position_slices: tuple[tuple[int, int], ...] | None = None
@@ -156,9 +161,13 @@ class DQNAgent:
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         return self.online(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
 
-    def act(self, obs: np.ndarray, mask: np.ndarray | None = None, explore: bool = False) -> int:
-        """Greedy action among the allowed ones (epsilon-greedy when ``explore``)."""
+    def act(self, obs: np.ndarray, mask: np.ndarray | None = None, explore: bool = False,
+            hint: int | None = None) -> int:
+        """Greedy action among the allowed ones (epsilon-greedy when ``explore``; an
+        exploratory action is ``hint`` with probability ``config.guided``)."""
         if explore and self.rng.random() < self.epsilon:
+            if hint is not None and self.config.guided > 0 and self.rng.random() < self.config.guided:
+                return int(hint)
             allowed = np.flatnonzero(mask) if mask is not None else np.arange(self.n_actions)
             return int(self.rng.choice(allowed))
         return int(torch.argmax(_masked(torch.from_numpy(self.q_values(obs)), mask)))

@@ -8,10 +8,14 @@ when ``max_frames`` looks are used.
 
 Reward of a look (the label is used here, for training only; never in the observation):
 ``gain_weight·Δp(true class) + correct_weight·Δcorrect − frame_cost
-− over_target_cost·[frames > target_frames]``. Summed over an episode it telescopes to
-"how right the final answer is minus what the frames cost", so the agent is paid for
-being right cheaply. With nothing seen the prediction is the uniform prior and counts
-as not correct.
+− over_target_cost·[frames > target_frames] + anytime_weight·correct``. Without the last
+term it telescopes over an episode to "how right the final answer is minus what the
+frames cost": the order of the looks is then nearly free, and an agent that finds the
+event on its fourth look is paid like one that looks there first. The ``anytime_weight``
+term (with STOP paying it once per look left in the budget, the answer standing) adds
+the area under the accuracy-by-frames curve, so being right early pays: what a forced
+frame cap, or a user with little time, needs. With nothing seen the prediction is the
+uniform prior and counts as not correct.
 
 Observation (float32 vector): classifier probabilities (C), confidence, normalised
 entropy, top-2 margin, the looked-at mask (N), budget used (1), the mean of the looked
@@ -52,6 +56,10 @@ class EnvConfig:
     use_audio: bool = True
     use_motion: bool = True  # the silent preview in the observation (agents saved before it: False)
     audio_dropout: float = 0.0  # share of episodes that hide the audio preview (training; 0 to evaluate)
+    # paid per look for being right after it, and at STOP for each look left in the budget
+    # (the answer stands): the area under the accuracy-by-frames curve, so the first look
+    # is the best single guess and every cap is served, not only the last frame
+    anytime_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_frames < 1 or self.target_frames < 1:
@@ -165,10 +173,26 @@ class FrameSamplingEnv(gym.Env):
         m[self.looked] = False
         return m
 
+    def preview(self) -> np.ndarray:
+        """(N,) the preview this episode shows: the audio envelope where the clip's sound
+        is shown, else the motion preview (zeros when the features have none)."""
+        if self.config.use_audio and not self.audio_hidden and self.fs.has_audio[self.clip]:
+            return self.fs.audio_env[self.clip]
+        if self.config.use_motion and self.fs.motion_env is not None:
+            return self.fs.motion_env[self.clip]
+        return np.zeros(self.n, np.float32)
+
+    def preview_action(self) -> int:
+        """The preview heuristic's next look: the unlooked candidate with the highest
+        preview (ties by position), what ``energy_positions`` ranks first."""
+        score = np.asarray(self.preview(), np.float64).copy()
+        score[self.looked] = -np.inf
+        return int(np.argmax(score))
+
     def _info(self) -> dict[str, Any]:
         return {"clip": self.clip, "looked": list(self.looked), "frames_used": self.frames_used,
                 "prediction": int(np.argmax(self.probs)), "correct": bool(self._correct(self.probs)),
-                "action_mask": self.action_mask()}
+                "action_mask": self.action_mask(), "preview_action": self.preview_action()}
 
     # ------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -197,7 +221,8 @@ class FrameSamplingEnv(gym.Env):
             raise ValueError(f"action {action} outside 0…{self.n}")
         cfg = self.config
         if action == self.stop_action:
-            return self._observation(), 0.0, True, False, self._info()
+            left = cfg.max_frames - self.frames_used
+            return self._observation(), cfg.anytime_weight * left * self._correct(self.probs), True, False, self._info()
         self.frames_used += 1
         reward = -cfg.frame_cost
         if self.frames_used > cfg.target_frames:
@@ -209,5 +234,6 @@ class FrameSamplingEnv(gym.Env):
             self.probs = self.subset_probs(self.clip, self.looked)
             reward += cfg.gain_weight * float(self.probs[y] - old_p[y]) + cfg.correct_weight * (
                 self._correct(self.probs) - old_c)
+        reward += cfg.anytime_weight * self._correct(self.probs)
         terminated = self.frames_used >= cfg.max_frames
         return self._observation(), float(reward), terminated, False, self._info()

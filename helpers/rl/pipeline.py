@@ -69,13 +69,15 @@ def notebook_config(data_dir: Path, cache_dir: Path, checkpoint: Path | None, *,
                     target_frames: int = 4, frame_cost: float = 0.02) -> PipelineConfig:
     """Notebook 05's pipeline settings (also ``python -m helpers rl``): the subset
     classifier from the trained model when there is one (else the feature head), frames
-    beyond ``target_frames`` cost 0.03 more each, epsilon decays over two thirds of the
-    episodes' steps."""
+    beyond ``target_frames`` cost 0.03 more each, the agent is paid for being right after
+    every look (``anytime_weight``), half its exploratory looks follow the preview
+    heuristic (``guided``), epsilon decays over two thirds of the episodes' steps."""
     return PipelineConfig(
         data_dir=data_dir, cache_dir=cache_dir, checkpoint=checkpoint, seed=seed, num_positions=num_positions,
         episodes=episodes, head_epochs=head_epochs, classifier="auto" if has_model else "head",
-        env=EnvConfig(max_frames=max_frames, target_frames=target_frames, frame_cost=frame_cost, over_target_cost=0.03),
-        dqn=DQNConfig(eps_decay_steps=2 * episodes),
+        env=EnvConfig(max_frames=max_frames, target_frames=target_frames, frame_cost=frame_cost, over_target_cost=0.03,
+                      anytime_weight=1.0),
+        dqn=DQNConfig(eps_decay_steps=2 * episodes, guided=0.5),
     )
 
 

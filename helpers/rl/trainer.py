@@ -56,7 +56,7 @@ class RLTrainer:
             self._first = False
             total, losses, done = 0.0, [], False
             while not done:
-                a = self.agent.act(obs, info["action_mask"], explore=True)
+                a = self.agent.act(obs, info["action_mask"], explore=True, hint=info.get("preview_action"))
                 nxt, r, term, trunc, info = self.env.step(a)
                 done = term or trunc
                 self.agent.observe(obs, a, r, nxt, term, info["action_mask"])
