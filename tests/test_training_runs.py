@@ -171,7 +171,7 @@ def test_split_files_are_looked_for_in_and_next_to_the_data_only(clips, tmp_path
 
 def test_two_train_processes_on_one_folder_one_is_refused_naming_the_other(clips, tmp_path):
     env = env_for(tmp_path)
-    cmd = train_cmd(clips, "--epochs", "2", "--batch-size", "4")
+    cmd = train_cmd(clips, "--epochs", "3", "--batch-size", "4")  # ~1.5 s an epoch: time to stop it
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     owner = tmp_path / "models" / "moe_split1_best.pth.lock.owner"
     deadline = time.monotonic() + 120
@@ -180,6 +180,8 @@ def test_two_train_processes_on_one_folder_one_is_refused_naming_the_other(clips
     assert owner.exists(), first.communicate()[1]
     first.send_signal(signal.SIGSTOP)  # hold it mid-run while the second one tries
     try:
+        # the harness, not the lock, when the first ran to its end before it was stopped
+        assert first.poll() is None and owner.exists(), "the first run ended before it could be held"
         second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         other_models = subprocess.run(cmd + ["--models-dir", str(tmp_path / "models2")], env=env,
                                       capture_output=True, text=True, timeout=120)
@@ -187,7 +189,7 @@ def test_two_train_processes_on_one_folder_one_is_refused_naming_the_other(clips
         first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=240)
     assert first.returncode == 0, err
-    assert second.returncode == 1 and f"process {first.pid}" in second.stderr, second.stderr
+    assert second.returncode == 1 and f"process {first.pid}" in second.stderr, (second.stdout, second.stderr)
     assert "moe_split1_best.pth is being written" in second.stderr
     assert other_models.returncode == 1 and f"process {first.pid}" in other_models.stderr  # the shared run folder
     assert "runs/moe_split1 is being written" in other_models.stderr
