@@ -95,3 +95,18 @@ def test_log_mel_runs_its_matrix_product_on_one_blas_thread_and_restores_the_poo
     assert mel.shape == (64, 101)
     assert during and set(during) == {1}
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("kind", ["avi-mpeg4", "mp4-h264", "mkv-h264"])
+def test_drop_audio_keeps_the_same_frames_without_the_sound(toned, kind, tmp_path):
+    from helpers.video import open_video
+    from helpers.video.audio import drop_audio
+
+    src = toned[kind]
+    dst = drop_audio(src, tmp_path / f"silent{src.suffix}")
+    assert read_audio(src, 1.2, 1.4)[1] and not read_audio(dst, 1.2, 1.4)[1]
+    with open_video(src) as a, open_video(dst) as b:
+        assert not b.metadata.has_audio and b.metadata.num_frames == a.metadata.num_frames == 50
+        assert b.metadata.fps == pytest.approx(a.metadata.fps)
+        np.testing.assert_array_equal(a.frames([0, 17, 49]), b.frames([0, 17, 49]))
+    assert [p.name for p in tmp_path.iterdir()] == [dst.name]  # no temporary left beside it

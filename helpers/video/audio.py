@@ -123,3 +123,24 @@ def log_mel(
         )
     db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
     return db[:, :frames].astype(np.float32)
+
+
+def drop_audio(src: str | Path, dst: str | Path) -> Path:
+    """A copy of ``src`` without its audio track: the video packets remuxed unchanged
+    (no re-encoding, so the frames and their timing are the same), written atomically.
+    How a clip with sound is made into the silent clip HMDB51 would give."""
+    import av
+
+    from helpers.atomic import atomic_path
+
+    src, dst = Path(src), Path(dst)
+    with atomic_path(dst) as tmp, av.open(str(src)) as inp:
+        with av.open(str(tmp), "w", format=inp.format.name.split(",")[0]) as out:
+            vin = inp.streams.video[0]
+            vout = out.add_stream_from_template(vin)
+            for packet in inp.demux(vin):
+                if packet.size == 0:  # the demuxer's empty flush packet
+                    continue
+                packet.stream = vout
+                out.mux(packet)
+    return dst
