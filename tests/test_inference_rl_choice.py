@@ -189,3 +189,38 @@ def test_cli_says_which_sampler_chose_and_why(smoke_model, below_file, silent_cl
     assert "RL sampler rl_frame_sampler_dqn.pt: heuristic: motion energy picked frames" in text
     assert ("chosen by heuristic: motion energy, because the agent scored 12.5 points below the motion heuristic "
             "on held-out silent clips") in text
+
+
+def test_a_pick_encodes_only_the_frames_looked_at_and_matches_encoding_every_candidate(silent_clip, tmp_path):
+    from helpers.inference.rl_sampler import load_rl_sampler
+    from helpers.rl.env import FrameSamplingEnv
+    from helpers.rl.trainer import run_policy
+
+    s = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_lazy.pt", None))
+    encoded = []
+    encode = s._encode
+    s._encode = lambda frames, after: encoded.append(len(frames)) or encode(frames, after)
+    r = s.pick(silent_clip)
+    assert sum(encoded) == len(r.order) == MAX_FRAMES < NUM_POSITIONS  # one per look, no candidate twice
+    encoded.clear()
+    fs, _ = s.candidates(silent_clip)  # every candidate encoded up front
+    assert encoded == [NUM_POSITIONS]
+    env = FrameSamplingEnv(fs, s.classifier, s.env_config, s.projection)
+    with torch.no_grad():
+        order, _ = run_policy(s.agent, env, 0)
+    assert r.order == order
+    np.testing.assert_allclose(r.probabilities, env.probs, atol=1e-6)
+
+
+def test_a_recorded_cap_limits_the_agents_looks(silent_clip, tmp_path):
+    from helpers.inference.rl_sampler import choose_sampler, load_rl_sampler
+
+    record = comparison(0.0)
+    record["silent"]["cap"] = 2
+    choice = choose_sampler(record, has_audio=False, max_frames=MAX_FRAMES)
+    assert choice.chosen_by == "agent" and choice.budget == 2 and choice.reason.endswith("looks at most 2")
+    assert choose_sampler(record, has_audio=True, max_frames=MAX_FRAMES).budget is None  # no cap for sound
+    free = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_free.pt", comparison(0.0))).pick(silent_clip)
+    capped = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_cap.pt", record)).pick(silent_clip)
+    assert len(free.order) == MAX_FRAMES > 2
+    assert capped.order == free.order[:2]  # the same first looks, cut at the cap

@@ -201,6 +201,10 @@ def test_the_heuristic_comparison_holds_the_summary_figures_per_setting(trained,
         assert round(record[setting]["agent_vs_heuristic_min"], 4) == summary[prefix + "agent_vs_heuristic_min"]
         assert round(record[setting]["agent_mean_frames"], 4) == summary[prefix + "agent_mean_frames"]
     assert record["silent"]["agent_vs_heuristic_min"] == pytest.approx(100 * (prior - 1.0))
+    for setting, prefix in (("sound", ""), ("silent", "silent_")):
+        budget = summary[prefix + "agent_budget_star"]  # c*: a cap, the free run's mean frames, or None
+        cap = record[setting]["cap"]
+        assert cap is None or (cap == budget and cap in pipe.config.caps), (setting, cap, budget)
     pipe.no_audio_result = None
     assert set(pipe.heuristic_comparison()) == {"sound"}
 

@@ -53,9 +53,10 @@ SETTING_WORDS: dict[str, str] = {"sound": "clips with sound", "silent": "silent 
 
 @dataclass(frozen=True)
 class SamplerChoice:
-    """Which sampler picks a clip's frames: the agent, or the preview heuristic it is held
-    to (``heuristic``: a :func:`helpers.rl.baselines.sampler_positions` name, looking at
-    ``budget`` frames), and why in one sentence."""
+    """Which sampler picks a clip's frames: the agent (looking at most at ``budget``
+    frames when set), or the preview heuristic it is held to (``heuristic``: a
+    :func:`helpers.rl.baselines.sampler_positions` name, looking at ``budget`` frames),
+    and why in one sentence."""
 
     chosen_by: str  # AGENT or a HEURISTIC_NAMES display name
     reason: str
@@ -67,7 +68,9 @@ def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frame
     """The agent, unless the held-out ``comparison`` recorded for this clip's setting
     (``"sound"`` or ``"silent"``) says it scored below the preview heuristic at some cap:
     then that heuristic, at the agent's free-running mean frames rounded (1…``max_frames``),
-    so the user gets the better sampler at the same cost. No record: the agent."""
+    so the user gets the better sampler at the same cost. The agent runs under the
+    record's ``cap`` (c*, its smallest budget as good as uniform sampling at its best)
+    where there is one. No record: the agent, free-running."""
     setting = "sound" if has_audio else "silent"
     name, short = HEURISTIC_NAMES[setting]
     where = f"held-out {SETTING_WORDS[setting]}"
@@ -80,12 +83,37 @@ def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frame
     if margin is None:
         return SamplerChoice(AGENT, f"the agent and the {short} share no measured frame cap on {where}")
     if margin >= -1e-9:
+        cap = record.get("cap")
         return SamplerChoice(AGENT, f"the agent scored at least as well as the {short} on {where} "
-                                    f"(worst cap {margin:+.1f} points)")
+                                    f"(worst cap {margin:+.1f} points)" + (f"; looks at most {cap}" if cap else ""),
+                             budget=int(cap) if cap else None)
     mean = record.get("agent_mean_frames")
     budget = max_frames if mean is None else int(np.floor(float(mean) + 0.5))
     return SamplerChoice(name, f"the agent scored {-margin:.1f} points below the {short} on {where}",
                          heuristic=str(record["heuristic"]), budget=max(1, min(int(max_frames), budget)))
+
+
+class EncodeOnLook:
+    """A subset classifier over a one-clip FeatureSet whose features are computed only
+    when a prediction first needs them: before each call, the masked candidates not yet
+    encoded are encoded (``encode(positions)`` → (k, F)) into ``fs.features`` in place.
+    ``encoded`` counts them (what the cost of a pick grows with)."""
+
+    def __init__(self, classifier: Any, fs: Any, encode: Any) -> None:
+        self.classifier, self.fs, self.encode = classifier, fs, encode
+        self.num_classes = getattr(classifier, "num_classes", len(fs.classes))
+        self.done = np.zeros(fs.num_positions, bool)
+
+    @property
+    def encoded(self) -> int:
+        return int(self.done.sum())
+
+    def predict_proba(self, features: np.ndarray, times: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        todo = np.flatnonzero(np.asarray(mask, bool).any(0) & ~self.done)
+        if len(todo):
+            self.fs.features[0, todo] = self.encode(todo)
+            self.done[todo] = True
+        return self.classifier.predict_proba(self.fs.features[np.zeros(len(features), np.int64)], times, mask)
 
 
 @dataclass
@@ -139,23 +167,48 @@ class RLFrameSampler:
         return choose_sampler(self.comparison, has_audio, self.env_config.max_frames)
 
     def candidates(self, video: str | Path) -> tuple[Any, np.ndarray]:
-        """A one-clip :class:`~helpers.rl.FeatureSet` of ``video`` and its decoded
-        candidate frames (what :func:`helpers.rl.extract_features` computes per clip)."""
-        from helpers.datasets import ClipTransform
-        from helpers.rl.features import FeatureSet, audio_envelope, flow_features, motion_energy, \
-            pixel_motion_features
+        """A one-clip :class:`~helpers.rl.FeatureSet` of ``video`` with every candidate's
+        features, and its decoded candidate frames (what :func:`helpers.rl.extract_features`
+        computes per clip). :meth:`pick` encodes only the candidates it looks at."""
+        fs, frames, after = self._previewed(video)
+        fs.features = self._encode(frames, after)[None]
+        return fs, frames
+
+    def _previewed(self, video: str | Path) -> tuple[Any, np.ndarray, np.ndarray]:
+        """One decoding pass over ``video``: the candidate frames, their motion partners, and
+        a one-clip FeatureSet with the previews (motion; audio where the file has sound) and
+        zero features (``feature_dim`` values, or none when unknown)."""
+        from helpers.rl.features import FeatureSet, audio_envelope, motion_energy
         from helpers.video import open_video
         from helpers.video.sampling import uniform_indices
 
         with open_video(video) as reader:
             meta = reader.metadata
-            idx = uniform_indices(int(meta.num_frames), self.num_positions)
-            nxt = np.minimum(idx + self.motion_gap, int(meta.num_frames) - 1)
+            n = int(meta.num_frames)
+            idx = uniform_indices(n, self.num_positions)
+            nxt = np.minimum(idx + self.motion_gap, n - 1)
             wanted = np.unique(np.concatenate([idx, nxt]))
             decoded = reader.frames(wanted.tolist(), size=None if self.encoder == "flow" else tuple(self.resize))
         pos = {int(f): i for i, f in enumerate(wanted)}
         frames = decoded[[pos[int(i)] for i in idx]]
         after = decoded[[pos[int(i)] for i in nxt]]
+        fps = float(meta.fps or 25.0)
+        times = (idx / fps).astype(np.float32)
+        if meta.has_audio:
+            env, has = audio_envelope(video, times, float(meta.duration or 0.0) or n / fps)
+        else:  # no audio stream: nothing to read
+            env, has = np.zeros(len(idx), np.float32), False
+        zeros = np.zeros((1, len(idx), int(self.feature_dim or 0)), np.float32)
+        fs = FeatureSet(zeros, times[None], idx.astype(np.int64)[None], np.zeros(1, np.int64), env[None],
+                        np.array([has]), np.full((1, 2), -1, np.int64), [str(video)], list(self.classes),
+                        {"encoder": self.encoder}, motion_energy(frames, after)[None])
+        return fs, frames, after
+
+    def _encode(self, frames: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """(k, F) float32 features of ``k`` candidate frames and their motion partners."""
+        from helpers.datasets import ClipTransform
+        from helpers.rl.features import flow_features, pixel_motion_features
+
         if self.encoder == "flow":
             feats = flow_features(frames, after)
         elif self.encoder == "pixels":
@@ -164,34 +217,35 @@ class RLFrameSampler:
             transform = ClipTransform(resize=tuple(self.resize), crop=(self.crop, self.crop))
             with torch.no_grad():
                 feats = self.encoder_model.vision(transform(frames).unsqueeze(0))[0].float().numpy()
-        fps = float(meta.fps or 25.0)
-        times = (idx / fps).astype(np.float32)
-        env, has = audio_envelope(video, times, float(meta.duration or 0.0) or meta.num_frames / fps)
-        fs = FeatureSet(np.asarray(feats, np.float32)[None], times[None], idx.astype(np.int64)[None],
-                        np.zeros(1, np.int64), env[None], np.array([has]), np.full((1, 2), -1, np.int64),
-                        [str(video)], list(self.classes), {"encoder": self.encoder},
-                        motion_energy(frames, after)[None])
-        return fs, frames
+        feats = np.asarray(feats, np.float32)
+        if self.feature_dim is not None and feats.shape[-1] != self.feature_dim:
+            raise RLSamplerError(f"{self.encoder} features of this video have {feats.shape[-1]} values, the "
+                                 f"sampler was trained on {self.feature_dim}")
+        return feats
 
     def pick(self, video: str | Path, top_k: int = 5) -> RLPick:
-        """The agent's greedy episode on ``video``, or the preview heuristic's top frames
-        where :meth:`choice` says the agent is the worse of the two for this clip's
-        setting; the classifier answers from the picks either way (raises the reader's
-        errors for bad files)."""
+        """The agent's greedy episode on ``video`` (at most the bundle's frame cap for the
+        clip's setting, see :func:`choose_sampler`), or the preview heuristic's top frames
+        where :meth:`choice` says the agent is the worse of the two; the classifier
+        answers from the picks either way (raises the reader's errors for bad files).
+
+        One decoding pass gives the candidates and the previews; a candidate's features
+        are computed when the agent first looks at it, so the cost grows with the frames
+        looked at, not with the candidates."""
         from helpers.rl.baselines import sampler_positions
         from helpers.rl.env import FrameSamplingEnv
         from helpers.rl.trainer import run_policy
 
         t0 = time.perf_counter()
-        fs, frames = self.candidates(video)
-        if self.feature_dim is not None and fs.feature_dim != self.feature_dim:
-            raise RLSamplerError(f"{self.encoder} features of this video have {fs.feature_dim} values, the "
-                                 f"sampler was trained on {self.feature_dim}")
-        env = FrameSamplingEnv(fs, self.classifier, self.env_config, self.projection)
+        fs, frames, after = self._previewed(video)
+        if self.feature_dim is None:  # a bundle that does not record it: encode everything
+            fs.features = self._encode(frames, after)[None]
+        looks = EncodeOnLook(self.classifier, fs, lambda ps: self._encode(frames[ps], after[ps]))
+        env = FrameSamplingEnv(fs, looks, self.env_config, self.projection)
         choice = self.choice(bool(fs.has_audio[0]))
         if choice.heuristic is None:
             with torch.no_grad():
-                order, _ = run_policy(self.agent, env, 0)
+                order, _ = run_policy(self.agent, env, 0, max_frames=choice.budget)
             probs = np.asarray(env.probs, np.float64)
         else:
             budget = min(int(choice.budget or 1), fs.num_positions)

@@ -129,16 +129,20 @@ class RLPipeline:
         off: the baselines sampler it is held to, A(c) and H(c) at every cap both were
         measured at, ``agent_vs_heuristic_min`` (points) and its free-running mean frames.
         Unrounded, read from :func:`sampling_figures`, so a saved sampler can pick the
-        better of the two per clip (:mod:`helpers.inference.rl_sampler`)."""
+        better of the two per clip (:mod:`helpers.inference.rl_sampler`); ``cap``: c*, the
+        smallest frame cap at which the agent is within a point of uniform sampling's best
+        (None when the free-running agent is, or none is), which the saved sampler runs under."""
         out: dict[str, dict[str, Any]] = {}
-        for prefix, figures, _, _ in self._sides():
+        for prefix, figures, saved, _ in self._sides():
             agent, heuristic = figures["curves"]["agent_caps"], figures["curves"].get("heuristic", {})
             out["silent" if prefix else "sound"] = {
                 "heuristic": HELD_TO[prefix],
                 "caps": {int(c): {"agent": float(agent[c]), "heuristic": float(heuristic[c])}
                          for c in sorted(set(agent) & set(heuristic))},
                 "agent_vs_heuristic_min": figures["agent_vs_heuristic_min"],
-                "agent_mean_frames": figures["agent_mean_frames"]}
+                "agent_mean_frames": figures["agent_mean_frames"],
+                # c* when it is a forced cap: the agent is run under it (None: free-running)
+                "cap": int(saved.agent_frames) if saved.agent_index else None}
         return out
 
     def summary(self) -> dict[str, Any]:
