@@ -1,5 +1,6 @@
-"""The end-to-end packet-preview path decodes only the frames it picks; the wall-clock
-measurement times every path on every clip (structure only: timings are not asserted)."""
+"""The end-to-end packet-preview path decodes only the frames it picks; the RL path
+decodes the candidates once and then only its picks; the wall-clock measurement times
+every path on every clip (structure only: timings are not asserted)."""
 from __future__ import annotations
 
 import numpy as np
@@ -64,8 +65,9 @@ def test_measure_wall_clock_times_each_path_on_each_clip(tmp_path, predictor, de
 
     paths = [_clip_moving_in(tmp_path, 40, 65)]
     out = measure_wall_clock(paths, predictor, num_positions=16, uniform_k=4, packets_k=2, warmup=0, runs=1)
-    assert set(out["median_ms"]) == set(WALL_CLOCK_PATHS) and all(len(v) == 1 for v in out["per_clip_ms"].values())
-    assert out["wall_clock_speedup"] == pytest.approx(out["median_ms"]["uniform_e2e"] / out["median_ms"]["packets_e2e"])
+    assert set(out["median_ms"]) == set(WALL_CLOCK_PATHS) - {"rl_e2e"}  # no sampler given
+    assert all(len(v) == 1 for v in out["per_clip_ms"].values()) and out["rl_speedup"] is None
+    assert out["packets_speedup"] == pytest.approx(out["median_ms"]["uniform_e2e"] / out["median_ms"]["packets_e2e"])
     # one round of the four paths: the decode preview reads the 16 candidates and their partners,
     # uniform its 4 candidates, the packet path its 2 picks; the packet preview decodes nothing
     idx = uniform_indices(80, 16)
@@ -75,21 +77,70 @@ def test_measure_wall_clock_times_each_path_on_each_clip(tmp_path, predictor, de
     assert smallest_budget_reaching({1: 0.5}, 0.6) is None
 
 
+def test_the_rl_path_decodes_the_candidates_once_and_its_picks_not_again(tmp_path, predictor, decoded_frames):
+    from helpers.inference.rl_sampler import load_rl_sampler, save_rl_sampler
+    from helpers.rl.wallclock import measure_wall_clock
+    from helpers.video.sampling import uniform_indices
+    from test_widget_rl import FLOW_DIM, MAX_FRAMES, NUM_POSITIONS, tiny_sampler_parts
+
+    agent, head, projection, env_cfg = tiny_sampler_parts(["still", "moving"])
+    sampler = load_rl_sampler(save_rl_sampler(tmp_path / "rl_frame_sampler.pt", agent, head, projection=projection,
+                                              env_config=env_cfg, encoder="flow", num_positions=NUM_POSITIONS,
+                                              classes=["still", "moving"], feature_dim=FLOW_DIM))
+    paths = [_clip_moving_in(tmp_path, 40, 65)]
+    out = measure_wall_clock(paths, predictor, num_positions=16, uniform_k=4, sampler=sampler, warmup=0, runs=1)
+    assert set(out["median_ms"]) == {"packet_preview", "decode_preview", "uniform_e2e", "rl_e2e"}
+    assert out["rl_speedup"] == pytest.approx(out["median_ms"]["uniform_e2e"] / out["median_ms"]["rl_e2e"])
+    assert out["rl_frames"] == MAX_FRAMES and out["packets_speedup"] is None
+    def with_partners(n: int) -> int:
+        idx = uniform_indices(80, n)
+        return len(np.unique(np.concatenate([idx, np.minimum(idx + 2, 79)])))
+
+    # the decode preview (16 candidates + partners), uniform (4), the RL sampler's one pass
+    # (its 8 candidates + partners); the model reads the 3 picks from that pass, not the file
+    assert sorted(len(c) for c in decoded_frames) == sorted([with_partners(16), 4, with_partners(NUM_POSITIONS)])
+
+
 def test_wall_clock_figures_time_the_packet_sampler_at_its_smallest_budget_within_a_point(tmp_path, predictor):
     from types import SimpleNamespace
 
-    from helpers.rl.wallclock import wall_clock_figures
+    from helpers.rl.wallclock import silent_copies, wall_clock_figures
 
     test = SimpleNamespace(paths=[str(_clip_moving_in(tmp_path, 40, 65))], num_positions=16)
     uniform_all = {1: 0.5, 2: 0.6, 3: 0.8, 4: 0.7}  # U* = 0.8, k* = 3
     pipe = SimpleNamespace(uniform_all=uniform_all, test=test, curves={"packets": {1: 0.6, 2: 0.795, 4: 0.9}})
     figures, timed = wall_clock_figures(pipe, predictor, runs=1)
-    assert (figures["wall_clock_uniform_k"], figures["wall_clock_budget"], timed["packets_k"]) == (3, 2, 2)
-    assert figures["wall_clock_sampler"] == "packets" and figures["wall_clock_speedup"] > 0
+    assert (figures["wall_clock_uniform_k"], figures["packets_wall_clock_budget"], timed["sound"]["packets_k"]) == (3, 2, 2)
+    assert figures["packets_wall_clock_speedup"] > 0 and figures["wall_clock_speedup"] is None  # no RL sampler given
     pipe.curves = {"packets": {1: 0.6, 2: 0.7, 4: 0.75}}  # never within a point of U*
     figures, timed = wall_clock_figures(pipe, predictor, runs=1)
-    assert figures["wall_clock_speedup"] is None and figures["wall_clock_budget"] is None
-    assert timed["packets_k"] == 4 and figures["wall_clock_speedup_at_packets_best"] > 0
+    assert figures["packets_wall_clock_speedup"] is None and figures["packets_wall_clock_budget"] is None
+    assert timed["sound"]["packets_k"] == 4 and figures["packets_wall_clock_speedup_at_best"] > 0
     pipe.curves = {}
-    assert wall_clock_figures(pipe, predictor) == ({"wall_clock_sampler": "packets", "wall_clock_uniform_k": 3,
-                                                    "wall_clock_budget": None, "wall_clock_speedup": None}, None)
+    assert wall_clock_figures(pipe, predictor) == ({"wall_clock_uniform_k": 3, "wall_clock_speedup": None,
+                                                    "packets_wall_clock_budget": None,
+                                                    "packets_wall_clock_speedup": None}, None)
+    copies = silent_copies(test.paths, tmp_path / "silent")
+    assert [p.parent for p in copies] == [tmp_path / "silent"] and silent_copies(test.paths, tmp_path / "silent") == copies
+
+
+def test_predict_decoded_answers_like_predict_video_on_the_same_frames(tmp_path, predictor, decoded_frames):
+    from helpers.inference.predict import predict_decoded, predict_video
+    from helpers.inference.rl_sampler import on_frames
+    from helpers.video import open_video
+
+    path = _clip_moving_in(tmp_path, 40, 65)
+    picks = [12, 45, 60]
+    with open_video(path) as reader:
+        meta = reader.metadata
+        frames = reader.frames(picks)  # at the file's size
+    decoded_frames.clear()
+    on_picks = on_frames(predictor, picks, "picks")
+    reused = predict_decoded(path, frames, picks, meta, on_picks, keep_frames=False)
+    assert decoded_frames == []  # nothing decoded again
+    again = predict_video(path, model=on_picks, keep_frames=False)
+    assert reused.frame_indices == again.frame_indices and len(reused.frame_indices) == 8  # repeated to the clip
+    np.testing.assert_allclose(reused.probabilities, again.probabilities, atol=2e-2)  # resized by another path
+    assert reused.sampler == again.sampler == "picks" and reused.label == again.label
+    with pytest.raises(ValueError, match="2 frames for 3 frame indices"):
+        predict_decoded(path, frames[:2], picks, meta, on_picks)

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -135,7 +135,6 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
     Raises :class:`InferenceError` (path + reason) for a missing, empty, corrupt or
     non-video file; :class:`~helpers.inference.NoCheckpointError` when no model is there.
     """
-    from helpers.datasets import ClipTransform, three_crop
     from helpers.video import VideoDecodeError, open_video
 
     if crops not in (1, 3):
@@ -162,7 +161,46 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
         except VideoDecodeError as exc:
             raise InferenceError(path, f"cannot read this video ({exc.reason})") from None
         audio = audio_job.result() if audio_job is not None else None
+    return _answer(p, path, frames, idx, meta, audio, crops=crops, top_k=top_k, keep_frames=keep_frames, t0=t0)
+
+
+def predict_decoded(path: str | Path, frames: np.ndarray, frame_indices: Sequence[int], metadata: Any,
+                    model: Predictor | nn.Module | str | Path | None = None, top_k: int = 5, *,
+                    class_names: list[str] | None = None, keep_frames: bool = True) -> Prediction:
+    """:func:`predict_video`'s answer from frames a caller has already decoded (uint8
+    ``(T, H, W, 3)`` at ``frame_indices`` of ``path``, any size: they are resized to the
+    predictor's): a sampler that decoded frames to choose them does not open and decode
+    the file again. ``metadata``: the reader's :class:`~helpers.video.VideoMetadata`. A
+    multi-modal predictor still reads the sound of those frames' window from ``path``.
+    ``decode_ms`` is then that audio read only."""
+    p = _as_predictor(model, class_names)
+    t0 = time.perf_counter()
+    idx = np.asarray(frame_indices, np.int64).reshape(1, -1)
+    frames = np.asarray(frames)
+    if len(frames) != idx.shape[1] or not len(frames):
+        raise ValueError(f"{len(frames)} frames for {idx.shape[1]} frame indices")
+    if not p.is_multimodal and idx.shape[1] != p.num_frames:  # a fixed-length clip model: each frame repeated
+        pos = np.floor(np.arange(p.num_frames) * idx.shape[1] / p.num_frames).astype(np.int64)
+        frames, idx = frames[pos], idx[:, pos]
+    audio = None
+    if p.is_multimodal:
+        fps = float(metadata.fps or 0.0) or 25.0
+        duration = float(metadata.duration or 0.0) or metadata.num_frames / fps
+        audio = _audio_inputs(str(path), idx.reshape(-1), fps, duration, bool(metadata.has_audio),
+                              mel=reads_mel(p.model))
+    return _answer(p, Path(path), frames, idx, metadata, audio, crops=1, top_k=top_k,
+                   keep_frames=keep_frames, t0=t0)
+
+
+def _answer(p: Predictor, path: Path, frames: np.ndarray, idx: np.ndarray, meta: Any,
+            audio: dict[str, torch.Tensor] | None, *, crops: int, top_k: int, keep_frames: bool,
+            t0: float) -> Prediction:
+    """Preprocess the decoded ``frames`` (``idx``: (clips, T) their indices), run the
+    model, and the :class:`Prediction` (times measured from ``t0``)."""
+    from helpers.datasets import ClipTransform, three_crop
+
     t1 = time.perf_counter()
+    fps = float(meta.fps or 0.0) or 25.0
     transform = ClipTransform(resize=p.resize, crop=(p.crop, p.crop))
     n_clips, t_len = idx.shape
     parts = [frames[i * t_len:(i + 1) * t_len] for i in range(n_clips)]

@@ -132,6 +132,7 @@ class RLPick:
     frames: np.ndarray | None = field(default=None, repr=False)  # uint8 (k, H, W, 3) picked frames, sorted
     chosen_by: str = AGENT  # AGENT, or the preview heuristic that picked instead (choose_sampler)
     reason: str = ""  # why, in one sentence
+    metadata: Any = field(default=None, repr=False)  # the video's VideoMetadata (predict_on_picks reuses the frames)
 
     @property
     def label(self) -> str | None:
@@ -170,14 +171,15 @@ class RLFrameSampler:
         """A one-clip :class:`~helpers.rl.FeatureSet` of ``video`` with every candidate's
         features, and its decoded candidate frames (what :func:`helpers.rl.extract_features`
         computes per clip). :meth:`pick` encodes only the candidates it looks at."""
-        fs, frames, after = self._previewed(video)
+        fs, frames, after, _ = self._previewed(video)
         fs.features = self._encode(frames, after)[None]
         return fs, frames
 
-    def _previewed(self, video: str | Path) -> tuple[Any, np.ndarray, np.ndarray]:
-        """One decoding pass over ``video``: the candidate frames, their motion partners, and
-        a one-clip FeatureSet with the previews (motion; audio where the file has sound) and
-        zero features (``feature_dim`` values, or none when unknown)."""
+    def _previewed(self, video: str | Path) -> tuple[Any, np.ndarray, np.ndarray, Any]:
+        """One decoding pass over ``video``: a one-clip FeatureSet with the previews
+        (motion; audio where the file has sound) and zero features (``feature_dim`` values,
+        or none when unknown), the candidate frames, their motion partners, and the
+        reader's metadata."""
         from helpers.rl.features import FeatureSet, audio_envelope, motion_energy
         from helpers.video import open_video
         from helpers.video.sampling import uniform_indices
@@ -202,7 +204,7 @@ class RLFrameSampler:
         fs = FeatureSet(zeros, times[None], idx.astype(np.int64)[None], np.zeros(1, np.int64), env[None],
                         np.array([has]), np.full((1, 2), -1, np.int64), [str(video)], list(self.classes),
                         {"encoder": self.encoder}, motion_energy(frames, after)[None])
-        return fs, frames, after
+        return fs, frames, after, meta
 
     def _encode(self, frames: np.ndarray, after: np.ndarray) -> np.ndarray:
         """(k, F) float32 features of ``k`` candidate frames and their motion partners."""
@@ -237,7 +239,7 @@ class RLFrameSampler:
         from helpers.rl.trainer import run_policy
 
         t0 = time.perf_counter()
-        fs, frames, after = self._previewed(video)
+        fs, frames, after, meta = self._previewed(video)
         if self.feature_dim is None:  # a bundle that does not record it: encode everything
             fs.features = self._encode(frames, after)[None]
         looks = EncodeOnLook(self.classifier, fs, lambda ps: self._encode(frames[ps], after[ps]))
@@ -258,7 +260,7 @@ class RLFrameSampler:
         return RLPick(order=[int(o) for o in order], frame_indices=[int(cand[o]) for o in picked],
                       candidate_indices=[int(c) for c in cand], probabilities=probs, classes=list(self.classes),
                       top=top, ms=(time.perf_counter() - t0) * 1e3, frames=frames[picked] if picked else None,
-                      chosen_by=choice.chosen_by, reason=choice.reason)
+                      chosen_by=choice.chosen_by, reason=choice.reason, metadata=meta)
 
 
 def clip_indices(picked: list[int], num_frames: int) -> np.ndarray:
@@ -293,11 +295,16 @@ def on_frames(predictor: Any, frames: Any, name: str) -> Any:
 
 def predict_on_picks(video: str | Path, predictor: Any, pick: RLPick, top_k: int = 5, name: str = "rl") -> Any:
     """The predictor's :class:`~helpers.inference.Prediction` from the picked frames only
-    (:func:`on_frames`): same model and runtime, only the frames differ. Shared by
+    (:func:`on_frames`): same model and runtime, only the frames differ. The frames the
+    pick decoded are reused (:func:`~helpers.inference.predict.predict_decoded`: the file is
+    not decoded twice); a pick without them is read again by ``predict_video``. Shared by
     the widget and ``python -m helpers predict --rl-sampler``."""
-    from helpers.inference.predict import predict_video
+    from helpers.inference.predict import predict_decoded, predict_video
 
     on_picks = on_frames(predictor, pick.frame_indices, pick_label(pick, name))
+    if pick.frames is not None and pick.metadata is not None:
+        return predict_decoded(video, pick.frames, pick.frame_indices, pick.metadata, on_picks, top_k=top_k,
+                               keep_frames=False)
     return predict_video(video, model=on_picks, top_k=top_k, keep_frames=False)
 
 
