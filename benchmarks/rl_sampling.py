@@ -11,9 +11,10 @@ with the audio preview hidden in half its episodes); then every sampler at budge
 4, 8, 16, 32 on the test split (``packets``: ranked by the packet preview, which decodes
 nothing), and the agent with and without the audio preview (``dqn_audio``,
 ``dqn_no_audio``), free-running and under forced frame caps 1, 2, 4, 8. Then the wall
-clock, timed (``helpers.rl.wallclock``): per test clip, interleaved, the packet preview against
-decoding every candidate, and ``predict_video`` end to end with uniform sampling at k*
-against the packet sampler at the smallest budget where it is within a point of U*.
+clock, timed (``helpers.rl.wallclock``): per test clip, interleaved, ``predict_video``
+end to end with uniform sampling at k* against the RL sampler as a user runs it (saved
+and reloaded, under the cap c* it recorded), on the test clips and on the same clips
+with their audio track removed; the packet heuristic and the two previews alongside.
 
 Prints JSON lines (notes, timings, accuracy per sampler per budget, the agents, wall
 clock per video), the last one the figures of ``RLPipeline.summary`` with sound and
@@ -23,9 +24,11 @@ agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
 ``agent_accuracy``, ``agent_mean_frames``, ``curves`` and
 ``wall_clock_speedup_estimate`` (the agent's cost-model estimate, not a timing; see
 ``helpers.rl.evaluate.sampling_figures`` and ``helpers.rl.pipeline``); then the timed
-``wall_clock_speedup`` of the packet sampler (``wall_clock_sampler``, its
-``wall_clock_budget``, ``preview_cost_ratio``; see
-``helpers.rl.wallclock.wall_clock_figures``).
+``wall_clock_speedup`` and ``silent_wall_clock_speedup`` of the RL sampler,
+``packets_wall_clock_speedup`` and ``preview_cost_ratio`` (see
+``helpers.rl.wallclock.wall_clock_figures``) with the benchmark's trained smoke model, and
+the same prefixed ``full_model_`` with the full-size architecture (random weights: a
+time, not an accuracy).
 
 ``--event-fraction LO,HI`` sets the share of each generated clip the event fills (the
 dataset's folder, and so its run cache, carries it); ``1,1`` makes trimmed clips, the
@@ -89,6 +92,22 @@ def dataset_event_fraction(data: Path) -> list[float] | None:
         return None
     value = json.loads(manifest.read_text()).get("config", {}).get("event_fraction")
     return [float(v) for v in value] if value else None
+
+
+def full_size_predictor(pipe):
+    """The full-size multi-modal architecture (``MultiModalConfig.full``, EfficientNet-B0
+    frames at ``TrainConfig.full``'s 112 px; like the benchmark's model, without audio
+    encoder and caption decoder) with random weights, nothing downloaded: what a Kaggle
+    user's model costs per frame. For timing only: its answers are not the curves'."""
+    from helpers.inference import predictor_from_model
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from helpers.training import TrainConfig
+
+    classes = list(pipe.test.classes)
+    cfg = MultiModalConfig.full(len(classes), vision_pretrained=False, audio="none", caption_decoder="none")
+    t = TrainConfig.full("multimodal")
+    return predictor_from_model(MultiModalVideoModel(cfg).eval(), classes, num_frames=t.num_frames,
+                                resize=t.resize, crop=t.crop, name="full-size multimodal, random weights")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,14 +179,22 @@ def main(argv: list[str] | None = None) -> int:
         emit({"note": "no trained model: the wall clock of predict_video is not timed"})
     else:
         from helpers.inference.predictor import load_predictor
-        from helpers.rl.wallclock import wall_clock_figures
+        from helpers.inference.rl_sampler import load_rl_sampler, save_pipeline_sampler
+        from helpers.rl.wallclock import silent_copies, wall_clock_figures
 
-        figures, timed = wall_clock_figures(pipe, load_predictor(pipe.checkpoint), runs=args.timing_runs)
-        if timed is not None:
-            emit({"wall_clock_ms": {k: round(v, 2) for k, v in timed["median_ms"].items()},
-                  "clips": timed["clips"], "runs": timed["runs"], "uniform_k": timed["uniform_k"],
-                  "packets_k": timed["packets_k"], "model": str(pipe.checkpoint)})
-        summary.update(figures)
+        # the sampler as notebook 05 saves it and a user loads it, timed on the test clips
+        # and on the same clips without their audio track
+        sampler = load_rl_sampler(save_pipeline_sampler(cfg.cache_dir / "rl_frame_sampler_bench.pt", pipe))
+        silent = silent_copies(pipe.test.paths, cfg.cache_dir / "silent_test")
+        for prefix, predictor in (("", load_predictor(pipe.checkpoint)), ("full_model_", full_size_predictor(pipe))):
+            figures, timed = wall_clock_figures(pipe, predictor, sampler=sampler, silent_paths=silent,
+                                                runs=args.timing_runs)
+            for side, result in (timed or {}).items():
+                emit({"wall_clock_ms": {k: round(v, 2) for k, v in result["median_ms"].items()}, "clips": side,
+                      "count": result["clips"], "runs": result["runs"], "uniform_k": result["uniform_k"],
+                      "packets_k": result["packets_k"], "rl_frames": result["rl_frames"],
+                      "rl_choice": sampler.choice(side == "sound").reason, "model": predictor.name})
+            summary.update({prefix + k: v for k, v in figures.items()})
     emit({"total_s": round(time.perf_counter() - start, 1)})
     emit(summary)
     return 0

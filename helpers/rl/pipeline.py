@@ -172,9 +172,8 @@ class RLPipeline:
                              f"{prefix}frames_saved_ratio is null (no saving at uniform sampling's best accuracy)")
         notes.append("wall_clock_speedup_estimate = (k* × seconds per candidate frame + classifier time) / "
                      "(the agent's mean frames at c* × seconds per candidate frame + its policy time), from "
-                     "cached costs, not a timing; the RL sampler in predict_video decodes every candidate frame, "
-                     "so a user waits longer on it than this estimate says (a timed figure for the packet-preview "
-                     "sampler: helpers.rl.wallclock)")
+                     "cached costs, not a timing; it leaves out the decoding pass every candidate needs for the "
+                     "previews (the timed figure: wall_clock_speedup, helpers.rl.wallclock)")
         return notes
 
     def _speedup_estimate(self, saved: FramesSaved, results: list[dict[str, Any]]) -> float | None:

@@ -1,15 +1,17 @@
-"""What a user waits for: end-to-end ``predict_video`` time of uniform sampling against
-the packet-preview sampler, which decodes only the frames it picks.
+"""What a user waits for: end-to-end ``predict_video`` time of uniform sampling at k*
+against the RL sampler at its budget c*, and against the packet-preview heuristic.
 
-The packet path opens the video, lists its packets (demuxing, no decoding:
-:func:`helpers.rl.features.packet_energy`), ranks the ``N`` uniform candidates by
-packet energy, keeps the top ``k`` and lets :func:`helpers.inference.predict_video`
-decode those ``k`` frames and run the model on them, as the RL sampler's predictions
-do (:func:`helpers.inference.rl_sampler.on_frames`: exactly those frames for the
-multi-modal model, repeated to the clip length for a fixed-length clip model). Uniform sampling goes through the same ``predict_video`` with ``k``
-uniform candidates, so both sides pay the same model and differ only in preview and
-decoding. The two previews (packet listing against decoding every candidate and its
-motion partner, as the motion preview needs) are timed alongside.
+Uniform sampling: ``predict_video`` on ``k`` uniform candidates (open, decode them, the
+model). The RL sampler (:class:`helpers.inference.rl_sampler.RLFrameSampler`, as the
+widget and ``predict --rl-sampler`` run it): one decoding pass for the candidates and
+the previews, the agent's looks (each encodes one candidate), then ``predict_video`` on
+the frames it picked (:func:`~helpers.inference.rl_sampler.predict_on_picks`). The
+packet path lists the packets (demuxing, no decoding:
+:func:`helpers.rl.features.packet_energy`), keeps the top ``k`` candidates and lets
+``predict_video`` decode those. The model sees exactly the frames each side chose
+(:func:`~helpers.inference.rl_sampler.on_frames`), so the sides differ in preview,
+decoding and the frames the model reads. The two previews (packet listing against
+decoding every candidate and its motion partner) are timed alongside.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 from helpers.rl.baselines import energy_positions, uniform_positions
 from helpers.rl.evaluate import TOLERANCE
 
-WALL_CLOCK_PATHS: tuple[str, ...] = ("packet_preview", "decode_preview", "uniform_e2e", "packets_e2e")
+WALL_CLOCK_PATHS: tuple[str, ...] = ("packet_preview", "decode_preview", "uniform_e2e", "packets_e2e", "rl_e2e")
 
 
 def packet_frames(path: str | Path, num_positions: int, k: int) -> np.ndarray:
@@ -38,21 +40,23 @@ def packet_frames(path: str | Path, num_positions: int, k: int) -> np.ndarray:
 
 
 def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_positions: int, uniform_k: int,
-                       packets_k: int, motion_gap: int = 2, warmup: int = 1, runs: int = 3,
-                       threads: int | None = None) -> dict[str, Any]:
+                       packets_k: int | None = None, sampler: Any = None, motion_gap: int = 2, warmup: int = 1,
+                       runs: int = 3, threads: int | None = None) -> dict[str, Any]:
     """Milliseconds per clip of :data:`WALL_CLOCK_PATHS`, timed interleaved per clip
-    (:func:`helpers.measure.measure_latency`: ``warmup`` then ``runs`` rounds of all four
+    (:func:`helpers.measure.measure_latency`: ``warmup`` then ``runs`` rounds of all paths
     in turn): ``packet_preview`` (open + packet energy of the candidates),
     ``decode_preview`` (open + decode every candidate and its motion partner + motion
-    energy), ``uniform_e2e`` (``predict_video`` on ``uniform_k`` uniform candidates) and
-    ``packets_e2e`` (:func:`packet_frames` then ``predict_video`` on those ``packets_k``).
+    energy), ``uniform_e2e`` (``predict_video`` on ``uniform_k`` uniform candidates),
+    ``packets_e2e`` (with ``packets_k``: :func:`packet_frames` then ``predict_video`` on
+    those) and ``rl_e2e`` (with ``sampler``: its pick, then ``predict_video`` on the picks).
 
     Returns ``per_clip_ms`` (path → each clip's median), ``median_ms`` (path → median
-    over clips), ``preview_cost_ratio`` (decode_preview / packet_preview, of the
-    medians), ``wall_clock_speedup`` (uniform_e2e / packets_e2e, of the medians) and the
-    settings."""
+    over clips), ``preview_cost_ratio`` (decode_preview / packet_preview),
+    ``rl_speedup`` and ``packets_speedup`` (uniform_e2e / that path, of the medians; None
+    when not timed), ``rl_frames`` (the frames the sampler picked, mean over the clips)
+    and the settings."""
     from helpers.inference.predict import predict_video
-    from helpers.inference.rl_sampler import on_frames
+    from helpers.inference.rl_sampler import on_frames, predict_on_picks
     from helpers.measure import measure_latency
     from helpers.rl.features import clip_packet_energy, motion_energy
     from helpers.video import open_video
@@ -62,7 +66,8 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
         raise ValueError("no clips to time")
     uniform_pos = uniform_positions(num_positions, uniform_k)
     on_uniform = on_frames(predictor, lambda n: uniform_indices(n, num_positions)[uniform_pos],
-                            f"uniform {uniform_k}")
+                           f"uniform {uniform_k}")
+    rl_frames: list[int] = []
 
     def packet_preview(path: str) -> None:
         with open_video(path) as reader:
@@ -79,24 +84,37 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
         motion_energy(decoded[pos[0]], decoded[pos[1]])
 
     def packets_e2e(path: str) -> None:
-        frames = packet_frames(path, num_positions, packets_k)
+        frames = packet_frames(path, num_positions, int(packets_k))
         predict_video(path, model=on_frames(predictor, frames, f"packets {packets_k}"), keep_frames=False)
 
-    per_clip: dict[str, list[float]] = {name: [] for name in WALL_CLOCK_PATHS}
+    def rl_e2e(path: str) -> None:
+        pick = sampler.pick(path)
+        predict_on_picks(path, predictor, pick)
+        rl_frames.append(len(pick.frame_indices))
+
+    timed = [name for name in WALL_CLOCK_PATHS
+             if (name != "packets_e2e" or packets_k is not None) and (name != "rl_e2e" or sampler is not None)]
+    per_clip: dict[str, list[float]] = {name: [] for name in timed}
     for path in map(str, paths):
         calls = {"packet_preview": lambda path=path: packet_preview(path),
                  "decode_preview": lambda path=path: decode_preview(path),
                  "uniform_e2e": lambda path=path: predict_video(path, model=on_uniform, keep_frames=False),
-                 "packets_e2e": lambda path=path: packets_e2e(path)}
-        stats = measure_latency(calls, {}, warmup=warmup, runs=runs, threads=threads)
-        for name in WALL_CLOCK_PATHS:
+                 "packets_e2e": lambda path=path: packets_e2e(path),
+                 "rl_e2e": lambda path=path: rl_e2e(path)}
+        stats = measure_latency({name: calls[name] for name in timed}, {}, warmup=warmup, runs=runs, threads=threads)
+        for name in timed:
             per_clip[name].append(stats[name].median_ms)
     median = {name: float(np.median(v)) for name, v in per_clip.items()}
+
+    def speedup(name: str) -> float | None:
+        return median["uniform_e2e"] / median[name] if name in median else None
+
     return {"clips": len(per_clip["uniform_e2e"]), "runs": runs, "warmup": warmup, "threads": threads,
             "num_positions": num_positions, "uniform_k": uniform_k, "packets_k": packets_k,
             "median_ms": median, "per_clip_ms": per_clip,
             "preview_cost_ratio": median["decode_preview"] / median["packet_preview"],
-            "wall_clock_speedup": median["uniform_e2e"] / median["packets_e2e"]}
+            "rl_speedup": speedup("rl_e2e"), "packets_speedup": speedup("packets_e2e"),
+            "rl_frames": float(np.mean(rl_frames)) if rl_frames else None}
 
 
 def smallest_budget_reaching(curve: Mapping[int, float], target: float) -> int | None:
@@ -106,33 +124,54 @@ def smallest_budget_reaching(curve: Mapping[int, float], target: float) -> int |
     return min(reach) if reach else None
 
 
-def wall_clock_figures(pipe: Any, predictor: Any, *, runs: int = 3, threads: int | None = None
-                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The benchmark's wall-clock keys (rounded like the summary) for
-    :class:`helpers.rl.pipeline.RLPipeline` ``pipe`` and the :func:`measure_wall_clock` result they came from (None when there
-    was nothing to time).
+def silent_copies(paths: Sequence[str | Path], folder: str | Path) -> list[Path]:
+    """Each clip without its audio track (:func:`helpers.video.audio.drop_audio`) in
+    ``folder``, made once: the same clips as HMDB51 would give them, silent."""
+    from helpers.video.audio import drop_audio
 
-    Uniform runs at k* (``uniform_k_star`` of the summary); the packet sampler at
-    ``wall_clock_budget``, the smallest budget of its curve with accuracy ≥ U* − one
-    point. When it never gets there, ``wall_clock_speedup`` is None and the packet path
-    is timed at its best budget instead (``wall_clock_speedup_at_packets_best``, not
-    the figure asked for). ``wall_clock_sampler`` says which sampler was timed: the
-    packet heuristic, since the DQN agent's upload path decodes every candidate."""
+    out = []
+    for i, path in enumerate(map(Path, paths)):
+        dst = Path(folder) / f"{i:04d}_{path.name}"
+        out.append(dst if dst.is_file() else drop_audio(path, dst))
+    return out
+
+
+def wall_clock_figures(pipe: Any, predictor: Any, *, sampler: Any = None, silent_paths: Sequence[str | Path] = (),
+                       runs: int = 3, threads: int | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The benchmark's wall-clock keys (rounded like the summary) for
+    :class:`helpers.rl.pipeline.RLPipeline` ``pipe`` and the :func:`measure_wall_clock`
+    results they came from (``{"sound": …, "silent": …}``; None when nothing was timed).
+
+    Uniform runs at k* (``uniform_k_star``). ``wall_clock_speedup``: uniform against
+    ``sampler`` (the saved RL sampler, run as a user runs it: under its recorded cap c*,
+    or the heuristic where it recorded that the agent is worse) on the test clips;
+    ``silent_wall_clock_speedup``: the same on ``silent_paths`` (those clips without their
+    audio). ``packets_wall_clock_speedup``: the packet heuristic at
+    ``packets_wall_clock_budget``, its smallest budget within a point of U* (None when it
+    never gets there; then timed at its best budget as
+    ``packets_wall_clock_speedup_at_best``)."""
     from helpers.rl.evaluate import frames_saved_ratio
     from helpers.rl.pipeline import rounded
 
     saved = frames_saved_ratio(pipe.uniform_all, [])
     curve = pipe.curves.get("packets", {})
-    out: dict[str, Any] = {"wall_clock_sampler": "packets", "wall_clock_uniform_k": saved.uniform_frames,
-                           "wall_clock_budget": None, "wall_clock_speedup": None}
-    if not curve:
+    out: dict[str, Any] = {"wall_clock_uniform_k": saved.uniform_frames, "wall_clock_speedup": None,
+                           "packets_wall_clock_budget": None, "packets_wall_clock_speedup": None}
+    budget = smallest_budget_reaching(curve, saved.best_uniform_accuracy - TOLERANCE) if curve else None
+    packets_k = budget if budget is not None or not curve else max(curve, key=lambda k: (curve[k], -k))
+    if packets_k is None and sampler is None:
         return out, None
-    budget = smallest_budget_reaching(curve, saved.best_uniform_accuracy - TOLERANCE)
-    timed_k = budget if budget is not None else max(curve, key=lambda k: (curve[k], -k))
-    result = measure_wall_clock(pipe.test.paths, predictor, num_positions=pipe.test.num_positions,
-                                uniform_k=saved.uniform_frames, packets_k=timed_k, runs=runs, threads=threads)
-    key = "wall_clock_speedup" if budget is not None else "wall_clock_speedup_at_packets_best"
-    out.update({"wall_clock_budget": timed_k if budget is not None else None, key: result["wall_clock_speedup"],
-                "wall_clock_packets_k": timed_k, "preview_cost_ratio": result["preview_cost_ratio"],
-                "wall_clock_median_ms": result["median_ms"]})
-    return rounded(out), result
+    common = dict(num_positions=pipe.test.num_positions, uniform_k=saved.uniform_frames, runs=runs, threads=threads)
+    timed = {"sound": measure_wall_clock(pipe.test.paths, predictor, packets_k=packets_k, sampler=sampler, **common)}
+    sound = timed["sound"]
+    out.update({"wall_clock_speedup": sound["rl_speedup"], "wall_clock_rl_frames": sound["rl_frames"],
+                "preview_cost_ratio": sound["preview_cost_ratio"], "wall_clock_median_ms": sound["median_ms"]})
+    if packets_k is not None:
+        key = "packets_wall_clock_speedup" if budget is not None else "packets_wall_clock_speedup_at_best"
+        out.update({"packets_wall_clock_budget": budget, key: sound["packets_speedup"],
+                    "packets_wall_clock_k": packets_k})
+    if sampler is not None and silent_paths:
+        timed["silent"] = silent = measure_wall_clock(list(silent_paths), predictor, sampler=sampler, **common)
+        out.update({"silent_wall_clock_speedup": silent["rl_speedup"], "silent_wall_clock_rl_frames": silent["rl_frames"],
+                    "silent_wall_clock_median_ms": silent["median_ms"]})
+    return rounded(out), timed
