@@ -224,3 +224,13 @@ def test_a_recorded_cap_limits_the_agents_looks(silent_clip, tmp_path):
     capped = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_cap.pt", record)).pick(silent_clip)
     assert len(free.order) == MAX_FRAMES > 2
     assert capped.order == free.order[:2]  # the same first looks, cut at the cap
+
+
+def test_a_heuristic_that_replaces_the_agent_runs_at_its_own_recorded_budget():
+    from helpers.inference.rl_sampler import choose_sampler
+
+    record = comparison(-8.3, mean_frames=4.6)
+    assert choose_sampler(record, has_audio=False, max_frames=MAX_FRAMES).budget == 3  # 4.6 → 5, capped at 3
+    record["silent"]["heuristic_cap"] = 1  # the heuristic is within a point of U* with one frame
+    choice = choose_sampler(record, has_audio=False, max_frames=MAX_FRAMES)
+    assert choice.heuristic == "motion" and choice.budget == 1

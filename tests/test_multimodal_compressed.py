@@ -125,6 +125,7 @@ def test_the_log_mel_is_computed_only_for_models_that_read_it(trained):
     assert model.config.audio == "wav2vec2" and not reads_mel(model)
     assert reads_mel(SimpleNamespace(config=SimpleNamespace(audio="logmel")))
     assert reads_mel(object())  # a model that says nothing gets both inputs
+    assert not reads_mel(SimpleNamespace(config=SimpleNamespace(audio="none")))  # no audio encoder
 
 
 def test_the_cli_distils_a_student_file_that_answers_like_a_multimodal_model(trained, tmp_path, capsys):

@@ -205,6 +205,9 @@ def test_the_heuristic_comparison_holds_the_summary_figures_per_setting(trained,
         budget = summary[prefix + "agent_budget_star"]  # c*: a cap, the free run's mean frames, or None
         cap = record[setting]["cap"]
         assert cap is None or (cap == budget and cap in pipe.config.caps), (setting, cap, budget)
+        target = summary[prefix + "best_uniform_accuracy"] - 0.01
+        reach = [c for c, h in summary[prefix + "curves"]["heuristic"].items() if h >= target - 1e-4]
+        assert record[setting]["heuristic_cap"] == (min(int(c) for c in reach) if reach else None)
     pipe.no_audio_result = None
     assert set(pipe.heuristic_comparison()) == {"sound"}
 

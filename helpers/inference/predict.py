@@ -97,8 +97,9 @@ def _indices(p: Predictor, num_video_frames: int, clips: int) -> np.ndarray:
 
 def reads_mel(model: Any) -> bool:
     """Whether ``model`` reads the log-mel spectrogram: every multi-modal model except one
-    whose audio encoder takes the raw waveform (wav2vec2), which ignores ``audio_mel``."""
-    return getattr(getattr(model, "config", None), "audio", "logmel") != "wav2vec2"
+    whose audio encoder takes the raw waveform (wav2vec2), which ignores ``audio_mel``,
+    and one without an audio encoder (``audio="none"``), which reads no sound at all."""
+    return getattr(getattr(model, "config", None), "audio", "logmel") not in ("wav2vec2", "none")
 
 
 def _audio_inputs(path: str, indices: np.ndarray, fps: float, duration: float, has_audio: bool,

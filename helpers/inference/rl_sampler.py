@@ -67,8 +67,9 @@ class SamplerChoice:
 def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frames: int) -> SamplerChoice:
     """The agent, unless the held-out ``comparison`` recorded for this clip's setting
     (``"sound"`` or ``"silent"``) says it scored below the preview heuristic at some cap:
-    then that heuristic, at the agent's free-running mean frames rounded (1…``max_frames``),
-    so the user gets the better sampler at the same cost. The agent runs under the
+    then that heuristic, at its own recorded budget (``heuristic_cap``: the fewest frames
+    within a point of uniform sampling's best), else at the agent's free-running mean
+    frames rounded (1…``max_frames``), so the user gets the better sampler. The agent runs under the
     record's ``cap`` (c*, its smallest budget as good as uniform sampling at its best)
     where there is one. No record: the agent, free-running."""
     setting = "sound" if has_audio else "silent"
@@ -89,6 +90,8 @@ def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frame
                              budget=int(cap) if cap else None)
     mean = record.get("agent_mean_frames")
     budget = max_frames if mean is None else int(np.floor(float(mean) + 0.5))
+    if record.get("heuristic_cap"):  # its own smallest budget as good as uniform sampling at its best
+        budget = int(record["heuristic_cap"])
     return SamplerChoice(name, f"the agent scored {-margin:.1f} points below the {short} on {where}",
                          heuristic=str(record["heuristic"]), budget=max(1, min(int(max_frames), budget)))
 

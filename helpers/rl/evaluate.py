@@ -98,6 +98,13 @@ def frames_saved_ratio(uniform_curve: Mapping[int, float], agent_points: Sequenc
     return FramesSaved(float(best), int(k_star), c_star, index, float(k_star / max(c_star, 1e-9)))
 
 
+def smallest_budget_reaching(curve: Mapping[int, float], target: float) -> int | None:
+    """The smallest budget ``k`` of ``curve`` with accuracy ≥ ``target`` (None: none)."""
+    eps = 1e-9  # accuracies are ratios of clip counts
+    reach = [int(k) for k, acc in curve.items() if acc >= target - eps]
+    return min(reach) if reach else None
+
+
 def agent_vs_heuristic_min(agent_caps: Mapping[int, float], heuristic: Mapping[int, float]) -> float | None:
     """min over the caps c of A(c) − H(c), in points (×100): how far the agent falls below
     (negative) or stays above the preview heuristic at its worst budget. Only caps where

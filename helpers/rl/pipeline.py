@@ -29,7 +29,7 @@ import numpy as np
 from helpers.rl.agent import DQNAgent, DQNConfig
 from helpers.rl.env import EnvConfig, FrameSamplingEnv, fit_projection
 from helpers.rl.evaluate import (BUDGETS, CAPS, TOLERANCE, FramesSaved, accuracy_curves, cap_results,
-                                 evaluate_agent, sampling_figures)
+                                 evaluate_agent, sampling_figures, smallest_budget_reaching)
 from helpers.rl.features import FeatureSet, cached_features, is_degenerate
 from helpers.rl.trainer import RLHistory, RLTrainer
 
@@ -131,7 +131,9 @@ class RLPipeline:
         Unrounded, read from :func:`sampling_figures`, so a saved sampler can pick the
         better of the two per clip (:mod:`helpers.inference.rl_sampler`); ``cap``: c*, the
         smallest frame cap at which the agent is within a point of uniform sampling's best
-        (None when the free-running agent is, or none is), which the saved sampler runs under."""
+        (None when the free-running agent is, or none is), which the saved sampler runs under;
+        ``heuristic_cap``: the same for the heuristic, the budget it runs at where it replaces
+        the agent."""
         out: dict[str, dict[str, Any]] = {}
         for prefix, figures, saved, _ in self._sides():
             agent, heuristic = figures["curves"]["agent_caps"], figures["curves"].get("heuristic", {})
@@ -142,7 +144,9 @@ class RLPipeline:
                 "agent_vs_heuristic_min": figures["agent_vs_heuristic_min"],
                 "agent_mean_frames": figures["agent_mean_frames"],
                 # c* when it is a forced cap: the agent is run under it (None: free-running)
-                "cap": int(saved.agent_frames) if saved.agent_index else None}
+                "cap": int(saved.agent_frames) if saved.agent_index else None,
+                # the heuristic's own smallest budget within a point of U*: where it replaces the agent
+                "heuristic_cap": smallest_budget_reaching(heuristic, saved.best_uniform_accuracy - TOLERANCE)}
         return out
 
     def summary(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from helpers.rl.baselines import energy_positions, uniform_positions
-from helpers.rl.evaluate import TOLERANCE
+from helpers.rl.evaluate import TOLERANCE, smallest_budget_reaching
 
 WALL_CLOCK_PATHS: tuple[str, ...] = ("packet_preview", "decode_preview", "uniform_e2e", "packets_e2e", "rl_e2e")
 
@@ -115,13 +115,6 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
             "preview_cost_ratio": median["decode_preview"] / median["packet_preview"],
             "rl_speedup": speedup("rl_e2e"), "packets_speedup": speedup("packets_e2e"),
             "rl_frames": float(np.mean(rl_frames)) if rl_frames else None}
-
-
-def smallest_budget_reaching(curve: Mapping[int, float], target: float) -> int | None:
-    """The smallest budget ``k`` of ``curve`` with accuracy ≥ ``target`` (None: none)."""
-    eps = 1e-9  # accuracies are ratios of clip counts
-    reach = [int(k) for k, acc in curve.items() if acc >= target - eps]
-    return min(reach) if reach else None
 
 
 def silent_copies(paths: Sequence[str | Path], folder: str | Path) -> list[Path]:
