@@ -124,3 +124,18 @@ def test_sampling_figures_hold_the_agent_to_the_named_heuristic():
     assert silent["curves"]["heuristic"] == curves["motion"]
     assert silent["agent_vs_heuristic_min"] == pytest.approx(5.0)  # caps 4 and 8: 0.75 against 0.7
     assert (silent["agent_accuracy"], silent["agent_mean_frames"]) == (0.75, 2.5)
+
+
+def test_event_hit_rate_counts_the_top_candidates_inside_the_event():
+    from helpers.rl.evaluate import event_hit_rate
+    from rl_toy import make_toy_features
+
+    fs = make_toy_features(num_clips=4, num_positions=8, informative=5)
+    fs.events[:] = [5, 7]  # frames 5 and 6 hold the event
+    assert event_hit_rate(fs, fs.motion_env, k=1) == 1.0  # the motion preview peaks at 5
+    assert event_hit_rate(fs, fs.motion_env, k=2) == pytest.approx(np.mean(
+        [np.isin(np.argsort(-fs.motion_env[i], kind="stable")[:2], [5, 6]).mean() for i in range(4)]))
+    flat = np.zeros_like(fs.motion_env)  # no preview: uniform picks (positions 2 and 6 of 8)
+    assert event_hit_rate(fs, flat, k=2) == 0.5
+    fs.events[:] = -1
+    assert np.isnan(event_hit_rate(fs, fs.motion_env))

@@ -18,7 +18,7 @@ _EXPORTS: dict[str, str] = {
     "energy_positions": "baselines", "oracle_orders": "baselines", "sampler_positions": "baselines",
     "BUDGETS": "evaluate", "accuracy_curves": "evaluate", "evaluate_agent": "evaluate",
     "frames_saved_ratio": "evaluate", "FramesSaved": "evaluate", "CAPS": "evaluate", "cap_results": "evaluate",
-    "agent_vs_heuristic_min": "evaluate", "sampling_figures": "evaluate",
+    "agent_vs_heuristic_min": "evaluate", "sampling_figures": "evaluate", "event_hit_rate": "evaluate",
     "positions_accuracy": "subsets", "SubsetClassifier": "subsets",
     "plot_learning_curves": "plots", "plot_accuracy_vs_frames": "plots", "visualize_frame_sampling": "plots",
     "candidate_frames": "plots",

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from helpers.rl.agent import DQNAgent
-from helpers.rl.baselines import SAMPLERS, oracle_orders, sampler_positions
+from helpers.rl.baselines import SAMPLERS, energy_positions, oracle_orders, sampler_positions
 from helpers.rl.env import FrameSamplingEnv
 from helpers.rl.features import FeatureSet
 from helpers.rl.subsets import SubsetClassifier, positions_accuracy
@@ -96,6 +96,21 @@ def frames_saved_ratio(uniform_curve: Mapping[int, float], agent_points: Sequenc
         return FramesSaved(float(best), int(k_star), None, None, None)
     c_star, index = min(reach)
     return FramesSaved(float(best), int(k_star), c_star, index, float(k_star / max(c_star, 1e-9)))
+
+
+def event_hit_rate(fs: FeatureSet, envelope: np.ndarray, k: int = 1) -> float:
+    """Share of the top-``k`` candidates of ``envelope`` (M, N) — a preview, ranked as
+    :func:`~helpers.rl.baselines.energy_positions` ranks it — that lie inside their clip's
+    event, over the clips whose event is known (NaN when none is): how well a preview
+    finds the action before any classifier sees a frame."""
+    known = np.flatnonzero(fs.events[:, 0] >= 0)
+    if not len(known):
+        return float("nan")
+    hits = []
+    for i in known:
+        picks = fs.frame_indices[i, energy_positions(np.asarray(envelope[i]), k)]
+        hits.append(np.mean((picks >= fs.events[i, 0]) & (picks < fs.events[i, 1])))
+    return float(np.mean(hits))
 
 
 def smallest_budget_reaching(curve: Mapping[int, float], target: float) -> int | None:
