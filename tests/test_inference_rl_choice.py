@@ -234,3 +234,32 @@ def test_a_heuristic_that_replaces_the_agent_runs_at_its_own_recorded_budget():
     record["silent"]["heuristic_cap"] = 1  # the heuristic is within a point of U* with one frame
     choice = choose_sampler(record, has_audio=False, max_frames=MAX_FRAMES)
     assert choice.heuristic == "motion" and choice.budget == 1
+
+
+def test_where_the_agent_saves_no_frames_uniform_sampling_at_k_star_picks_and_decodes_only_its_frames(
+        silent_clip, tmp_path, monkeypatch):
+    from helpers.inference.rl_sampler import UNIFORM, choose_sampler, load_rl_sampler
+    from helpers.rl.baselines import uniform_positions
+    from helpers.video import PyAVReader
+
+    record = comparison(4.0)
+    record["silent"].update(uniform_k=2, frames_saved_ratio=0.5)  # the agent needs more frames than uniform's 2
+    choice = choose_sampler(record, has_audio=False, max_frames=MAX_FRAMES)
+    assert (choice.chosen_by, choice.heuristic, choice.budget) == (UNIFORM, "uniform", 2)
+    assert "saved no frames against uniform sampling" in choice.reason
+    below = comparison(-4.0)  # the agent below the heuristic, which gets there with fewer frames than uniform
+    below["silent"].update(uniform_k=2, frames_saved_ratio=0.5, heuristic_cap=1)
+    assert choose_sampler(below, has_audio=False, max_frames=MAX_FRAMES).heuristic == "motion"
+    below["silent"]["heuristic_cap"] = None  # a heuristic that never gets there: uniform
+    assert choose_sampler(below, has_audio=False, max_frames=MAX_FRAMES).chosen_by == UNIFORM
+    record["silent"].update(heuristic_cap=None, frames_saved_ratio=3.0)  # the agent saves frames: it picks
+    assert choose_sampler(record, has_audio=False, max_frames=MAX_FRAMES).chosen_by == "agent"
+    record["silent"]["frames_saved_ratio"] = None  # it never reaches uniform's best
+    s = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_uniform.pt", record))
+    decoded: list[int] = []
+    real = PyAVReader.frames
+    monkeypatch.setattr(PyAVReader, "frames", lambda self, idx, size=None: decoded.append(len(idx)) or real(self, idx, size))
+    r = s.pick(silent_clip)
+    assert r.chosen_by == UNIFORM and r.order == uniform_positions(NUM_POSITIONS, 2).tolist()
+    assert decoded == [4]  # the two uniform candidates and their motion partners, no preview pass
+    assert r.frames.shape[0] == 2 and r.frames.max() > 0 and r.label in CLASSES

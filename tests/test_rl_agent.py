@@ -208,6 +208,8 @@ def test_the_heuristic_comparison_holds_the_summary_figures_per_setting(trained,
         target = summary[prefix + "best_uniform_accuracy"] - 0.01
         reach = [c for c, h in summary[prefix + "curves"]["heuristic"].items() if h >= target - 1e-4]
         assert record[setting]["heuristic_cap"] == (min(int(c) for c in reach) if reach else None)
+        assert record[setting]["uniform_k"] == summary[prefix + "uniform_k_star"]
+        assert record[setting]["frames_saved_ratio"] == pytest.approx(summary[prefix + "frames_saved_ratio"], abs=1e-4)
     pipe.no_audio_result = None
     assert set(pipe.heuristic_comparison()) == {"sound"}
 

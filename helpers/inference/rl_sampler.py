@@ -45,6 +45,7 @@ class RLSamplerError(ValueError):
 
 
 AGENT = "agent"
+UNIFORM = "uniform sampling"
 # per setting: how the chooser is named, and the preview heuristic's name in a sentence
 HEURISTIC_NAMES: dict[str, tuple[str, str]] = {"sound": ("heuristic: audio energy", "audio heuristic"),
                                                "silent": ("heuristic: motion energy", "motion heuristic")}
@@ -71,7 +72,10 @@ def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frame
     within a point of uniform sampling's best), else at the agent's free-running mean
     frames rounded (1…``max_frames``), so the user gets the better sampler. The agent runs under the
     record's ``cap`` (c*, its smallest budget as good as uniform sampling at its best)
-    where there is one. No record: the agent, free-running."""
+    where there is one. Where the record says the agent saves no frames against uniform
+    sampling at its best (``frames_saved_ratio`` ≤ 1 or none, as on trimmed clips the
+    action fills) and the heuristic does not get there with fewer than k* frames:
+    uniform sampling at k*, which needs no preview. No record: the agent, free-running."""
     setting = "sound" if has_audio else "silent"
     name, short = HEURISTIC_NAMES[setting]
     where = f"held-out {SETTING_WORDS[setting]}"
@@ -80,9 +84,19 @@ def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frame
         why = ("this sampler file records no comparison with the preview heuristic" if not comparison
                else f"this sampler file records no comparison with the {short} on {SETTING_WORDS[setting]}")
         return SamplerChoice(AGENT, why)
+    # a record that knows k*: uniform sampling there, where the agent saves no frames against it
+    uniform_k = int(record.get("uniform_k") or 0)
+    ratio = record.get("frames_saved_ratio")
+    saves_nothing = uniform_k > 0 and (ratio is None or float(ratio) <= 1.0)
+    uniform = SamplerChoice(UNIFORM, f"the agent saved no frames against uniform sampling at its best on {where} "
+                                     f"(k* = {uniform_k})", heuristic="uniform", budget=min(uniform_k, int(max_frames)))
     margin = record.get("agent_vs_heuristic_min")
     if margin is None:
+        if saves_nothing:
+            return uniform
         return SamplerChoice(AGENT, f"the agent and the {short} share no measured frame cap on {where}")
+    if margin >= -1e-9 and saves_nothing:
+        return uniform
     if margin >= -1e-9:
         cap = record.get("cap")
         return SamplerChoice(AGENT, f"the agent scored at least as well as the {short} on {where} "
@@ -92,6 +106,8 @@ def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frame
     budget = max_frames if mean is None else int(np.floor(float(mean) + 0.5))
     if record.get("heuristic_cap"):  # its own smallest budget as good as uniform sampling at its best
         budget = int(record["heuristic_cap"])
+    if saves_nothing and (not record.get("heuristic_cap") or int(record["heuristic_cap"]) >= uniform_k):
+        return uniform
     return SamplerChoice(name, f"the agent scored {-margin:.1f} points below the {short} on {where}",
                          heuristic=str(record["heuristic"]), budget=max(1, min(int(max_frames), budget)))
 
@@ -178,11 +194,13 @@ class RLFrameSampler:
         fs.features = self._encode(frames, after)[None]
         return fs, frames
 
-    def _previewed(self, video: str | Path) -> tuple[Any, np.ndarray, np.ndarray, Any]:
+    def _previewed(self, video: str | Path, only: Any = None) -> tuple[Any, np.ndarray, np.ndarray, Any]:
         """One decoding pass over ``video``: a one-clip FeatureSet with the previews
         (motion; audio where the file has sound) and zero features (``feature_dim`` values,
         or none when unknown), the candidate frames, their motion partners, and the
-        reader's metadata."""
+        reader's metadata. ``only(metadata)`` may name the candidate positions to decode
+        (a sampler that needs no preview): then only those and their partners are decoded
+        (the other frames stay black) and the previews are zeros."""
         from helpers.rl.features import FeatureSet, audio_envelope, motion_energy
         from helpers.video import open_video
         from helpers.video.sampling import uniform_indices
@@ -192,14 +210,18 @@ class RLFrameSampler:
             n = int(meta.num_frames)
             idx = uniform_indices(n, self.num_positions)
             nxt = np.minimum(idx + self.motion_gap, n - 1)
-            wanted = np.unique(np.concatenate([idx, nxt]))
+            keep = None if only is None else only(meta)
+            chosen = np.arange(len(idx)) if keep is None else np.asarray(keep, np.int64)
+            wanted = np.unique(np.concatenate([idx[chosen], nxt[chosen]]))
             decoded = reader.frames(wanted.tolist(), size=None if self.encoder == "flow" else tuple(self.resize))
         pos = {int(f): i for i, f in enumerate(wanted)}
-        frames = decoded[[pos[int(i)] for i in idx]]
-        after = decoded[[pos[int(i)] for i in nxt]]
+        frames = np.zeros((len(idx), *decoded.shape[1:]), decoded.dtype)
+        after = np.zeros_like(frames)
+        frames[chosen] = decoded[[pos[int(i)] for i in idx[chosen]]]
+        after[chosen] = decoded[[pos[int(i)] for i in nxt[chosen]]]
         fps = float(meta.fps or 25.0)
         times = (idx / fps).astype(np.float32)
-        if meta.has_audio:
+        if meta.has_audio and keep is None:
             env, has = audio_envelope(video, times, float(meta.duration or 0.0) or n / fps)
         else:  # no audio stream: nothing to read
             env, has = np.zeros(len(idx), np.float32), False
@@ -237,17 +259,25 @@ class RLFrameSampler:
         One decoding pass gives the candidates and the previews; a candidate's features
         are computed when the agent first looks at it, so the cost grows with the frames
         looked at, not with the candidates."""
-        from helpers.rl.baselines import sampler_positions
+        from helpers.rl.baselines import sampler_positions, uniform_positions
         from helpers.rl.env import FrameSamplingEnv
         from helpers.rl.trainer import run_policy
 
         t0 = time.perf_counter()
-        fs, frames, after, meta = self._previewed(video)
+        chose: list[SamplerChoice] = []
+
+        def only(meta: Any) -> np.ndarray | None:  # uniform sampling needs no preview: decode its frames only
+            chose.append(self.choice(bool(meta.has_audio)))
+            if chose[0].heuristic != "uniform":
+                return None
+            return uniform_positions(self.num_positions, min(int(chose[0].budget or 1), self.num_positions))
+
+        fs, frames, after, meta = self._previewed(video, only)
         if self.feature_dim is None:  # a bundle that does not record it: encode everything
             fs.features = self._encode(frames, after)[None]
         looks = EncodeOnLook(self.classifier, fs, lambda ps: self._encode(frames[ps], after[ps]))
         env = FrameSamplingEnv(fs, looks, self.env_config, self.projection)
-        choice = self.choice(bool(fs.has_audio[0]))
+        choice = chose[0]
         if choice.heuristic is None:
             with torch.no_grad():
                 order, _ = run_policy(self.agent, env, 0, max_frames=choice.budget)

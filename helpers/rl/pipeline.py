@@ -133,7 +133,8 @@ class RLPipeline:
         smallest frame cap at which the agent is within a point of uniform sampling's best
         (None when the free-running agent is, or none is), which the saved sampler runs under;
         ``heuristic_cap``: the same for the heuristic, the budget it runs at where it replaces
-        the agent."""
+        the agent; ``uniform_k`` (k*) and ``frames_saved_ratio``: where the agent saves no
+        frames, the saved sampler uses uniform sampling at k*."""
         out: dict[str, dict[str, Any]] = {}
         for prefix, figures, saved, _ in self._sides():
             agent, heuristic = figures["curves"]["agent_caps"], figures["curves"].get("heuristic", {})
@@ -146,7 +147,9 @@ class RLPipeline:
                 # c* when it is a forced cap: the agent is run under it (None: free-running)
                 "cap": int(saved.agent_frames) if saved.agent_index else None,
                 # the heuristic's own smallest budget within a point of U*: where it replaces the agent
-                "heuristic_cap": smallest_budget_reaching(heuristic, saved.best_uniform_accuracy - TOLERANCE)}
+                "heuristic_cap": smallest_budget_reaching(heuristic, saved.best_uniform_accuracy - TOLERANCE),
+                # k* and k*/c*: where the agent saves no frames, uniform sampling at k* is the sampler
+                "uniform_k": saved.uniform_frames, "frames_saved_ratio": saved.ratio}
         return out
 
     def summary(self) -> dict[str, Any]:
