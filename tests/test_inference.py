@@ -117,3 +117,31 @@ def test_cli_prints_the_caption_and_sync_score_of_a_multimodal_model(tmp_path, c
     caption = next(line for line in out.splitlines() if line.startswith("caption: "))
     assert set(caption.removeprefix("caption: ").split()) <= {"a", "box", "grows", "person", "moves", "left"}
     assert "sound and picture in step: " in out
+
+
+def test_a_multimodal_model_without_an_audio_encoder_reads_no_sound(tmp_path, monkeypatch):
+    """The sound of a clip is read only for a model that hears it: the same clip with a
+    tone reads its audio once for a log-mel model and never for one built with audio
+    "none", in ``predict_video`` and from frames already decoded (``predict_decoded``)."""
+    import helpers.video.audio as audio_module
+    from helpers.inference import predict_video, predictor_from_model
+    from helpers.inference.predict import predict_decoded
+    from helpers.models import MultiModalConfig, MultiModalVideoModel
+    from helpers.video import open_video
+    from video_factory import make_video
+
+    clip = make_video(tmp_path / "tone.mp4", "mp4-h264", num_frames=30, audio_tone=(0.4, 440.0))
+    reads = []
+    real = audio_module.read_audio
+    monkeypatch.setattr(audio_module, "read_audio", lambda *a, **k: reads.append(1) or real(*a, **k))
+    with open_video(clip) as reader:
+        meta, frames = reader.metadata, reader.frames([3, 10])
+    for audio, expected in (("logmel", 1), ("none", 0)):
+        cfg = MultiModalConfig.smoke(3, audio=audio, caption_decoder="none")
+        p = predictor_from_model(MultiModalVideoModel(cfg).eval(), ["a", "b", "c"], num_frames=4,
+                                 resize=(32, 40), crop=32)
+        for run in (lambda: predict_video(clip, p, keep_frames=False),
+                    lambda: predict_decoded(clip, frames, [3, 10], meta, p, keep_frames=False)):
+            reads.clear()
+            assert len(run().probabilities) == 3
+            assert len(reads) == expected, audio

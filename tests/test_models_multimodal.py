@@ -168,6 +168,36 @@ def test_the_motion_stream_is_zero_for_a_still_clip_and_tells_left_from_right(mo
     assert cues[0] > 0.5 and cues[1] < -0.5  # translation x: + right, − left
 
 
+def test_one_frame_has_the_motion_streams_zeros_without_running_it(model):
+    """A single frame is a still clip: the same zeros the module computes, returned without
+    its convolutions (a one-frame prediction pays nothing for motion); in a padded batch
+    the one-frame clip gets zeros and the moving clip its own cues."""
+    frame = torch.rand(1, 3, 1, 32, 32)
+    calls = []
+    hook = model.motion.reduce.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        with torch.no_grad():
+            fast = model.encode_motion(frame, torch.zeros(1, 1))
+            assert not calls
+            slow = model.motion.features(frame)
+            assert calls
+    finally:
+        hook.remove()
+    assert fast.shape == slow.shape == (1, model.motion.project.out_features)
+    assert slow.abs().max() == 0 and fast.abs().max() == 0
+    moving = torch.zeros(1, 3, 4, 32, 32)
+    for t in range(4):
+        moving[:, :, t, 8:24, 4 + 4 * t: 8 + 4 * t] = 1.0
+    video = torch.cat([moving, torch.cat([frame, torch.zeros(1, 3, 3, 32, 32)], dim=2)])
+    times = torch.arange(4.0).expand(2, 4) / 8
+    mask = torch.tensor([[True] * 4, [True, False, False, False]])
+    with torch.no_grad():
+        both = model.encode_motion(video, times, mask)
+        alone = model.encode_motion(moving, times[:1])
+    assert both[1].abs().max() == 0 and both[0].abs().max() > 0.1
+    torch.testing.assert_close(both[0], alone[0])
+
+
 def test_a_config_saved_without_the_motion_stream_rebuilds_without_it(batch):
     saved = build(batch, motion=False).rebuild_config().to_dict()
     saved.pop("motion"), saved.pop("motion_size"), saved.pop("motion_hidden")  # a config from before

@@ -102,10 +102,17 @@ def reads_mel(model: Any) -> bool:
     return getattr(getattr(model, "config", None), "audio", "logmel") not in ("wav2vec2", "none")
 
 
+def reads_sound(model: Any) -> bool:
+    """Whether ``model`` reads the sound at all: not one built without an audio encoder."""
+    return getattr(getattr(model, "config", None), "audio", "logmel") != "none"
+
+
 def _audio_inputs(path: str, indices: np.ndarray, fps: float, duration: float, has_audio: bool,
                   mel: bool = True) -> dict[str, torch.Tensor]:
     """The waveform window the clip's frames span (16 kHz, up to 10 s), its log-mel when
-    ``mel`` (the model reads it), and whether the file had sound."""
+    ``mel`` (the model reads it), and whether the file had sound. Callers pass
+    ``has_audio`` False for a model that reads no sound (:func:`reads_sound`): nothing
+    is read then."""
     from helpers.datasets.base import audio_window, fit_length
     from helpers.video.audio import log_mel, read_audio
 
@@ -157,7 +164,8 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
                 if p.is_multimodal:  # the sound is read beside the frames: both decoders release the GIL
                     duration = float(meta.duration or 0.0) or meta.num_frames / fps
                     audio_job = audio_reader.submit(_audio_inputs, str(path), idx.reshape(-1), fps, duration,
-                                                    bool(meta.has_audio), mel=reads_mel(p.model))
+                                                    bool(meta.has_audio) and reads_sound(p.model),
+                                                    mel=reads_mel(p.model))
                 frames = reader.frames(idx.reshape(-1).tolist(), size=p.resize)
         except VideoDecodeError as exc:
             raise InferenceError(path, f"cannot read this video ({exc.reason})") from None
@@ -187,8 +195,8 @@ def predict_decoded(path: str | Path, frames: np.ndarray, frame_indices: Sequenc
     if p.is_multimodal:
         fps = float(metadata.fps or 0.0) or 25.0
         duration = float(metadata.duration or 0.0) or metadata.num_frames / fps
-        audio = _audio_inputs(str(path), idx.reshape(-1), fps, duration, bool(metadata.has_audio),
-                              mel=reads_mel(p.model))
+        audio = _audio_inputs(str(path), idx.reshape(-1), fps, duration,
+                              bool(metadata.has_audio) and reads_sound(p.model), mel=reads_mel(p.model))
     return _answer(p, Path(path), frames, idx, metadata, audio, crops=1, top_k=top_k,
                    keep_frames=keep_frames, t0=t0)
 

@@ -329,12 +329,16 @@ class MultiModalVideoModel(nn.Module):
         """(B, D) motion features of ``video`` (B,3,T,H,W): frames put in time order,
         average-pooled to at most ``motion_size`` pixels a side, then the Motion Dynamics
         Module (exactly zero for a still clip). With ``frame_mask`` each clip is read from
-        its real frames only, as if it were alone."""
+        its real frames only, as if it were alone. One frame is a still clip: its zeros
+        are returned without running the module (a one-frame prediction, e.g. of the RL
+        sampler's picks, does not pay for motion it cannot have)."""
         if frame_mask is not None and not bool(frame_mask.all()):
             return torch.cat([self.encode_motion(video[i:i + 1, :, frame_mask[i]], frame_times[i:i + 1, frame_mask[i]])
                               for i in range(video.shape[0])])
-        order = frame_times.argsort(dim=1)
         b, c, t, h, w = video.shape
+        if t < 2:
+            return video.new_zeros(b, self.motion.project.out_features)
+        order = frame_times.argsort(dim=1)
         video = video.gather(2, order.view(b, 1, t, 1, 1).expand(b, c, t, h, w))
         side = self.config.motion_size
         if max(h, w) > side:
