@@ -263,3 +263,69 @@ def test_where_the_agent_saves_no_frames_uniform_sampling_at_k_star_picks_and_de
     assert r.chosen_by == UNIFORM and r.order == uniform_positions(NUM_POSITIONS, 2).tolist()
     assert decoded == [4]  # the two uniform candidates and their motion partners, no preview pass
     assert r.frames.shape[0] == 2 and r.frames.max() > 0 and r.label in CLASSES
+
+
+def test_without_its_own_answer_a_pick_is_the_same_and_encodes_less(silent_clip, tmp_path, monkeypatch):
+    """``pick(answer=False)`` (the model answers from the picks): the same looks, no
+    classifier answer, the last look encoded for nobody; uniform sampling decodes its two
+    frames and not their motion partners; a heuristic encodes nothing."""
+    from helpers.inference.rl_sampler import UNIFORM, load_rl_sampler
+    from helpers.video import PyAVReader
+
+    s = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_quiet.pt", None))
+    encoded: list[int] = []
+    encode = s._encode
+    s._encode = lambda frames, after: encoded.append(len(frames)) or encode(frames, after)
+    full = s.pick(silent_clip)
+    assert sum(encoded) == len(full.order) == MAX_FRAMES
+    encoded.clear()
+    quiet = s.pick(silent_clip, answer=False)
+    assert quiet.order == full.order and quiet.frame_indices == full.frame_indices
+    np.testing.assert_array_equal(quiet.frames, full.frames)
+    assert quiet.probabilities is None and quiet.top == [] and quiet.label is None
+    assert sum(encoded) == MAX_FRAMES - 1  # every look the agent observes, not the last
+    record = comparison(0.0)
+    record["silent"]["cap"] = 1
+    one = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_one.pt", record))
+    one._encode = s._encode
+    encoded.clear()
+    assert one.pick(silent_clip, answer=False).order == full.order[:1] and encoded == []
+    below = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_below2.pt", comparison(-12.5)))
+    below._encode = s._encode
+    assert below.pick(silent_clip, answer=False).chosen_by == "heuristic: motion energy" and encoded == []
+    record = comparison(4.0)
+    record["silent"].update(uniform_k=2, frames_saved_ratio=None)
+    uniform = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_u.pt", record))
+    decoded: list[int] = []
+    real = PyAVReader.frames
+    monkeypatch.setattr(PyAVReader, "frames", lambda self, idx, size=None: decoded.append(len(idx)) or real(self, idx, size))
+    u = uniform.pick(silent_clip, answer=False)
+    assert u.chosen_by == UNIFORM and decoded == [2] and u.frames.shape[0] == 2 and u.frames.max() > 0
+
+
+def test_predict_video_with_the_rl_sampler_answers_from_its_picks(silent_clip, predictor, tmp_path, monkeypatch):
+    """``predict_video(…, sampler=…)``: the model's answer from exactly the frames the
+    sampler picks (as the widget's RL answer), by instance, path or "rl" (the newest
+    saved bundle); no saved bundle and an unreadable file say so."""
+    from helpers.inference import InferenceError, predict_video
+    from helpers.inference.rl_sampler import RLSamplerError, load_rl_sampler, predict_on_picks
+    path = bundle(tmp_path / "models" / "rl_frame_sampler_dqn.pt", None)
+    s = load_rl_sampler(path)
+    pick = s.pick(silent_clip)
+    want = predict_on_picks(silent_clip, predictor, pick, 5, s.name)
+    for spec in (s, path, str(path)):
+        got = predict_video(silent_clip, predictor, sampler=spec)
+        assert set(got.frame_indices) == set(pick.frame_indices)  # each repeated to the clip model's length
+        np.testing.assert_allclose(got.probabilities, want.probabilities, atol=1e-6)
+        assert got.sampler == want.sampler
+    monkeypatch.setenv("HELPERS_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("HELPERS_DATA_DIR", str(tmp_path / "data"))  # its cache holds no sampler either
+    np.testing.assert_allclose(predict_video(silent_clip, predictor, sampler="rl").probabilities,
+                               want.probabilities, atol=1e-6)
+    monkeypatch.setenv("HELPERS_MODELS_DIR", str(tmp_path / "none"))
+    with pytest.raises(RLSamplerError, match="notebooks/05_rl_frame_sampling.ipynb"):
+        predict_video(silent_clip, predictor, sampler="rl")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(InferenceError, match="cannot read this video"):
+        predict_video(bad, predictor, sampler=s)

@@ -131,7 +131,7 @@ def _audio_inputs(path: str, indices: np.ndarray, fps: float, duration: float, h
 
 def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | None = None, top_k: int = 5, *,
                   class_names: list[str] | None = None, clips: int = 1, crops: int = 1, keep_frames: bool = True,
-                  backend: str = "auto", with_sound: Predictor | None = None) -> Prediction:
+                  backend: str = "auto", with_sound: Predictor | None = None, sampler: Any = "uniform") -> Prediction:
     """Classify the action in ``path`` (any container/codec :func:`helpers.video.open_video`
     reads). ``model``: a :class:`Predictor`, a checkpoint path, None (the default
     checkpoint) or an ``nn.Module`` with ``class_names``. ``clips``/``crops`` (1 or 3):
@@ -139,6 +139,12 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
     ``with_sound``: a multi-modal predictor that answers instead of ``model`` when the
     container has an audio stream (read from the header this call opens anyway;
     ``Prediction.model_name`` says which answered, :func:`model_for_clip` says why).
+    ``sampler``: ``"uniform"`` (the predictor's own frames), or ``"rl"`` (the RL frame
+    sampler notebook 05 saved), a bundle path or an ``RLFrameSampler``: the model then
+    answers from the frames the sampler picked
+    (:func:`helpers.inference.rl_sampler.predict_with_sampler`; ``Prediction.sampler``
+    names it; ``clips``/``crops`` apply to uniform sampling only). A missing or unusable
+    sampler raises :class:`~helpers.inference.rl_sampler.RLSamplerError`.
 
     Raises :class:`InferenceError` (path + reason) for a missing, empty, corrupt or
     non-video file; :class:`~helpers.inference.NoCheckpointError` when no model is there.
@@ -148,6 +154,10 @@ def predict_video(path: str | Path, model: Predictor | nn.Module | str | Path | 
     if crops not in (1, 3):
         raise ValueError(f"crops must be 1 or 3, got {crops}")
     p = _as_predictor(model, class_names)
+    if not (isinstance(sampler, str) and sampler == "uniform"):
+        from helpers.inference.rl_sampler import predict_with_sampler
+
+        return predict_with_sampler(path, p, sampler, top_k=top_k, with_sound=with_sound)
     path = Path(path)
     t0 = time.perf_counter()
     audio_job: Future | None = None

@@ -144,9 +144,9 @@ class RLPick:
     order: list[int]  # candidate positions in the order the agent looked
     frame_indices: list[int]  # the picked video frames, sorted
     candidate_indices: list[int]  # every candidate's video frame index
-    probabilities: np.ndarray  # the subset classifier's (C,) after the last look
+    probabilities: np.ndarray | None  # the subset classifier's (C,) after the last look (None: not asked)
     classes: list[str]
-    top: list[tuple[str, float]]
+    top: list[tuple[str, float]]  # empty when nothing was looked at or the answer was not asked
     ms: float  # candidates + episode, wall time
     frames: np.ndarray | None = field(default=None, repr=False)  # uint8 (k, H, W, 3) picked frames, sorted
     chosen_by: str = AGENT  # AGENT, or the preview heuristic that picked instead (choose_sampler)
@@ -194,13 +194,15 @@ class RLFrameSampler:
         fs.features = self._encode(frames, after)[None]
         return fs, frames
 
-    def _previewed(self, video: str | Path, only: Any = None) -> tuple[Any, np.ndarray, np.ndarray, Any]:
+    def _previewed(self, video: str | Path, only: Any = None,
+                   partners: bool = True) -> tuple[Any, np.ndarray, np.ndarray, Any]:
         """One decoding pass over ``video``: a one-clip FeatureSet with the previews
         (motion; audio where the file has sound) and zero features (``feature_dim`` values,
         or none when unknown), the candidate frames, their motion partners, and the
         reader's metadata. ``only(metadata)`` may name the candidate positions to decode
-        (a sampler that needs no preview): then only those and their partners are decoded
-        (the other frames stay black) and the previews are zeros."""
+        (a sampler that needs no preview): then only those are decoded, with their
+        partners unless ``partners`` is False (nothing will be encoded), the other frames
+        stay black and the previews are zeros."""
         from helpers.rl.features import FeatureSet, audio_envelope, motion_energy
         from helpers.video import open_video
         from helpers.video.sampling import uniform_indices
@@ -212,13 +214,15 @@ class RLFrameSampler:
             nxt = np.minimum(idx + self.motion_gap, n - 1)
             keep = None if only is None else only(meta)
             chosen = np.arange(len(idx)) if keep is None else np.asarray(keep, np.int64)
-            wanted = np.unique(np.concatenate([idx[chosen], nxt[chosen]]))
+            with_partners = keep is None or partners
+            wanted = np.unique(np.concatenate([idx[chosen], nxt[chosen] if with_partners else idx[chosen]]))
             decoded = reader.frames(wanted.tolist(), size=None if self.encoder == "flow" else tuple(self.resize))
         pos = {int(f): i for i, f in enumerate(wanted)}
         frames = np.zeros((len(idx), *decoded.shape[1:]), decoded.dtype)
         after = np.zeros_like(frames)
         frames[chosen] = decoded[[pos[int(i)] for i in idx[chosen]]]
-        after[chosen] = decoded[[pos[int(i)] for i in nxt[chosen]]]
+        if with_partners:
+            after[chosen] = decoded[[pos[int(i)] for i in nxt[chosen]]]
         fps = float(meta.fps or 25.0)
         times = (idx / fps).astype(np.float32)
         if meta.has_audio and keep is None:
@@ -250,15 +254,19 @@ class RLFrameSampler:
                                  f"sampler was trained on {self.feature_dim}")
         return feats
 
-    def pick(self, video: str | Path, top_k: int = 5) -> RLPick:
+    def pick(self, video: str | Path, top_k: int = 5, answer: bool = True) -> RLPick:
         """The agent's greedy episode on ``video`` (at most the bundle's frame cap for the
         clip's setting, see :func:`choose_sampler`), or the preview heuristic's top frames
-        where :meth:`choice` says the agent is the worse of the two; the classifier
-        answers from the picks either way (raises the reader's errors for bad files).
+        where :meth:`choice` says the agent is the worse of the two; with ``answer`` the
+        classifier answers from the picks either way (raises the reader's errors for bad
+        files).
 
         One decoding pass gives the candidates and the previews; a candidate's features
         are computed when the agent first looks at it, so the cost grows with the frames
-        looked at, not with the candidates."""
+        looked at, not with the candidates. ``answer=False`` (a caller whose model answers
+        from the picks, :func:`predict_with_sampler`): the same picks without the
+        classifier's own answer, so the last look (and a heuristic's looks) encode
+        nothing, and uniform sampling decodes its frames only."""
         from helpers.rl.baselines import sampler_positions, uniform_positions
         from helpers.rl.env import FrameSamplingEnv
         from helpers.rl.trainer import run_policy
@@ -272,7 +280,7 @@ class RLFrameSampler:
                 return None
             return uniform_positions(self.num_positions, min(int(chose[0].budget or 1), self.num_positions))
 
-        fs, frames, after, meta = self._previewed(video, only)
+        fs, frames, after, meta = self._previewed(video, only, partners=answer)
         if self.feature_dim is None:  # a bundle that does not record it: encode everything
             fs.features = self._encode(frames, after)[None]
         looks = EncodeOnLook(self.classifier, fs, lambda ps: self._encode(frames[ps], after[ps]))
@@ -280,14 +288,14 @@ class RLFrameSampler:
         choice = chose[0]
         if choice.heuristic is None:
             with torch.no_grad():
-                order, _ = run_policy(self.agent, env, 0, max_frames=choice.budget)
-            probs = np.asarray(env.probs, np.float64)
+                order, _ = run_policy(self.agent, env, 0, max_frames=choice.budget, answer=answer)
         else:
             budget = min(int(choice.budget or 1), fs.num_positions)
             order = [int(p) for p in sampler_positions(choice.heuristic, fs, budget)[0]]
-            probs = np.asarray(env.subset_probs(0, order), np.float64)
+        probs = np.asarray(env.subset_probs(0, order), np.float64) if answer and order else None
         k = max(1, min(int(top_k), len(self.classes)))
-        top = [(self.classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]] if order else []
+        top = [] if probs is None else [(self.classes[i], float(probs[i]))
+                                        for i in np.argsort(-probs, kind="stable")[:k]]
         picked = sorted(order)
         cand = fs.frame_indices[0]
         return RLPick(order=[int(o) for o in order], frame_indices=[int(cand[o]) for o in picked],
@@ -339,6 +347,52 @@ def predict_on_picks(video: str | Path, predictor: Any, pick: RLPick, top_k: int
         return predict_decoded(video, pick.frames, pick.frame_indices, pick.metadata, on_picks, top_k=top_k,
                                keep_frames=False)
     return predict_video(video, model=on_picks, top_k=top_k, keep_frames=False)
+
+
+def resolve_rl_sampler(spec: Any) -> RLFrameSampler:
+    """``spec`` as a sampler: an :class:`RLFrameSampler` as it is, ``"rl"``/``"auto"`` the
+    newest one notebook 05 saved (:func:`find_rl_sampler`), else a path to a bundle.
+    Loaded bundles are kept (by path and modification time), so calls on many videos
+    load the file once. Raises :class:`RLSamplerError` naming what to do when none is
+    saved or the file cannot be used."""
+    if isinstance(spec, RLFrameSampler):
+        return spec
+    path = find_rl_sampler() if str(spec) in ("rl", "auto") else Path(spec)
+    if path is None:
+        raise RLSamplerError(f"no RL frame sampler: {NONE_SAVED}")
+    if not path.is_file():
+        raise RLSamplerError(f"{path}: no such RL frame sampler file")
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_rl_sampler(path)
+    return _LOADED[key]
+
+
+_LOADED: dict[tuple[str, int], RLFrameSampler] = {}
+
+
+def predict_with_sampler(video: str | Path, predictor: Any, sampler: Any = "rl", top_k: int = 5,
+                         with_sound: Any = None) -> Any:
+    """``predict_video(video, predictor, sampler=…)``: the RL sampler picks the frames
+    (:meth:`RLFrameSampler.pick` without its classifier's own answer: the model answers),
+    then the predictor (``with_sound`` instead for a clip with sound, as
+    :func:`~helpers.inference.predict.model_for_clip` says) answers from those frames
+    only, reusing the decoded frames. Raises :class:`~helpers.inference.InferenceError`
+    for a file that cannot be read, or when the sampler looked at nothing."""
+    from helpers.inference.predict import model_for_clip
+    from helpers.inference.types import InferenceError
+    from helpers.video import VideoDecodeError
+
+    s = resolve_rl_sampler(sampler)
+    try:
+        pick = s.pick(video, top_k=top_k, answer=False)
+    except VideoDecodeError as exc:
+        raise InferenceError(video, f"cannot read this video ({exc.reason})") from None
+    if not pick.frame_indices:
+        raise InferenceError(video, "the RL sampler stopped without looking at any frame; use sampler='uniform'")
+    chosen, _ = model_for_clip(bool(getattr(pick.metadata, "has_audio", False)), predictor, with_sound)
+    return predict_on_picks(video, chosen, pick, top_k, s.name)
 
 
 def pick_label(pick: RLPick, name: str = "rl") -> str:

@@ -86,19 +86,27 @@ class RLTrainer:
 
 
 def run_policy(agent: DQNAgent, env: FrameSamplingEnv, clip: int,
-               max_frames: int | None = None) -> tuple[list[int], dict[str, Any]]:
+               max_frames: int | None = None, answer: bool = True) -> tuple[list[int], dict[str, Any]]:
     """The agent's greedy picks on one clip (in the order taken) and the final info.
 
     ``max_frames`` forces a cap: the episode ends once that many frames were looked at,
     if the agent has not stopped before (the answer is then the classifier's on those
     frames). The agent is not told the cap (its observation is the env's as usual), so
-    the run measures what its first ``max_frames`` picks are worth."""
+    the run measures what its first ``max_frames`` picks are worth.
+
+    ``answer=False``: the look that reaches the cap (``max_frames`` or the env's own) is
+    taken without stepping the env, so the classifier is not asked about it; nothing
+    after it needs that answer. The picks are the same; ``info`` is then the one
+    before that last look."""
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be ≥ 1, got {max_frames}")
+    cap = env.config.max_frames if max_frames is None else min(int(max_frames), env.config.max_frames)
     obs, info = env.reset(options={"clip": clip})
     done = False
     while not done:
         a = agent.act(obs, info["action_mask"], explore=False)
+        if not answer and a != env.stop_action and info["frames_used"] + 1 >= cap:
+            return list(info["looked"]) + [int(a)], info
         obs, _, term, trunc, info = env.step(a)
         done = term or trunc or (max_frames is not None and info["frames_used"] >= max_frames)
     return list(info["looked"]), info

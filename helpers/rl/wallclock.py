@@ -2,10 +2,11 @@
 against the RL sampler at its budget c*, and against the packet-preview heuristic.
 
 Uniform sampling: ``predict_video`` on ``k`` uniform candidates (open, decode them, the
-model). The RL sampler (:class:`helpers.inference.rl_sampler.RLFrameSampler`, as the
-widget and ``predict --rl-sampler`` run it): one decoding pass for the candidates and
-the previews, the agent's looks (each encodes one candidate), then ``predict_video`` on
-the frames it picked (:func:`~helpers.inference.rl_sampler.predict_on_picks`). The
+model). The RL sampler: ``predict_video(..., sampler=…)``
+(:func:`helpers.inference.rl_sampler.predict_with_sampler`): one decoding pass for the
+candidates and the previews, the agent's looks (each but the last encodes one
+candidate for the classifier the agent observes), then the model on the frames it
+picked, decoded once. The
 packet path lists the packets (demuxing, no decoding:
 :func:`helpers.rl.features.packet_energy`), keeps the top ``k`` candidates and lets
 ``predict_video`` decode those. The model sees exactly the frames each side chose
@@ -48,7 +49,7 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
     ``decode_preview`` (open + decode every candidate and its motion partner + motion
     energy), ``uniform_e2e`` (``predict_video`` on ``uniform_k`` uniform candidates),
     ``packets_e2e`` (with ``packets_k``: :func:`packet_frames` then ``predict_video`` on
-    those) and ``rl_e2e`` (with ``sampler``: its pick, then ``predict_video`` on the picks).
+    those) and ``rl_e2e`` (with ``sampler``: ``predict_video`` with that sampler).
 
     Returns ``per_clip_ms`` (path → each clip's median), ``median_ms`` (path → median
     over clips), ``preview_cost_ratio`` (decode_preview / packet_preview),
@@ -56,7 +57,7 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
     when not timed), ``rl_frames`` (the frames the sampler picked, mean over the clips)
     and the settings."""
     from helpers.inference.predict import predict_video
-    from helpers.inference.rl_sampler import on_frames, predict_on_picks
+    from helpers.inference.rl_sampler import on_frames
     from helpers.measure import measure_latency
     from helpers.rl.features import clip_packet_energy, motion_energy
     from helpers.video import open_video
@@ -88,9 +89,7 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
         predict_video(path, model=on_frames(predictor, frames, f"packets {packets_k}"), keep_frames=False)
 
     def rl_e2e(path: str) -> None:
-        pick = sampler.pick(path)
-        predict_on_picks(path, predictor, pick)
-        rl_frames.append(len(pick.frame_indices))
+        rl_frames.append(len(set(predict_video(path, model=predictor, sampler=sampler).frame_indices)))
 
     timed = [name for name in WALL_CLOCK_PATHS
              if (name != "packets_e2e" or packets_k is not None) and (name != "rl_e2e" or sampler is not None)]
