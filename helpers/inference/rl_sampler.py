@@ -1,6 +1,8 @@
 """Notebook 05's RL frame sampler applied to one new video: which frames the DQN agent
 looks at (in the order it looks), and what its subset classifier says from them — for
-the upload widget ("the frames the model looked at, and which the RL sampler picked").
+the upload widget ("the frames the model looked at, and which the RL sampler picked")
+and for ``predict_video(..., sampler="rl")`` (:func:`predict_with_sampler`: the model
+answers from the picked frames).
 
 Running the agent needs more than its Q-network: its observation holds the subset
 classifier's probabilities after each look, a PCA summary of the seen features and the

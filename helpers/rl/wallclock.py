@@ -6,8 +6,7 @@ model). The RL sampler: ``predict_video(..., sampler=…)``
 (:func:`helpers.inference.rl_sampler.predict_with_sampler`): one decoding pass for the
 candidates and the previews, the agent's looks (each but the last encodes one
 candidate for the classifier the agent observes), then the model on the frames it
-picked, decoded once. The
-packet path lists the packets (demuxing, no decoding:
+picked, decoded once. The packet path lists the packets (demuxing, no decoding:
 :func:`helpers.rl.features.packet_energy`), keeps the top ``k`` candidates and lets
 ``predict_video`` decode those. The model sees exactly the frames each side chose
 (:func:`~helpers.inference.rl_sampler.on_frames`), so the sides differ in preview,
