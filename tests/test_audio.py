@@ -110,3 +110,33 @@ def test_drop_audio_keeps_the_same_frames_without_the_sound(toned, kind, tmp_pat
         assert b.metadata.fps == pytest.approx(a.metadata.fps)
         np.testing.assert_array_equal(a.frames([0, 17, 49]), b.frames([0, 17, 49]))
     assert [p.name for p in tmp_path.iterdir()] == [dst.name]  # no temporary left beside it
+
+
+@pytest.mark.parametrize("kind", ["avi-mpeg4", "mp4-h264", "mkv-h264", "mpg-mpeg2"])
+def test_window_rms_is_the_waveforms_loudness_per_window(toned, kind):
+    from helpers.video.audio import window_rms
+
+    edges = np.array([0.0, 0.5, 0.95, 1.05, 1.5, 2.0, 2.5])
+    rms, has_audio = window_rms(toned[kind], edges)
+    assert has_audio and rms.shape == (6,) and rms.dtype == np.float32
+    assert rms[0] < 0.01 and rms[1] < 0.01 and rms[5] < 0.02  # silence; after the track (codec padding)
+    assert rms[3] == pytest.approx(0.5 / np.sqrt(2), rel=0.05)  # the written sine, amplitude 0.5, all tone
+    assert rms[4] == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
+    assert rms[2] == pytest.approx(rms[3] / np.sqrt(2), rel=0.1)  # half silence, half tone
+
+
+def test_window_rms_averages_the_channels_and_flags_a_file_without_sound(tmp_path):
+    import wave
+
+    from helpers.video.audio import window_rms
+
+    t = np.arange(SR) / SR
+    left = (0.5 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)  # interleaved s16: tone left, silence right
+    with wave.open(str(tmp_path / "stereo.wav"), "wb") as w:
+        w.setnchannels(2), w.setsampwidth(2), w.setframerate(SR)
+        w.writeframes(np.stack([left, np.zeros_like(left)], 1).tobytes())
+    rms, has_audio = window_rms(tmp_path / "stereo.wav", np.array([0.0, 0.5, 1.0]))
+    assert has_audio and rms == pytest.approx([0.5 / np.sqrt(2) / 2] * 2, rel=0.01)
+    silent = make_video(tmp_path / "silent.avi", "avi-mpeg4", num_frames=10)
+    rms, has_audio = window_rms(silent, np.array([0.0, 0.2, 0.4]))
+    assert has_audio is False and rms.tolist() == [0.0, 0.0]

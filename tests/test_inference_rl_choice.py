@@ -329,3 +329,33 @@ def test_predict_video_with_the_rl_sampler_answers_from_its_picks(silent_clip, p
     bad.write_bytes(b"not a video at all" * 100)
     with pytest.raises(InferenceError, match="cannot read this video"):
         predict_video(bad, predictor, sampler=s)
+
+
+def test_the_audio_heuristic_reads_the_sound_then_decodes_only_the_frames_it_picks(silent_clip, tmp_path, monkeypatch):
+    """With sound and the agent below the audio heuristic, a pick reads the envelope and
+    decodes just its top frames (their motion partners only where the classifier
+    answers): the same picks as ranking the full candidate pass, inside the loud part."""
+    from helpers.inference.rl_sampler import load_rl_sampler
+    from helpers.rl.baselines import energy_positions
+    from helpers.synth.encode import write_video
+    from helpers.video import PyAVReader, open_video
+
+    with open_video(silent_clip) as reader:
+        frames = reader.frames(list(range(48)))
+    t = np.arange(4 * 16000) / 16000  # a tone while the block moves (frames 16-35 at 12 fps), quiet noise else
+    loud = (t >= MOVING.start / 12) & (t < MOVING.stop / 12)
+    wave = np.where(loud, 0.5 * np.sin(2 * np.pi * 440 * t), 0.01 * np.random.default_rng(0).standard_normal(t.size))
+    clip = write_video(tmp_path / "sound.mp4", frames, 12, audio=wave.astype(np.float32))
+    s = load_rl_sampler(bundle(tmp_path / "rl_frame_sampler_audio.pt", comparison(0.0, sound_margin=-20.0)))
+    fs, _ = s.candidates(clip)
+    expected = energy_positions(fs.audio_env[0], 2)
+    decoded: list[int] = []
+    real = PyAVReader.frames
+    monkeypatch.setattr(PyAVReader, "frames", lambda self, idx, size=None: decoded.append(len(idx)) or real(self, idx, size))
+    quiet = s.pick(clip, answer=False)
+    assert quiet.chosen_by == "heuristic: audio energy" and sorted(quiet.order) == expected.tolist()
+    assert decoded == [2] and all(f in MOVING for f in quiet.frame_indices)
+    assert (quiet.frames.reshape(2, -1).max(1) > 0).all()  # both decoded, not left black
+    decoded.clear()
+    full = s.pick(clip)
+    assert full.order == quiet.order and decoded == [4] and full.label in CLASSES

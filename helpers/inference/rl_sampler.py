@@ -201,20 +201,31 @@ class RLFrameSampler:
         """One decoding pass over ``video``: a one-clip FeatureSet with the previews
         (motion; audio where the file has sound) and zero features (``feature_dim`` values,
         or none when unknown), the candidate frames, their motion partners, and the
-        reader's metadata. ``only(metadata)`` may name the candidate positions to decode
-        (a sampler that needs no preview): then only those are decoded, with their
-        partners unless ``partners`` is False (nothing will be encoded), the other frames
-        stay black and the previews are zeros."""
+        reader's metadata. ``only(metadata, sound)`` may name the candidate positions to
+        decode (a sampler that needs no motion preview; ``sound()`` gives the audio
+        envelope and whether there is sound, read once): then only those are decoded,
+        with their partners unless ``partners`` is False (nothing will be encoded), the
+        other frames stay black and the motion preview is zeros."""
         from helpers.rl.features import FeatureSet, audio_envelope, motion_energy
         from helpers.video import open_video
         from helpers.video.sampling import uniform_indices
 
+        heard: list[tuple[np.ndarray, bool]] = []
         with open_video(video) as reader:
             meta = reader.metadata
             n = int(meta.num_frames)
             idx = uniform_indices(n, self.num_positions)
             nxt = np.minimum(idx + self.motion_gap, n - 1)
-            keep = None if only is None else only(meta)
+            fps = float(meta.fps or 25.0)
+            times = (idx / fps).astype(np.float32)
+
+            def sound() -> tuple[np.ndarray, bool]:
+                if not heard:  # no audio stream: nothing to read
+                    heard.append(audio_envelope(video, times, float(meta.duration or 0.0) or n / fps)
+                                 if meta.has_audio else (np.zeros(len(idx), np.float32), False))
+                return heard[0]
+
+            keep = None if only is None else only(meta, sound)
             chosen = np.arange(len(idx)) if keep is None else np.asarray(keep, np.int64)
             with_partners = keep is None or partners
             wanted = np.unique(np.concatenate([idx[chosen], nxt[chosen] if with_partners else idx[chosen]]))
@@ -225,12 +236,7 @@ class RLFrameSampler:
         frames[chosen] = decoded[[pos[int(i)] for i in idx[chosen]]]
         if with_partners:
             after[chosen] = decoded[[pos[int(i)] for i in nxt[chosen]]]
-        fps = float(meta.fps or 25.0)
-        times = (idx / fps).astype(np.float32)
-        if meta.has_audio and keep is None:
-            env, has = audio_envelope(video, times, float(meta.duration or 0.0) or n / fps)
-        else:  # no audio stream: nothing to read
-            env, has = np.zeros(len(idx), np.float32), False
+        env, has = sound() if keep is None or heard else (np.zeros(len(idx), np.float32), False)
         zeros = np.zeros((1, len(idx), int(self.feature_dim or 0)), np.float32)
         fs = FeatureSet(zeros, times[None], idx.astype(np.int64)[None], np.zeros(1, np.int64), env[None],
                         np.array([has]), np.full((1, 2), -1, np.int64), [str(video)], list(self.classes),
@@ -268,19 +274,26 @@ class RLFrameSampler:
         looked at, not with the candidates. ``answer=False`` (a caller whose model answers
         from the picks, :func:`predict_with_sampler`): the same picks without the
         classifier's own answer, so the last look (and a heuristic's looks) encode
-        nothing, and uniform sampling decodes its frames only."""
-        from helpers.rl.baselines import sampler_positions, uniform_positions
+        nothing. Uniform sampling and the audio heuristic decode only the frames they
+        pick (the audio heuristic reads the sound first), with their motion partners
+        only where the classifier answers."""
+        from helpers.rl.baselines import energy_positions, sampler_positions, uniform_positions
         from helpers.rl.env import FrameSamplingEnv
         from helpers.rl.trainer import run_policy
 
         t0 = time.perf_counter()
         chose: list[SamplerChoice] = []
 
-        def only(meta: Any) -> np.ndarray | None:  # uniform sampling needs no preview: decode its frames only
+        def only(meta: Any, sound: Any) -> np.ndarray | None:
+            """Uniform sampling needs no preview, the audio heuristic only the sound:
+            then only their frames are decoded; the agent and motion need every candidate."""
             chose.append(self.choice(bool(meta.has_audio)))
-            if chose[0].heuristic != "uniform":
-                return None
-            return uniform_positions(self.num_positions, min(int(chose[0].budget or 1), self.num_positions))
+            name, budget = chose[0].heuristic, min(int(chose[0].budget or 1), self.num_positions)
+            if name == "uniform":
+                return uniform_positions(self.num_positions, budget)
+            if name == "audio" or (name == "heuristic" and meta.has_audio):
+                return energy_positions(sound()[0], budget)  # all quiet: uniform, as the heuristic does
+            return None
 
         fs, frames, after, meta = self._previewed(video, only, partners=answer)
         if self.feature_dim is None:  # a bundle that does not record it: encode everything

@@ -23,7 +23,6 @@ import torch
 
 from helpers.atomic import atomic_open
 
-ENVELOPE_SAMPLE_RATE = 8000  # energy needs no more; halves the decode work
 BUDGET_CLIPS_PER_STEP = 8  # under a step budget (HELPERS_MAX_STEPS) each split reads this many clips per step
 
 
@@ -113,18 +112,15 @@ class FeatureSet:
 
 def audio_envelope(path: str | Path, times: np.ndarray, duration: float) -> tuple[np.ndarray, bool]:
     """RMS energy of the audio around each candidate time (windows split halfway between
-    neighbours), scaled so the loudest is 1; zeros and False for a silent file."""
-    from helpers.video.audio import read_audio
+    neighbours, :func:`helpers.video.audio.window_rms`), scaled so the loudest is 1; zeros
+    and False for a silent file."""
+    from helpers.video.audio import window_rms
 
-    wave, has_audio = read_audio(path, 0.0, max(duration, 1e-3), sample_rate=ENVELOPE_SAMPLE_RATE)
-    if not has_audio or wave.size == 0:
-        return np.zeros(len(times), np.float32), False
-    edges = np.concatenate([[0.0], (times[1:] + times[:-1]) / 2, [duration]])
-    bounds = np.clip(np.round(edges * ENVELOPE_SAMPLE_RATE).astype(np.int64), 0, wave.size)
-    env = np.array([np.sqrt(np.mean(wave[a:b] ** 2)) if b > a else 0.0
-                    for a, b in zip(bounds[:-1], bounds[1:])], np.float32)
-    peak = float(env.max())
-    return (env / peak if peak > 0 else env).astype(np.float32), True
+    times = np.asarray(times, np.float64)
+    edges = np.concatenate([[0.0], (times[1:] + times[:-1]) / 2, [max(duration, float(times[-1]) if len(times) else 0.0)]])
+    env, has_audio = window_rms(path, edges)
+    peak = float(env.max()) if env.size else 0.0
+    return (env / peak if peak > 0 else env).astype(np.float32), has_audio
 
 
 def split_records(data_dir: str | Path, split: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -361,7 +357,7 @@ def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, n
     size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
     clips = clip_limit()
     limit = "" if clips is None else f"|first {clips}"  # a budgeted run's few clips are not the split
-    digest = hashlib.sha1(f"v4|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"v5|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
 

@@ -1,4 +1,5 @@
-"""The audio track of a clip: 16 kHz mono waveform of a time window, and its log-mel.
+"""The audio track of a clip: 16 kHz mono waveform of a time window, its log-mel, and
+its loudness per time window.
 
 Times are seconds on the video's timeline (0 = the first video frame), so a clip's
 window is ``(first_index / fps, (last_index + 1) / fps)`` (``sampling.clip_window``)
@@ -98,6 +99,65 @@ def _decode_window(container, stream, origin: float, start_s: float, sample_rate
             break
     if not done:
         place(resampler.resample(None))
+
+
+def window_rms(path: str | Path, edges: np.ndarray) -> tuple[np.ndarray, bool]:
+    """RMS (full scale 1) of the audio track (channels averaged) in each window ``[edges[i], edges[i+1])``
+    of seconds on the video timeline, and whether the file has an audio track (zeros
+    and False without one). Read at the track's own sample rate: an energy needs no
+    resampling, which costs more than decoding. Windows the track does not reach are 0."""
+    import av
+
+    path = Path(path)
+    edges = np.asarray(edges, np.float64)
+    out = np.zeros(max(len(edges) - 1, 0), np.float32)
+    _check_file(path)
+    errors = _av_errors()
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return out, False
+            stream = container.streams.audio[0]
+            origin = _timeline_origin(container, stream)
+            rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+            channels = max(int(stream.codec_context.channels or 1), 1)
+            if rate <= 0 or len(out) == 0:
+                return out, True
+            wave = np.zeros(int(np.ceil(edges[-1] * rate)) + 1, np.float32)
+            cursor = 0
+            for packet in container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except errors:
+                    continue  # a damaged audio packet leaves silence, not a failed clip
+                for frame in decoded:
+                    data = frame.to_ndarray()
+                    if data.dtype.kind in "iu":  # integer samples (PCM): to full scale ±1
+                        info = np.iinfo(data.dtype)
+                        half = (int(info.max) - int(info.min) + 1) / 2
+                        data = (data.astype(np.float32) - (int(info.min) + half)) / half
+                    if channels > 1:  # planar (channels, n) or packed (1, n·channels)
+                        data = data.mean(0) if frame.format.is_planar else data.reshape(-1, channels).mean(1)
+                    data = data.reshape(-1)
+                    if frame.time is not None:
+                        cursor = int(round((frame.time - origin) * rate))
+                    lo, hi = max(cursor, 0), min(cursor + len(data), len(wave))
+                    if hi > lo:
+                        wave[lo:hi] = data[lo - cursor:hi - cursor]
+                    cursor += len(data)
+                if cursor >= len(wave):
+                    break
+    except VideoDecodeError:
+        raise
+    except errors as exc:
+        raise VideoDecodeError(path, f"audio: {type(exc).__name__}: {exc}") from exc
+    bounds = np.clip(np.round(edges * rate).astype(np.int64), 0, len(wave))
+    count = bounds[1:] - bounds[:-1]
+    filled = count > 0
+    if filled.any():  # the windows tile [bounds[0], bounds[-1]): each sum runs to the next start
+        square = wave[:bounds[-1]].astype(np.float64) ** 2
+        out[filled] = np.sqrt(np.add.reduceat(square, bounds[:-1][filled]) / count[filled])
+    return out, True
 
 
 def log_mel(
