@@ -15,6 +15,9 @@ clock, timed (``helpers.rl.wallclock``): per test clip, interleaved, ``predict_v
 end to end with uniform sampling at k* against the RL sampler as a user runs it (saved
 and reloaded, under the cap c* it recorded), on the test clips and on the same clips
 with their audio track removed; the packet heuristic and the two previews alongside.
+The saved sampler's choice per setting (the agent, the preview heuristic, or uniform
+sampling at k*; ``sampler_choice`` lines) is made on the validation clips, so the test
+clips measure it.
 
 Prints JSON lines (notes, timings, accuracy per sampler per budget, the agents, wall
 clock per video), the last one the figures of ``RLPipeline.summary`` with sound and
@@ -171,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         for cap, res in caps.items():
             emit({"agent": name, "cap": cap, "accuracy": round(res["accuracy"], 4),
                   "mean_frames": round(res["mean_frames"], 3)})
+    for setting, record in pipe.heuristic_comparison().items():  # what the saved sampler decides on
+        emit({"sampler_choice": setting, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()
+                                            if k != "caps"}})
     emit({"wall_clock_per_video": {k: round(v, 5) for k, v in wall_clock_per_video(pipe).items()}})
     summary = {"event_fraction": dataset_event_fraction(data), **pipe.summary()}
     for note in pipe.summary_notes():

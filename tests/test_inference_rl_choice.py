@@ -75,6 +75,10 @@ def test_choose_sampler_reads_the_record_of_the_clips_setting():
     unmeasured = comparison(-5.0)
     unmeasured["silent"]["agent_vs_heuristic_min"] = None
     assert choose_sampler(unmeasured, False, 8).chosen_by == "agent"
+    on_val = comparison(-12.5)
+    on_val["silent"]["split"] = "validation"  # the clips the record was measured on
+    assert choose_sampler(on_val, False, 8).reason == ("the agent scored 12.5 points below the motion heuristic "
+                                                       "on silent validation clips")
 
 
 def test_below_the_heuristic_the_bundle_picks_the_motion_heuristics_top_frames(silent_clip, tmp_path):

@@ -210,6 +210,7 @@ def test_the_heuristic_comparison_holds_the_summary_figures_per_setting(trained,
         assert record[setting]["heuristic_cap"] == (min(int(c) for c in reach) if reach else None)
         assert record[setting]["uniform_k"] == summary[prefix + "uniform_k_star"]
         assert record[setting]["frames_saved_ratio"] == pytest.approx(summary[prefix + "frames_saved_ratio"], abs=1e-4)
+    assert record["sound"]["split"] == record["silent"]["split"] == "test"  # no validation clips evaluated
     pipe.no_audio_result = None
     assert set(pipe.heuristic_comparison()) == {"sound"}
 
@@ -223,6 +224,8 @@ def test_the_pipeline_trains_one_agent_and_its_silent_figures_are_that_agents(tm
     fs.has_audio[:6] = True
     fs.audio_env[:6, 5] = 1.0  # half the clips with sound, the envelope peaking at the informative frame
     monkeypatch.setattr(pipeline, "build_classifier", lambda cfg, model, checkpoint: (ToyClassifier(3), fs, fs, []))
+    val = make_toy_features(num_clips=9, num_positions=8, informative=2, seed=1)  # the action elsewhere
+    monkeypatch.setattr(pipeline, "validation_features", lambda cfg, model, checkpoint, encoder: val)
     trained_with = []
     real_train = pipeline.train_agent
 
@@ -245,6 +248,15 @@ def test_the_pipeline_trains_one_agent_and_its_silent_figures_are_that_agents(tm
     assert {c: r["picks"] for c, r in cap_results(pipe.agent, silent_env, (1, 2)).items()} == \
         {c: r["picks"] for c, r in pipe.no_audio_caps.items()}
     assert set(pipe.heuristic_comparison()) == {"sound", "silent"}
+    # the saved sampler's choice is read from the validation clips, the same agent evaluated there
+    assert pipe.validation.test is val and pipe.validation.agent is pipe.agent
+    assert pipe.validation.agent_result["picks"] == evaluate_agent(pipe.agent, pipe.validation.test_env)["picks"]
+    record = pipe.heuristic_comparison()
+    assert record["silent"]["split"] == "validation" and record["sound"]["split"] == "validation"
+    val_summary = pipe.validation.summary()
+    assert round(record["silent"]["agent_vs_heuristic_min"], 4) == val_summary["silent_agent_vs_heuristic_min"]
+    assert record["sound"]["uniform_k"] == val_summary["uniform_k_star"]
+    assert val_summary["agent_vs_heuristic_min"] != pipe.summary()["agent_vs_heuristic_min"]  # not the test's
 
     trained_with.clear()
     pipe = pipeline.run_pipeline(replace(cfg, no_audio=False))

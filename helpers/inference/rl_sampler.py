@@ -22,7 +22,8 @@ frame indices.
 
 The same agent runs on clips with sound and silent ones (it was trained with the audio
 preview hidden in a share of its episodes). Where the bundle records that it scored below
-the preview heuristic on held-out clips of the same setting (with sound, or silent:
+the preview heuristic on held-out clips of the same setting (with sound, or silent; the
+validation clips where there are some:
 :meth:`helpers.rl.RLPipeline.heuristic_comparison`),
 :meth:`RLFrameSampler.pick` ranks the candidates by that heuristic instead
 (:func:`choose_sampler`), at the agent's usual number of frames, and the pick says which
@@ -80,8 +81,10 @@ def choose_sampler(comparison: dict[str, Any] | None, has_audio: bool, max_frame
     uniform sampling at k*, which needs no preview. No record: the agent, free-running."""
     setting = "sound" if has_audio else "silent"
     name, short = HEURISTIC_NAMES[setting]
-    where = f"held-out {SETTING_WORDS[setting]}"
     record = (comparison or {}).get(setting)
+    split = (record or {}).get("split")  # the clips it was measured on (validation, or test)
+    where = (SETTING_WORDS[setting].replace("clips", f"{split} clips") if split in ("validation", "test")
+             else f"held-out {SETTING_WORDS[setting]}")
     if record is None:
         why = ("this sampler file records no comparison with the preview heuristic" if not comparison
                else f"this sampler file records no comparison with the {short} on {SETTING_WORDS[setting]}")
@@ -238,9 +241,10 @@ class RLFrameSampler:
             after[chosen] = decoded[[pos[int(i)] for i in nxt[chosen]]]
         env, has = sound() if keep is None or heard else (np.zeros(len(idx), np.float32), False)
         zeros = np.zeros((1, len(idx), int(self.feature_dim or 0)), np.float32)
+        motion = motion_energy(frames, after) if keep is None else np.zeros(len(idx), np.float32)
         fs = FeatureSet(zeros, times[None], idx.astype(np.int64)[None], np.zeros(1, np.int64), env[None],
                         np.array([has]), np.full((1, 2), -1, np.int64), [str(video)], list(self.classes),
-                        {"encoder": self.encoder}, motion_energy(frames, after)[None])
+                        {"encoder": self.encoder}, motion[None])
         return fs, frames, after, meta
 
     def _encode(self, frames: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -457,8 +461,9 @@ def save_rl_sampler(path: str | Path, agent: Any, classifier: Any, *, projection
 def save_pipeline_sampler(path: str | Path, pipe: Any, extra: dict[str, Any] | None = None) -> Path:
     """:func:`save_rl_sampler` for a :class:`helpers.rl.RLPipeline` (notebook 05's result),
     with the held-out comparison with the preview heuristic it measured: the saved agent's
-    own figures on clips with sound and silent. The environment config is the test one
-    (no audio dropout: a replayed clip keeps its sound)."""
+    own figures on clips with sound and silent, on the validation clips where the pipeline
+    evaluated them (``pipe.validation``), else on the test clips. The environment config
+    is the test one (no audio dropout: a replayed clip keeps its sound)."""
     fs = pipe.train
     return save_rl_sampler(path, pipe.agent, pipe.classifier, projection=pipe.env.projection,
                            env_config=pipe.test_env.config, encoder=str(fs.meta.get("encoder", "model")),

@@ -3,9 +3,11 @@
 (trained with the audio preview hidden in a share of its episodes, ``audio_dropout``) →
 that agent on the test clips with sound and silent (free-running and under forced frame
 caps) → every sampler at equal budgets → frames saved and the margin over the preview
-heuristic (:func:`helpers.rl.evaluate.sampling_figures`), with sound and silent. The
-saved sampler runs the same agent on both kinds of clip, so both sets of figures
-describe the agent it holds.
+heuristic (:func:`helpers.rl.evaluate.sampling_figures`), with sound and silent → the
+same evaluation on the validation clips (:func:`evaluate_split`), which the saved sampler's
+choice between the agent, the heuristic and uniform sampling is read from. The saved
+sampler runs the same agent on both kinds of clip, so both sets of figures describe the
+agent it holds.
 
 Which classifier (said in ``RLPipeline.notes``): ``"model"`` — the trained model's
 temporal head over the chosen frames (:class:`ModelHeadClassifier`), fitted further on
@@ -107,6 +109,9 @@ class RLPipeline:
     agent_caps: dict[int, dict[str, Any]] = field(default_factory=dict)  # cap c → evaluate_agent's result
     no_audio_caps: dict[int, dict[str, Any]] = field(default_factory=dict)
     checkpoint: Path | None = None  # the trained model's file (None: the feature head without a model)
+    # the same agent and baselines on the validation clips (evaluate_split): what a saved
+    # sampler decides on, so that the test figures measure its choice instead of making it
+    validation: "RLPipeline | None" = None
 
     def _sides(self) -> list[tuple[str, dict[str, Any], FramesSaved, list[dict[str, Any]]]]:
         """``(prefix, figures, frames saved, [free result, cap results…])`` with sound (the
@@ -134,9 +139,14 @@ class RLPipeline:
         (None when the free-running agent is, or none is), which the saved sampler runs under;
         ``heuristic_cap``: the same for the heuristic, the budget it runs at where it replaces
         the agent; ``uniform_k`` (k*) and ``frames_saved_ratio``: where the agent saves no
-        frames, the saved sampler uses uniform sampling at k*."""
+        frames, the saved sampler uses uniform sampling at k*.
+
+        Read from :attr:`validation` when it is set (``split``: ``"validation"``), else
+        from these (test) figures (``split``: ``"test"``)."""
+        source = self.validation if self.validation is not None else self
+        split = "validation" if self.validation is not None else "test"
         out: dict[str, dict[str, Any]] = {}
-        for prefix, figures, saved, _ in self._sides():
+        for prefix, figures, saved, _ in source._sides():
             agent, heuristic = figures["curves"]["agent_caps"], figures["curves"].get("heuristic", {})
             out["silent" if prefix else "sound"] = {
                 "heuristic": HELD_TO[prefix],
@@ -149,7 +159,7 @@ class RLPipeline:
                 # the heuristic's own smallest budget within a point of U*: where it replaces the agent
                 "heuristic_cap": smallest_budget_reaching(heuristic, saved.best_uniform_accuracy - TOLERANCE),
                 # k* and k*/c*: where the agent saves no frames, uniform sampling at k* is the sampler
-                "uniform_k": saved.uniform_frames, "frames_saved_ratio": saved.ratio}
+                "uniform_k": saved.uniform_frames, "frames_saved_ratio": saved.ratio, "split": split}
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -244,6 +254,36 @@ def model_frame_size(checkpoint: str | Path | None) -> tuple[tuple[int, int], in
 
     tcfg = TrainConfig.from_dict(load_checkpoint(checkpoint, mmap=True)["config"])
     return tuple(tcfg.resize), int(tcfg.crop)
+
+
+def validation_features(cfg: PipelineConfig, model, checkpoint, encoder: str) -> FeatureSet | None:
+    """The validation split's cached features with the classifier's encoder (``"model"``,
+    ``"flow"`` or ``"pixels"``: a FeatureSet's ``meta["encoder"]``), or None when the data
+    has no such split."""
+    resize, crop = model_frame_size(checkpoint)
+    common = dict(checkpoint=checkpoint, num_positions=cfg.num_positions, progress=cfg.progress, resize=resize,
+                  crop=crop)
+    return _val_features(model if encoder == "model" else None, cfg, encoder, common)
+
+
+def evaluate_split(pipe: RLPipeline, fs: FeatureSet) -> RLPipeline:
+    """``pipe``'s agent, classifier and baseline samplers evaluated the same way on other
+    clips ``fs`` (the validation split), with sound and, when ``pipe`` was, silent. Set as
+    ``pipe.validation``, it is what :meth:`RLPipeline.heuristic_comparison` (the saved
+    sampler's choice between agent, heuristic and uniform sampling) reads, so the test
+    clips measure that choice rather than make it."""
+    sound_cfg, silent_cfg = evaluation_env_configs(pipe.config)
+    projection = pipe.test_env.projection
+    env = FrameSamplingEnv(fs, pipe.classifier, sound_cfg, projection)
+    curves, uniform_all = sampler_curves(fs, pipe.classifier, pipe.config)
+    out = RLPipeline(pipe.config, pipe.train, fs, pipe.classifier, pipe.env, env, pipe.agent, pipe.history, curves,
+                     uniform_all, evaluate_agent(pipe.agent, env),
+                     agent_caps=cap_results(pipe.agent, env, pipe.config.caps), checkpoint=pipe.checkpoint)
+    if pipe.no_audio_result is not None and silent_cfg is not None:
+        silent = FrameSamplingEnv(fs, pipe.classifier, silent_cfg, projection)
+        out.no_audio_result = evaluate_agent(pipe.agent, silent)
+        out.no_audio_caps = cap_results(pipe.agent, silent, pipe.config.caps)
+    return out
 
 
 def _val_features(model, cfg: PipelineConfig, encoder: str, common: dict) -> FeatureSet | None:
@@ -381,6 +421,11 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
         pipe.no_audio_result = evaluate_agent(agent, silent_env)
         pipe.no_audio_caps = cap_results(agent, silent_env, cfg.caps)
         timings["silent_eval_s"] = time.perf_counter() - t
+    val = validation_features(cfg, model, checkpoint, str(test.meta.get("encoder", "model")))
+    if val is not None:
+        t = time.perf_counter()
+        pipe.validation = evaluate_split(pipe, val)
+        timings["validation_eval_s"] = time.perf_counter() - t
     return pipe
 
 
