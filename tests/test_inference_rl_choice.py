@@ -305,6 +305,8 @@ def test_without_its_own_answer_a_pick_is_the_same_and_encodes_less(silent_clip,
     monkeypatch.setattr(PyAVReader, "frames", lambda self, idx, size=None: decoded.append(len(idx)) or real(self, idx, size))
     u = uniform.pick(silent_clip, answer=False)
     assert u.chosen_by == UNIFORM and decoded == [2] and u.frames.shape[0] == 2 and u.frames.max() > 0
+    uniform.encoder, uniform.resize = "pixels", (12, 20)  # an encoder that reads small frames
+    assert uniform.pick(silent_clip, answer=False).frames.shape == (2, 48, 80, 3)  # the model's: as stored
 
 
 def test_predict_video_with_the_rl_sampler_answers_from_its_picks(silent_clip, predictor, tmp_path, monkeypatch):

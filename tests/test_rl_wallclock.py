@@ -1,6 +1,7 @@
 """The end-to-end packet-preview path decodes only the frames it picks; the RL path
-decodes the candidates once and then only its picks; the wall-clock measurement times
-every path on every clip (structure only: timings are not asserted)."""
+previews on grey thumbnails and decodes each frame it looks at or picks once; the
+wall-clock measurement times every path on every clip (structure only: timings are not
+asserted)."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,6 +46,22 @@ def decoded_frames(monkeypatch):
     return calls
 
 
+@pytest.fixture()
+def thumbnail_reads(monkeypatch):
+    """Every frame index a PyAV reader is asked for as a grey thumbnail, per call."""
+    from helpers.video import PyAVReader
+
+    calls: list[list[int]] = []
+    real = PyAVReader.thumbnails
+
+    def thumbnails(self, indices, size):
+        calls.append(sorted({int(i) for i in np.asarray(indices).reshape(-1)}))
+        return real(self, indices, size)
+
+    monkeypatch.setattr(PyAVReader, "thumbnails", thumbnails)
+    return calls
+
+
 def test_the_packet_path_decodes_only_its_picks_inside_the_motion(tmp_path, predictor, decoded_frames):
     from helpers.inference.predict import predict_video
     from helpers.inference.rl_sampler import on_frames
@@ -59,7 +76,7 @@ def test_the_packet_path_decodes_only_its_picks_inside_the_motion(tmp_path, pred
     assert sorted(set(result.frame_indices)) == sorted(picks.tolist()) and len(result.frame_indices) == 8
 
 
-def test_measure_wall_clock_times_each_path_on_each_clip(tmp_path, predictor, decoded_frames):
+def test_measure_wall_clock_times_each_path_on_each_clip(tmp_path, predictor, decoded_frames, thumbnail_reads):
     from helpers.rl.wallclock import WALL_CLOCK_PATHS, measure_wall_clock, smallest_budget_reaching
     from helpers.video.sampling import uniform_indices
 
@@ -68,16 +85,19 @@ def test_measure_wall_clock_times_each_path_on_each_clip(tmp_path, predictor, de
     assert set(out["median_ms"]) == set(WALL_CLOCK_PATHS) - {"rl_e2e"}  # no sampler given
     assert all(len(v) == 1 for v in out["per_clip_ms"].values()) and out["rl_speedup"] is None
     assert out["packets_speedup"] == pytest.approx(out["median_ms"]["uniform_e2e"] / out["median_ms"]["packets_e2e"])
-    # one round of the four paths: the decode preview reads the 16 candidates and their partners,
-    # uniform its 4 candidates, the packet path its 2 picks; the packet preview decodes nothing
+    # one round of the four paths: the decode preview reads grey thumbnails of the 16 candidates
+    # and their partners, uniform decodes its 4 candidates, the packet path its 2 picks; the
+    # packet preview decodes nothing
     idx = uniform_indices(80, 16)
     partners = np.unique(np.concatenate([idx, np.minimum(idx + 2, 79)]))
-    assert sorted(len(c) for c in decoded_frames) == [2, 4, len(partners)]
+    assert sorted(len(c) for c in decoded_frames) == [2, 4]
+    assert thumbnail_reads == [partners.tolist()]
     assert smallest_budget_reaching({1: 0.5, 2: 0.7, 4: 0.69, 8: 0.8}, 0.69) == 2
     assert smallest_budget_reaching({1: 0.5}, 0.6) is None
 
 
-def test_the_rl_path_decodes_the_candidates_once_and_its_picks_not_again(tmp_path, predictor, decoded_frames):
+def test_the_rl_path_previews_on_thumbnails_and_decodes_each_frame_it_needs_once(tmp_path, predictor, decoded_frames,
+                                                                                thumbnail_reads):
     from helpers.inference.rl_sampler import load_rl_sampler, save_rl_sampler
     from helpers.rl.wallclock import measure_wall_clock
     from helpers.video.sampling import uniform_indices
@@ -96,9 +116,13 @@ def test_the_rl_path_decodes_the_candidates_once_and_its_picks_not_again(tmp_pat
         idx = uniform_indices(80, n)
         return len(np.unique(np.concatenate([idx, np.minimum(idx + 2, 79)])))
 
-    # the decode preview (16 candidates + partners), uniform (4), the RL sampler's one pass
-    # (its 8 candidates + partners); the model reads the 3 picks from that pass, not the file
-    assert sorted(len(c) for c in decoded_frames) == sorted([with_partners(16), 4, with_partners(NUM_POSITIONS)])
+    # thumbnails: the decode preview's (16 candidates + partners) and the RL sampler's (its 8 + partners);
+    # RGB frames: uniform's 4; the agent's looks but the last, each a candidate and its partner for
+    # the classifier; then the one pick not looked at yet, for the model (not its partner)
+    assert sorted(len(c) for c in thumbnail_reads) == sorted([with_partners(16), with_partners(NUM_POSITIONS)])
+    assert sorted(len(c) for c in decoded_frames) == sorted([4] + [2] * (MAX_FRAMES - 1) + [1])
+    rl = [f for c in decoded_frames if len(c) != 4 for f in c]
+    assert len(rl) == len(set(rl))  # no frame decoded twice
 
 
 def test_wall_clock_figures_time_the_packet_sampler_at_its_smallest_budget_within_a_point(tmp_path, predictor):

@@ -85,6 +85,24 @@ def test_resize_on_the_way_out(videos, references, backend):
     assert np.abs(out.astype(int) - small[[0, 17, 46]]).mean() < 8
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_thumbnails_are_the_grey_frames_scaled_down(videos, references, backend):
+    import cv2
+
+    ref = references["mp4-h264"]
+    with open_video(videos["mp4-h264"], backend) as reader:
+        thumbs = reader.thumbnails([46, 0, 17, 17], size=(24, 32))
+        assert reader.thumbnails([], (24, 32)).shape == (0, 24, 32)
+        with pytest.raises(ValueError, match="positive"):
+            reader.thumbnails([0], (0, 32))
+    assert thumbs.shape == (4, 24, 32) and thumbs.dtype == np.uint8
+    grey = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (32, 24), interpolation=cv2.INTER_AREA)
+                     for f in ref])
+    for got, want in zip(thumbs, [46, 0, 17, 17]):  # each the nearest of all frames' thumbnails, and close to it
+        assert int(np.argmin(np.abs(grey.astype(int) - got).mean(axis=(1, 2)))) == want
+        assert np.abs(grey[want].astype(int) - got).mean() < 4
+
+
 def _count_decoded(reader: PyAVReader) -> list[int]:
     """Record every frame index the PyAV reader decodes."""
     seen: list[int] = []

@@ -32,9 +32,10 @@ sampler chose and why. A bundle without that record runs the agent.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -193,59 +194,31 @@ class RLFrameSampler:
 
     def candidates(self, video: str | Path) -> tuple[Any, np.ndarray]:
         """A one-clip :class:`~helpers.rl.FeatureSet` of ``video`` with every candidate's
-        features, and its decoded candidate frames (what :func:`helpers.rl.extract_features`
-        computes per clip). :meth:`pick` encodes only the candidates it looks at."""
-        fs, frames, after, _ = self._previewed(video)
+        features and the previews, and its candidate frames (what
+        :func:`helpers.rl.extract_features` computes per clip). :meth:`pick` encodes only
+        the candidates it looks at."""
+        with open_candidates(video, self.num_positions, self.motion_gap) as clip:
+            fs = self._feature_set(clip, *clip.sound(), clip.motion())
+            frames, after = clip.frames(np.arange(self.num_positions), self._encoder_size)
         fs.features = self._encode(frames, after)[None]
         return fs, frames
 
-    def _previewed(self, video: str | Path, only: Any = None,
-                   partners: bool = True) -> tuple[Any, np.ndarray, np.ndarray, Any]:
-        """One decoding pass over ``video``: a one-clip FeatureSet with the previews
-        (motion; audio where the file has sound) and zero features (``feature_dim`` values,
-        or none when unknown), the candidate frames, their motion partners, and the
-        reader's metadata. ``only(metadata, sound)`` may name the candidate positions to
-        decode (a sampler that needs no motion preview; ``sound()`` gives the audio
-        envelope and whether there is sound, read once): then only those are decoded,
-        with their partners unless ``partners`` is False (nothing will be encoded), the
-        other frames stay black and the motion preview is zeros."""
-        from helpers.rl.features import FeatureSet, audio_envelope, motion_energy
-        from helpers.video import open_video
-        from helpers.video.sampling import uniform_indices
+    @property
+    def _encoder_size(self) -> tuple[int, int] | None:
+        """The size the encoder reads frames at: flow at their stored size, else ``resize``."""
+        return None if self.encoder == "flow" else tuple(self.resize)
 
-        heard: list[tuple[np.ndarray, bool]] = []
-        with open_video(video) as reader:
-            meta = reader.metadata
-            n = int(meta.num_frames)
-            idx = uniform_indices(n, self.num_positions)
-            nxt = np.minimum(idx + self.motion_gap, n - 1)
-            fps = float(meta.fps or 25.0)
-            times = (idx / fps).astype(np.float32)
+    def _feature_set(self, clip: "CandidateClip", audio_env: np.ndarray, has_audio: bool,
+                     motion: np.ndarray) -> Any:
+        """A one-clip FeatureSet of ``clip``'s candidates with these previews and zero
+        features (``feature_dim`` values, or none when unknown), filled as looks need them."""
+        from helpers.rl.features import FeatureSet
 
-            def sound() -> tuple[np.ndarray, bool]:
-                if not heard:  # no audio stream: nothing to read
-                    heard.append(audio_envelope(video, times, float(meta.duration or 0.0) or n / fps)
-                                 if meta.has_audio else (np.zeros(len(idx), np.float32), False))
-                return heard[0]
-
-            keep = None if only is None else only(meta, sound)
-            chosen = np.arange(len(idx)) if keep is None else np.asarray(keep, np.int64)
-            with_partners = keep is None or partners
-            wanted = np.unique(np.concatenate([idx[chosen], nxt[chosen] if with_partners else idx[chosen]]))
-            decoded = reader.frames(wanted.tolist(), size=None if self.encoder == "flow" else tuple(self.resize))
-        pos = {int(f): i for i, f in enumerate(wanted)}
-        frames = np.zeros((len(idx), *decoded.shape[1:]), decoded.dtype)
-        after = np.zeros_like(frames)
-        frames[chosen] = decoded[[pos[int(i)] for i in idx[chosen]]]
-        if with_partners:
-            after[chosen] = decoded[[pos[int(i)] for i in nxt[chosen]]]
-        env, has = sound() if keep is None or heard else (np.zeros(len(idx), np.float32), False)
-        zeros = np.zeros((1, len(idx), int(self.feature_dim or 0)), np.float32)
-        motion = motion_energy(frames, after) if keep is None else np.zeros(len(idx), np.float32)
-        fs = FeatureSet(zeros, times[None], idx.astype(np.int64)[None], np.zeros(1, np.int64), env[None],
-                        np.array([has]), np.full((1, 2), -1, np.int64), [str(video)], list(self.classes),
-                        {"encoder": self.encoder}, motion[None])
-        return fs, frames, after, meta
+        n = len(clip.indices)
+        zeros = np.zeros((1, n, int(self.feature_dim or 0)), np.float32)
+        return FeatureSet(zeros, clip.times[None], clip.indices[None], np.zeros(1, np.int64), audio_env[None],
+                          np.array([has_audio]), np.full((1, 2), -1, np.int64), [str(clip.path)], list(self.classes),
+                          {"encoder": self.encoder}, motion[None])
 
     def _encode(self, frames: np.ndarray, after: np.ndarray) -> np.ndarray:
         """(k, F) float32 features of ``k`` candidate frames and their motion partners."""
@@ -273,54 +246,128 @@ class RLFrameSampler:
         classifier answers from the picks either way (raises the reader's errors for bad
         files).
 
-        One decoding pass gives the candidates and the previews; a candidate's features
-        are computed when the agent first looks at it, so the cost grows with the frames
-        looked at, not with the candidates. ``answer=False`` (a caller whose model answers
-        from the picks, :func:`predict_with_sampler`): the same picks without the
-        classifier's own answer, so the last look (and a heuristic's looks) encode
-        nothing. Uniform sampling and the audio heuristic decode only the frames they
-        pick (the audio heuristic reads the sound first), with their motion partners
-        only where the classifier answers."""
+        What is read follows what the chosen sampler needs: the agent and the motion
+        heuristic a pass of grey thumbnails for the motion preview (and the sound where
+        there is one); the audio heuristic the sound only; uniform sampling nothing. A
+        candidate is decoded at the encoder's size and encoded when a look first needs it,
+        so the cost grows with the frames looked at, not with the candidates; the picked
+        frames are decoded at their stored size, for a model to answer from
+        (:func:`predict_with_sampler`). ``answer=False`` (that model answers): the same
+        picks without the classifier's own answer, so the last look (and a heuristic's
+        looks) encode nothing."""
         from helpers.rl.baselines import energy_positions, sampler_positions, uniform_positions
         from helpers.rl.env import FrameSamplingEnv
         from helpers.rl.trainer import run_policy
 
         t0 = time.perf_counter()
-        chose: list[SamplerChoice] = []
+        with open_candidates(video, self.num_positions, self.motion_gap) as clip:
+            meta = clip.metadata
+            choice = self.choice(bool(meta.has_audio))
+            n = self.num_positions
+            budget = min(int(choice.budget or 1), n)
+            audio_only = choice.heuristic == "audio" or (choice.heuristic == "heuristic" and meta.has_audio)
+            quiet = np.zeros(n, np.float32)
+            if choice.heuristic == "uniform":  # needs no preview
+                fs = self._feature_set(clip, quiet, False, quiet)
+            elif audio_only:  # needs the sound only
+                fs = self._feature_set(clip, *clip.sound(), quiet)
+            else:
+                fs = self._feature_set(clip, *clip.sound(), clip.motion())
 
-        def only(meta: Any, sound: Any) -> np.ndarray | None:
-            """Uniform sampling needs no preview, the audio heuristic only the sound:
-            then only their frames are decoded; the agent and motion need every candidate."""
-            chose.append(self.choice(bool(meta.has_audio)))
-            name, budget = chose[0].heuristic, min(int(chose[0].budget or 1), self.num_positions)
-            if name == "uniform":
-                return uniform_positions(self.num_positions, budget)
-            if name == "audio" or (name == "heuristic" and meta.has_audio):
-                return energy_positions(sound()[0], budget)  # all quiet: uniform, as the heuristic does
-            return None
+            def encode(positions: np.ndarray) -> np.ndarray:
+                return self._encode(*clip.frames(positions, self._encoder_size))
 
-        fs, frames, after, meta = self._previewed(video, only, partners=answer)
-        if self.feature_dim is None:  # a bundle that does not record it: encode everything
-            fs.features = self._encode(frames, after)[None]
-        looks = EncodeOnLook(self.classifier, fs, lambda ps: self._encode(frames[ps], after[ps]))
-        env = FrameSamplingEnv(fs, looks, self.env_config, self.projection)
-        choice = chose[0]
-        if choice.heuristic is None:
-            with torch.no_grad():
-                order, _ = run_policy(self.agent, env, 0, max_frames=choice.budget, answer=answer)
-        else:
-            budget = min(int(choice.budget or 1), fs.num_positions)
-            order = [int(p) for p in sampler_positions(choice.heuristic, fs, budget)[0]]
-        probs = np.asarray(env.subset_probs(0, order), np.float64) if answer and order else None
+            if self.feature_dim is None:  # a bundle that does not record it: encode everything
+                fs.features = encode(np.arange(n))[None]
+            looks = EncodeOnLook(self.classifier, fs, encode)
+            env = FrameSamplingEnv(fs, looks, self.env_config, self.projection)
+            if choice.heuristic == "uniform":
+                order = [int(p) for p in uniform_positions(n, budget)]
+            elif audio_only:
+                order = [int(p) for p in energy_positions(fs.audio_env[0], budget)]  # all quiet: uniform
+            elif choice.heuristic is None:
+                with torch.no_grad():
+                    order, _ = run_policy(self.agent, env, 0, max_frames=choice.budget, answer=answer)
+            else:
+                order = [int(p) for p in sampler_positions(choice.heuristic, fs, budget)[0]]
+            probs = np.asarray(env.subset_probs(0, order), np.float64) if answer and order else None
+            picked = sorted(order)
+            frames = clip.frames(np.asarray(picked, np.int64), None, partners=False)[0] if picked else None
         k = max(1, min(int(top_k), len(self.classes)))
         top = [] if probs is None else [(self.classes[i], float(probs[i]))
                                         for i in np.argsort(-probs, kind="stable")[:k]]
-        picked = sorted(order)
-        cand = fs.frame_indices[0]
+        cand = clip.indices
         return RLPick(order=[int(o) for o in order], frame_indices=[int(cand[o]) for o in picked],
                       candidate_indices=[int(c) for c in cand], probabilities=probs, classes=list(self.classes),
-                      top=top, ms=(time.perf_counter() - t0) * 1e3, frames=frames[picked] if picked else None,
+                      top=top, ms=(time.perf_counter() - t0) * 1e3, frames=frames,
                       chosen_by=choice.chosen_by, reason=choice.reason, metadata=meta)
+
+
+@dataclass
+class CandidateClip:
+    """One open video's candidate frames (``num_positions`` uniform ones, each with its
+    motion partner ``motion_gap`` frames later), read as a sampler needs them: the sound's
+    envelope and the motion preview's grey thumbnails once each, frames per position at a
+    size (kept, so a frame decoded for a look is not decoded again for the model)."""
+
+    path: Path
+    reader: Any
+    indices: np.ndarray  # (N,) video frame index of each candidate
+    partners: np.ndarray  # (N,) its motion partner's
+    times: np.ndarray  # (N,) seconds
+    _heard: tuple[np.ndarray, bool] | None = None
+    _decoded: dict[tuple[int, Any], np.ndarray] = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> Any:
+        return self.reader.metadata
+
+    def sound(self) -> tuple[np.ndarray, bool]:
+        """The audio envelope at the candidates and whether the file has sound (read once)."""
+        from helpers.rl.features import audio_envelope
+
+        if self._heard is None:
+            meta = self.metadata
+            fps = float(meta.fps or 25.0)
+            self._heard = (audio_envelope(self.path, self.times, float(meta.duration or 0.0) or meta.num_frames / fps)
+                           if meta.has_audio else (np.zeros(len(self.indices), np.float32), False))
+        return self._heard
+
+    def motion(self) -> np.ndarray:
+        """The motion preview of the candidates, from one pass of grey thumbnails."""
+        from helpers.rl.features import motion_energy, preview_thumbnails
+
+        return motion_energy(*preview_thumbnails(self.reader, self.indices, self.partners))
+
+    def frames(self, positions: np.ndarray, size: tuple[int, int] | None,
+               partners: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """RGB frames (``size``: ``(H, W)``, None as stored) of the candidates at
+        ``positions`` and, with ``partners``, of their motion partners (else None).
+        Frames already read at that size are not decoded again."""
+        positions = np.asarray(positions, np.int64)
+        chosen = self.indices[positions]
+        wanted = np.unique(np.concatenate([chosen, self.partners[positions]]) if partners else chosen)
+        todo = [int(f) for f in wanted if (int(f), size) not in self._decoded]
+        if todo:
+            for f, frame in zip(todo, self.reader.frames(todo, size=size)):
+                self._decoded[(f, size)] = frame
+        pick = lambda frames: np.stack([self._decoded[(int(f), size)] for f in frames])  # noqa: E731
+        return pick(chosen), pick(self.partners[positions]) if partners else None
+
+
+@contextmanager
+def open_candidates(video: str | Path, num_positions: int, motion_gap: int) -> Iterator[CandidateClip]:
+    """``video`` open as a :class:`CandidateClip`: ``num_positions`` uniform candidates
+    and their partners ``motion_gap`` frames later (what :func:`helpers.rl.extract_features`
+    samples), closed on leaving."""
+    from helpers.video import open_video
+    from helpers.video.sampling import uniform_indices
+
+    with open_video(video) as reader:
+        n = int(reader.metadata.num_frames)
+        idx = uniform_indices(n, int(num_positions)).astype(np.int64)
+        yield CandidateClip(Path(video), reader, idx, np.minimum(idx + int(motion_gap), n - 1),
+                            (idx / float(reader.metadata.fps or 25.0)).astype(np.float32))
 
 
 def clip_indices(picked: list[int], num_frames: int) -> np.ndarray:

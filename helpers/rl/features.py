@@ -198,13 +198,29 @@ def motion_energy(frames: np.ndarray, next_frames: np.ndarray) -> np.ndarray:
     """(N,) the silent preview: :func:`sustained` frame-difference energy, the mean
     absolute grey-level change from each candidate frame to its later partner, kept only
     where the neighbouring candidates move too, scaled so the clip's largest is 1 (all
-    zeros for a still clip); computed on frames the extraction decodes anyway."""
+    zeros for a still clip). Computed on grey thumbnails (:func:`preview_thumbnails`)."""
     return sustained(frame_difference(frames, next_frames))
 
 
+PREVIEW_SIZE = (36, 48)  # (H, W) of the grey thumbnails the motion preview is computed on
+
+
+def preview_thumbnails(reader: Any, indices: np.ndarray, next_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grey :data:`PREVIEW_SIZE` thumbnails of the candidate frames ``indices`` and their
+    motion partners (one decoding pass, no RGB frame made: at HMDB51's 320×240 the
+    full RGB frames cost more to convert and compare than to decode), for
+    :func:`motion_energy`; the same at extraction and on a new video."""
+    wanted = np.unique(np.concatenate([indices, next_indices]))
+    thumbs = reader.thumbnails(wanted.tolist(), PREVIEW_SIZE)
+    return thumbs[np.searchsorted(wanted, indices)], thumbs[np.searchsorted(wanted, next_indices)]
+
+
 def frame_difference(frames: np.ndarray, next_frames: np.ndarray) -> np.ndarray:
-    """(N,) float32: mean absolute grey-level change from each frame to its partner."""
+    """(N,) float32: mean absolute grey-level change from each frame to its partner
+    (RGB ``(N, H, W, 3)`` frames are made grey first; ``(N, H, W)`` ones are grey)."""
     def grey(x: np.ndarray) -> np.ndarray:
+        if x.ndim == 3:
+            return x.astype(np.float32)
         return x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
     return np.abs(grey(next_frames) - grey(frames)).mean(axis=(1, 2)).astype(np.float32)
@@ -314,11 +330,12 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
             idx = uniform_indices(meta.num_frames, num_positions)
             packets.append(clip_packet_energy(reader, idx))
             # one sequential pass over the (short) clip is cheaper than a seek per candidate
-            wanted = np.unique(np.concatenate([idx, np.minimum(idx + motion_gap, meta.num_frames - 1)]))
+            nxt = np.minimum(idx + motion_gap, meta.num_frames - 1)
+            wanted = np.unique(np.concatenate([idx, nxt]))
             decoded = reader.frames(list(range(int(wanted.max()) + 1)),
                                     size=None if encoder == "flow" else tuple(resize))
+            motion.append(motion_energy(*preview_thumbnails(reader, idx, nxt)))
         frames, after = decoded[idx], decoded[np.minimum(idx + motion_gap, len(decoded) - 1)]
-        motion.append(motion_energy(frames, after))
         if encoder == "model":
             feats.append(model.vision(transform(frames).unsqueeze(0))[0].float().numpy())
         elif encoder == "flow":
@@ -357,7 +374,7 @@ def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, n
     size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
     clips = clip_limit()
     limit = "" if clips is None else f"|first {clips}"  # a budgeted run's few clips are not the split
-    digest = hashlib.sha1(f"v5|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"v6|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
 

@@ -3,15 +3,15 @@ against the RL sampler at its budget c*, and against the packet-preview heuristi
 
 Uniform sampling: ``predict_video`` on ``k`` uniform candidates (open, decode them, the
 model). The RL sampler: ``predict_video(..., sampler=…)``
-(:func:`helpers.inference.rl_sampler.predict_with_sampler`): one decoding pass for the
-candidates and the previews, the agent's looks (each but the last encodes one
-candidate for the classifier the agent observes), then the model on the frames it
-picked, decoded once. The packet path lists the packets (demuxing, no decoding:
+(:func:`helpers.inference.rl_sampler.predict_with_sampler`): the preview its sampler
+needs (a pass of grey thumbnails for motion, the sound's envelope, or none), the
+agent's looks (each but the last decodes and encodes one candidate for the classifier
+the agent observes), then the model on the frames it picked. The packet path lists the packets (demuxing, no decoding:
 :func:`helpers.rl.features.packet_energy`), keeps the top ``k`` candidates and lets
 ``predict_video`` decode those. The model sees exactly the frames each side chose
 (:func:`~helpers.inference.rl_sampler.on_frames`), so the sides differ in preview,
 decoding and the frames the model reads. The two previews (packet listing against
-decoding every candidate and its motion partner) are timed alongside.
+grey thumbnails of every candidate and its motion partner) are timed alongside.
 """
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
     """Milliseconds per clip of :data:`WALL_CLOCK_PATHS`, timed interleaved per clip
     (:func:`helpers.measure.measure_latency`: ``warmup`` then ``runs`` rounds of all paths
     in turn): ``packet_preview`` (open + packet energy of the candidates),
-    ``decode_preview`` (open + decode every candidate and its motion partner + motion
-    energy), ``uniform_e2e`` (``predict_video`` on ``uniform_k`` uniform candidates),
+    ``decode_preview`` (open + grey thumbnails of every candidate and its motion partner
+    + motion energy), ``uniform_e2e`` (``predict_video`` on ``uniform_k`` uniform candidates),
     ``packets_e2e`` (with ``packets_k``: :func:`packet_frames` then ``predict_video`` on
     those) and ``rl_e2e`` (with ``sampler``: ``predict_video`` with that sampler).
 
@@ -58,7 +58,7 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
     from helpers.inference.predict import predict_video
     from helpers.inference.rl_sampler import on_frames
     from helpers.measure import measure_latency
-    from helpers.rl.features import clip_packet_energy, motion_energy
+    from helpers.rl.features import clip_packet_energy, motion_energy, preview_thumbnails
     from helpers.video import open_video
     from helpers.video.sampling import uniform_indices
 
@@ -77,11 +77,7 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
         with open_video(path) as reader:
             n = int(reader.metadata.num_frames)
             idx = uniform_indices(n, num_positions)
-            nxt = np.minimum(idx + motion_gap, n - 1)
-            wanted = np.unique(np.concatenate([idx, nxt]))
-            decoded = reader.frames(wanted.tolist())
-        pos = np.searchsorted(wanted, idx), np.searchsorted(wanted, nxt)
-        motion_energy(decoded[pos[0]], decoded[pos[1]])
+            motion_energy(*preview_thumbnails(reader, idx, np.minimum(idx + motion_gap, n - 1)))
 
     def packets_e2e(path: str) -> None:
         frames = packet_frames(path, num_positions, int(packets_k))

@@ -131,6 +131,11 @@ def _check_fps(path: Path, fps: float) -> float:
     return float(fps)
 
 
+class GreySize(tuple):
+    """``(H, W)`` of grey thumbnails: passed where a size goes, it makes the decoders
+    convert each frame to its luma at that size instead of to RGB."""
+
+
 class VideoReader(ABC):
     """One open video. Use as a context manager; not shared across processes."""
 
@@ -149,16 +154,26 @@ class VideoReader(ABC):
         ``size=(H, W)`` resizes each frame as it is decoded. Indices past the last
         (decodable) frame are clamped to it.
         """
+        return self._read(indices, size)
+
+    def thumbnails(self, indices: Sequence[int] | np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """uint8 (T, H, W) grey thumbnails of size ``(H, W)`` at ``indices`` (as
+        :meth:`frames`): the luma of each frame, scaled down as it is decoded, with no
+        RGB frame made. What a preview of motion needs, for a fraction of the cost of
+        full RGB frames at a large frame size."""
+        return self._read(indices, GreySize(size))
+
+    def _read(self, indices: Sequence[int] | np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and idx.min() < 0:
             raise ValueError(f"negative frame index {int(idx.min())} for {self.path}")
         if size is not None:
-            size = (int(size[0]), int(size[1]))
-            if size[0] <= 0 or size[1] <= 0:
+            size = type(size)((int(size[0]), int(size[1]))) if isinstance(size, GreySize) else (int(size[0]), int(size[1]))
+            if len(size) != 2 or size[0] <= 0 or size[1] <= 0:
                 raise ValueError(f"size must be positive (H, W), got {size}")
         out_h, out_w = size or (self.metadata.height, self.metadata.width)
         if idx.size == 0:
-            return np.empty((0, out_h, out_w, 3), np.uint8)
+            return np.empty((0, out_h, out_w) + (() if isinstance(size, GreySize) else (3,)), np.uint8)
         limit = self._known_num_frames()
         if limit is not None:
             idx = np.minimum(idx, max(limit - 1, 0))
@@ -589,6 +604,12 @@ class PyAVReader(VideoReader):
         scaled path to packed rgb24 is about 3x slower for the same pixels
         (identical output; ``tests/test_video_reader.py`` checks it)."""
         threads = 1 if frame.width * frame.height < 640 * 480 else None  # scaler threads only pay on big frames
+        if isinstance(size, GreySize):  # luma only, scaled by FFmpeg (rows padded to line_size)
+            out = self._reformatter.reformat(frame, width=size[1], height=size[0], format="gray",
+                                             interpolation="AREA", threads=threads)
+            plane = out.planes[0]
+            rows = np.frombuffer(plane, np.uint8, count=out.height * plane.line_size).reshape(out.height, -1)
+            return rows[:, :out.width].copy()
         if size is None or size == (frame.height, frame.width):
             return self._reformatter.reformat(frame, format="rgb24", threads=threads).to_ndarray()
         out = self._reformatter.reformat(
@@ -846,6 +867,8 @@ class OpenCVReader(VideoReader):
 
     def _convert(self, bgr: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         cv2 = self._cv2
+        if isinstance(size, GreySize):
+            return cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (size[1], size[0]), interpolation=cv2.INTER_AREA)
         if size is not None and (bgr.shape[0], bgr.shape[1]) != size:
             bgr = cv2.resize(bgr, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
