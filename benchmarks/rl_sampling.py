@@ -7,7 +7,8 @@ multimodal model via ``helpers.training.load_or_train`` (unless ``--checkpoint``
 cached per-candidate features (the model's frame encoder, and optical flow), the
 classifier chosen on the validation split (the model's temporal head fitted on frame
 subsets, or a small head on the flow; see ``helpers.rl.pipeline``), one agent (trained
-with the audio preview hidden in half its episodes); then every sampler at budgets 1, 2,
+with the audio preview hidden in half its episodes; its first look is the preview's top
+candidate, it chooses the rest and when to stop); then every sampler at budgets 1, 2,
 4, 8, 16, 32 on the test split (``packets``: ranked by the packet preview, which decodes
 nothing), and the agent with and without the audio preview (``dqn_audio``,
 ``dqn_no_audio``), free-running and under forced frame caps 1, 2, 4, 8. Then the wall
@@ -31,7 +32,8 @@ agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
 ``packets_wall_clock_speedup`` and ``preview_cost_ratio`` (see
 ``helpers.rl.wallclock.wall_clock_figures``) with the benchmark's trained smoke model, and
 the same prefixed ``full_model_`` with the full-size architecture (random weights: a
-time, not an accuracy).
+time, not an accuracy), and with that model on clips at HMDB51's frame size
+(``real_size_``: 320×240 at 25 fps, where decoding costs what it costs on real video).
 
 ``--event-fraction LO,HI`` sets the share of each generated clip the event fills (the
 dataset's folder, and so its run cache, carries it); ``1,1`` makes trimmed clips, the
@@ -87,6 +89,26 @@ def default_dataset(root: Path, seed: int, event_fraction: tuple[float, float] =
     return out
 
 
+REAL_SIZE = (320, 240)  # (W, H): HMDB51's frame size
+REAL_FPS = 25
+
+
+def real_size_clips(root: Path, seed: int, count: int, event_fraction: tuple[float, float]) -> tuple[Path, list[Path]]:
+    """``count`` clips made like the benchmark's but at HMDB51's frame size and a common
+    frame rate (320×240, 25 fps; generated once): the wall clock where decoding costs what
+    it costs on real video, not on the 96×72, 10-fps clips the accuracy is measured on."""
+    from helpers.synth import SynthConfig, generate
+
+    lo, hi = event_fraction
+    out = root / f"real_size_{REAL_SIZE[0]}x{REAL_SIZE[1]}_{REAL_FPS}fps_event{lo:.2f}-{hi:.2f}_seed{seed}"
+    if not (out / "annotations.json").is_file():
+        per_class = max(3, -(-count // 6))
+        generate("kinetics", out, SynthConfig(classes=6, clips_per_class=per_class, seconds=9.0, fps=REAL_FPS,
+                                              size=REAL_SIZE, seed=seed + 1000, event_fraction=tuple(event_fraction)),
+                 progress=False)
+    return out, sorted(out.rglob("*.mp4"))[:count]  # every split: only their time is measured
+
+
 def dataset_event_fraction(data: Path) -> list[float] | None:
     """The event fraction a generated dataset was made with (its ``synth_manifest.json``),
     so the summary says which data its figures are on; None for other datasets."""
@@ -113,6 +135,32 @@ def full_size_predictor(pipe):
                                 resize=t.resize, crop=t.crop, name="full-size multimodal, random weights")
 
 
+def real_size_wall_clock(pipe, sampler, cache: Path, args) -> dict:
+    """``real_size_wall_clock_speedup`` and ``real_size_silent_wall_clock_speedup``: the
+    full-size model, uniform sampling at k* against the saved sampler, timed as
+    :func:`helpers.rl.wallclock.measure_wall_clock` does on :func:`real_size_clips` (with
+    their sound, and without). A time, not an accuracy: the sampler was trained on the
+    small clips, so what it picks there is not what it would pick on its own data."""
+    from helpers.rl.evaluate import frames_saved_ratio
+    from helpers.rl.wallclock import measure_wall_clock, silent_copies
+
+    ef = args.event_fraction or DEFAULT_EVENT_FRACTION
+    folder, clips = real_size_clips(cache / "data", args.seed, args.real_size_clips, ef)
+    silent = silent_copies(clips, folder.with_name(folder.name + "_silent"))
+    k_star = frames_saved_ratio(pipe.uniform_all, []).uniform_frames
+    predictor = full_size_predictor(pipe)
+    out = {"real_size_frame_size": list(REAL_SIZE), "real_size_fps": REAL_FPS}
+    for prefix, paths in (("real_size_", clips), ("real_size_silent_", silent)):
+        timed = measure_wall_clock(paths, predictor, num_positions=pipe.test.num_positions, uniform_k=k_star,
+                                   sampler=sampler, runs=args.timing_runs)
+        emit({"wall_clock_ms": {k: round(v, 2) for k, v in timed["median_ms"].items()}, "clips": prefix + "clips",
+              "count": timed["clips"], "runs": timed["runs"], "uniform_k": k_star, "rl_frames": timed["rl_frames"],
+              "model": predictor.name})
+        out.update({prefix + "wall_clock_speedup": round(timed["rl_speedup"], 4),
+                    prefix + "wall_clock_median_ms": {k: round(v, 2) for k, v in timed["median_ms"].items()}})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, help="a dataset made by `helpers synth` (kinetics layout)")
@@ -126,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifier", choices=("auto", "model", "head"), default="auto")
     p.add_argument("--cache", type=Path, help="cache folder (default: <data_dir>/cache/rl_sampling)")
     p.add_argument("--timing-runs", type=int, default=3, help="timed rounds per clip for the wall clock")
+    p.add_argument("--real-size-clips", type=int, default=24,
+                   help="clips at HMDB51's frame size (320x240, 25 fps) the full-size wall clock is also timed on "
+                        "(0: none)")
     args = p.parse_args(argv)
     if args.data is not None and args.event_fraction is not None:
         p.error("--event-fraction shapes the generated dataset; it does not apply with --data")
@@ -149,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                              checkpoint=args.checkpoint, seed=args.seed, episodes=args.episodes,
                              model_epochs=args.model_epochs, classifier=args.classifier,
                              env=EnvConfig(max_frames=8, target_frames=3, frame_cost=0.05, over_target_cost=0.05,
-                                           anytime_weight=1.0),
+                                           anytime_weight=1.0, first_look="preview"),
                              dqn=DQNConfig(eps_decay_steps=2 * args.episodes, guided=0.5),
                              progress=False)
         pipe = run_pipeline(cfg)
@@ -201,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                       "packets_k": result["packets_k"], "rl_frames": result["rl_frames"],
                       "rl_choice": sampler.choice(side == "sound").reason, "model": predictor.name})
             summary.update({prefix + k: v for k, v in figures.items()})
+        if args.real_size_clips > 0:
+            summary.update(real_size_wall_clock(pipe, sampler, cache, args))
     emit({"total_s": round(time.perf_counter() - start, 1)})
     emit(summary)
     return 0

@@ -275,3 +275,50 @@ def test_guided_exploration_takes_the_hint_in_its_share_of_exploratory_actions()
     assert 0.08 < (picks[0.0] == 3).mean() < 0.15  # uniform over 9 actions
     greedy = DQNAgent(4, 9, DQNConfig(guided=1.0, seed=0))
     assert greedy.act(obs, mask, explore=False, hint=3) == int(np.argmax(greedy.q_values(obs)))
+
+
+def test_a_positions_preview_reaches_only_its_own_and_its_neighbours_q_values(tmp_path):
+    """Without the whole per-position slices in the shared summary, changing one position's
+    preview moves only the Q-values of looking there or next to it; with them (agents saved
+    before the option), every action's. An old file loads with its own setting."""
+    from helpers.rl.agent import PositionalQNetwork
+
+    torch.manual_seed(0)
+    obs = torch.randn(1, 20)
+    moved = obs.clone()
+    moved[0, 4 + 5] += 1.0  # position 5 of the slice 4:12 (8 positions; action 8 is STOP)
+    local = PositionalQNetwork(20, 9, 16, [(4, 12)], summary_sees_positions=False)
+    changed = ((local(moved) - local(obs)).abs()[0] > 1e-7).nonzero().flatten().tolist()
+    assert changed == [4, 5, 6]
+    seeing = PositionalQNetwork(20, 9, 16, [(4, 12)], summary_sees_positions=True)
+    assert ((seeing(moved) - seeing(obs)).abs()[0] > 1e-7).all()
+
+    old = DQNAgent(20, 9, DQNConfig(hidden=16, position_slices=((4, 12),), summary_sees_positions=True))
+    path = old.save(tmp_path / "old.pt")
+    state = torch.load(path, weights_only=True)
+    del state["config"]["summary_sees_positions"]  # as written before the option existed
+    torch.save(state, path)
+    back = DQNAgent.load(path)
+    assert back.config.summary_sees_positions is True
+    np.testing.assert_allclose(back.q_values(obs[0].numpy()), old.q_values(obs[0].numpy()), rtol=1e-6)
+    assert DQNConfig().summary_sees_positions is False
+
+
+def test_first_look_preview_takes_the_heuristics_top_frame_then_the_agents_looks():
+    """``first_look="preview"``: every episode, greedy or in training, opens with the preview's
+    top candidate; then the agent looks (here: the first frames not yet seen)."""
+    fs = make_toy_features(num_clips=6, num_positions=8, informative=5, seed=1)  # motion peaks at frame 5
+    preview = FrameSamplingEnv(fs, ToyClassifier(3), EnvConfig(max_frames=3, target_frames=2, first_look="preview"))
+    plain = FrameSamplingEnv(fs, ToyClassifier(3), EnvConfig(max_frames=3, target_frames=2))
+    for clip in range(6):
+        assert run_policy(NeverStops(), preview, clip)[0] == [5, 0, 1]
+        assert run_policy(NeverStops(), plain, clip)[0] == [0, 1, 2]
+        assert run_policy(NeverStops(), preview, clip, max_frames=1)[0] == [5]
+        assert run_policy(NeverStops(), preview, clip, max_frames=2, answer=False)[0] == [5, 0]
+    assert cap_results(NeverStops(), preview, (1,))[1]["accuracy"] == 1.0  # the informative frame first
+    agent = DQNAgent(preview.obs_dim, 9, DQNConfig(hidden=8, batch_size=4, seed=0))
+    RLTrainer(preview, agent, seed=0).fit(5, progress=False)
+    first = [agent.buffer.actions[i] for i in range(agent.buffer.size) if agent.buffer.obs[i][3 + 3:3 + 3 + 8].sum() == 0]
+    assert first == [5] * 5  # each training episode's first transition: the preview's look
+    with pytest.raises(ValueError, match="first_look"):
+        EnvConfig(first_look="middle")

@@ -44,6 +44,11 @@ class DQNConfig:
     # (start, stop) slices of the observation that hold one value per candidate position
     # (``FrameSamplingEnv.position_slices``); set: :class:`PositionalQNetwork`, else an MLP
     position_slices: tuple[tuple[int, int], ...] | None = None
+    # with position_slices: whether the network's shared summary also reads the whole
+    # per-position slices (the previews' full shape: on a few hundred training clips that
+    # shape names the clip, and the agent learns clip by clip). False: each position's
+    # values reach only its own look's Q-value (agents saved before this option: True)
+    summary_sees_positions: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,23 +72,34 @@ class PositionalQNetwork(nn.Module):
     Why: the useful rules are the same at every position ("look where the audio is loud
     and you have not looked yet"); an MLP with one output per position has to learn them
     once per position from the episodes that happened to need that position, while here
-    they are shared weights (as a convolution shares them over space)."""
+    they are shared weights (as a convolution shares them over space).
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: int, slices) -> None:
+    ``summary_sees_positions`` False: the summary reads only the values that are not per
+    position (the classifier's answer, the budget, the seen features, the has-audio flag),
+    so where to look is decided from each position's own preview and what was seen so
+    far, not from the whole preview's shape."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int, slices,
+                 summary_sees_positions: bool = True) -> None:
         super().__init__()
         self.n = n_actions - 1
         self.slices = [tuple(int(v) for v in s) for s in slices]
         for a, b in self.slices:
             if b - a != self.n:
                 raise ValueError(f"position slice {a}:{b} does not hold {self.n} values")
-        self.body = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        keep = np.ones(obs_dim, bool)
+        if not summary_sees_positions:
+            for a, b in self.slices:
+                keep[a:b] = False
+        self.register_buffer("summary_inputs", torch.from_numpy(np.flatnonzero(keep)), persistent=False)
+        self.body = nn.Sequential(nn.Linear(int(keep.sum()), hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         local = 3 * len(self.slices) + self.n
         self.look = nn.Sequential(nn.Linear(hidden + local, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.stop = nn.Linear(hidden, 1)
         self.register_buffer("where", torch.eye(self.n), persistent=False)  # one-hot position
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        h = self.body(obs)
+        h = self.body(obs[:, self.summary_inputs])
         local = []
         for a, b in self.slices:
             v = obs[:, a:b]
@@ -96,7 +112,7 @@ class PositionalQNetwork(nn.Module):
 
 def build_q_network(obs_dim: int, n_actions: int, cfg: DQNConfig) -> nn.Module:
     if cfg.position_slices:
-        return PositionalQNetwork(obs_dim, n_actions, cfg.hidden, cfg.position_slices)
+        return PositionalQNetwork(obs_dim, n_actions, cfg.hidden, cfg.position_slices, cfg.summary_sees_positions)
     return QNetwork(obs_dim, n_actions, cfg.hidden)
 
 
@@ -220,7 +236,9 @@ class DQNAgent:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # corrupt or foreign file
             raise ValueError(f"{path}: not an agent checkpoint ({exc})") from exc
-        agent = cls(state["obs_dim"], state["n_actions"], DQNConfig(**state["config"]))
+        # saved before the option existed: the summary read every value
+        agent = cls(state["obs_dim"], state["n_actions"], DQNConfig(**{"summary_sees_positions": True,
+                                                                       **state["config"]}))
         agent.online.load_state_dict(state["online"])
         agent.target.load_state_dict(state["target"])
         agent.optimizer.load_state_dict(state["optimizer"])

@@ -24,6 +24,12 @@ has-audio flag (zeros when ``use_audio`` is off or the clip is silent), and with
 ``use_motion`` the motion-energy preview (N; :func:`helpers.rl.features.motion_energy`),
 which every clip has, silent or not.
 
+With ``first_look="preview"`` every episode opens with the preview heuristic's look (the
+candidate at the top of the preview it shows: :meth:`FrameSamplingEnv.forced_action`, which
+the trainer and :func:`~helpers.rl.trainer.run_policy` take before asking the agent): the
+preview is paid for already, so its best guess is the first frame, and the agent learns
+where to look next and when to stop.
+
 With ``audio_dropout`` > 0 (training only) each episode hides the audio preview with
 that probability, drawn at reset from the env's seeded RNG: the observation is then what
 a silent clip gives, so one agent learns to sample clips with sound and silent ones.
@@ -60,12 +66,18 @@ class EnvConfig:
     # (the answer stands): the area under the accuracy-by-frames curve, so the first look
     # is the best single guess and every cap is served, not only the last frame
     anytime_weight: float = 0.0
+    # "agent": the agent takes every look; "preview": the first look is the preview
+    # heuristic's (the top of the preview the episode shows), the agent takes the rest and
+    # decides when to stop, so one frame is never worse than the heuristic's one frame
+    first_look: str = "agent"
 
     def __post_init__(self) -> None:
         if self.max_frames < 1 or self.target_frames < 1:
             raise ValueError("max_frames and target_frames must be ≥ 1")
         if not 0.0 <= self.audio_dropout <= 1.0:
             raise ValueError(f"audio_dropout must be in [0, 1], got {self.audio_dropout}")
+        if self.first_look not in ("agent", "preview"):
+            raise ValueError(f"first_look must be 'agent' or 'preview', got {self.first_look!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,6 +200,13 @@ class FrameSamplingEnv(gym.Env):
         score = np.asarray(self.preview(), np.float64).copy()
         score[self.looked] = -np.inf
         return int(np.argmax(score))
+
+    def forced_action(self, info: dict[str, Any]) -> int | None:
+        """The action the episode takes whatever the agent would (``first_look="preview"``:
+        the preview's top candidate as the first look), else None."""
+        if self.config.first_look == "preview" and not info["looked"]:
+            return int(info["preview_action"])
+        return None
 
     def _info(self) -> dict[str, Any]:
         return {"clip": self.clip, "looked": list(self.looked), "frames_used": self.frames_used,

@@ -72,13 +72,14 @@ def notebook_config(data_dir: Path, cache_dir: Path, checkpoint: Path | None, *,
     """Notebook 05's pipeline settings (also ``python -m helpers rl``): the subset
     classifier from the trained model when there is one (else the feature head), frames
     beyond ``target_frames`` cost 0.03 more each, the agent is paid for being right after
-    every look (``anytime_weight``), half its exploratory looks follow the preview
-    heuristic (``guided``), epsilon decays over two thirds of the episodes' steps."""
+    every look (``anytime_weight``), its first look is the preview's top candidate
+    (``first_look``), half its exploratory looks follow the preview heuristic
+    (``guided``), epsilon decays over two thirds of the episodes' steps."""
     return PipelineConfig(
         data_dir=data_dir, cache_dir=cache_dir, checkpoint=checkpoint, seed=seed, num_positions=num_positions,
         episodes=episodes, head_epochs=head_epochs, classifier="auto" if has_model else "head",
         env=EnvConfig(max_frames=max_frames, target_frames=target_frames, frame_cost=frame_cost, over_target_cost=0.03,
-                      anytime_weight=1.0),
+                      anytime_weight=1.0, first_look="preview"),
         dqn=DQNConfig(eps_decay_steps=2 * episodes, guided=0.5),
     )
 

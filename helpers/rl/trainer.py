@@ -56,7 +56,9 @@ class RLTrainer:
             self._first = False
             total, losses, done = 0.0, [], False
             while not done:
-                a = self.agent.act(obs, info["action_mask"], explore=True, hint=info.get("preview_action"))
+                a = self.env.forced_action(info)
+                if a is None:
+                    a = self.agent.act(obs, info["action_mask"], explore=True, hint=info.get("preview_action"))
                 nxt, r, term, trunc, info = self.env.step(a)
                 done = term or trunc
                 self.agent.observe(obs, a, r, nxt, term, info["action_mask"])
@@ -87,7 +89,9 @@ class RLTrainer:
 
 def run_policy(agent: DQNAgent, env: FrameSamplingEnv, clip: int,
                max_frames: int | None = None, answer: bool = True) -> tuple[list[int], dict[str, Any]]:
-    """The agent's greedy picks on one clip (in the order taken) and the final info.
+    """The agent's greedy picks on one clip (in the order taken) and the final info (the
+    env's :meth:`~helpers.rl.env.FrameSamplingEnv.forced_action`, a first look that is
+    the preview's, comes before the agent's own).
 
     ``max_frames`` forces a cap: the episode ends once that many frames were looked at,
     if the agent has not stopped before (the answer is then the classifier's on those
@@ -104,7 +108,9 @@ def run_policy(agent: DQNAgent, env: FrameSamplingEnv, clip: int,
     obs, info = env.reset(options={"clip": clip})
     done = False
     while not done:
-        a = agent.act(obs, info["action_mask"], explore=False)
+        a = env.forced_action(info)
+        if a is None:
+            a = agent.act(obs, info["action_mask"], explore=False)
         if not answer and a != env.stop_action and info["frames_used"] + 1 >= cap:
             return list(info["looked"]) + [int(a)], info
         obs, _, term, trunc, info = env.step(a)

@@ -1,0 +1,123 @@
+"""What the RL sampler's previews cost per clip, at the benchmark's frame size and at HMDB51's.
+
+Generates (once, in ``--out``) clips like ``rl_sampling.py``'s — 9 s, the event in
+12–20 % of the clip, with sound — at 96×72 / 10 fps and at 320×240 / 25 fps, and times
+per clip, interleaved (1 warm-up, ``--runs`` rounds, median per clip, median over clips):
+
+* ``motion_rgb``        open + RGB frames of the 32 candidates and their motion partners
+                        at the stored size + :func:`~helpers.rl.features.motion_energy`
+                        on them (how the motion preview was computed before thumbnails);
+* ``motion_thumbnails`` open + :func:`~helpers.rl.features.preview_thumbnails` (grey
+                        48×36, no RGB frame) + ``motion_energy`` (what the sampler runs);
+* ``packets``           open + the packet preview (demuxing only);
+* ``audio_resampled``   the audio read at 8 kHz mono through FFmpeg's resampler, then the
+                        RMS per candidate window (how the envelope was read before);
+* ``audio_native``      :func:`~helpers.rl.features.audio_envelope` (the track's own rate,
+                        no resampling: what the sampler runs).
+
+Prints one JSON line per frame size, the last line a summary with the ratios
+``motion_speedup`` (motion_rgb / motion_thumbnails) and ``audio_speedup``
+(audio_resampled / audio_native) at each size.
+Run: ``python benchmarks/rl_preview.py [--clips 12] [--runs 5] [--out DIR]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SIZES = {"96x72": ((96, 72), 10), "320x240": ((320, 240), 25)}  # (W, H), fps
+NUM_POSITIONS, MOTION_GAP = 32, 2
+
+
+def clips(out: Path, name: str, count: int) -> list[Path]:
+    """``count`` generated clips with sound at the size ``name`` (made once)."""
+    from helpers.synth import SynthConfig, generate
+
+    (w, h), fps = SIZES[name]
+    folder = out / f"rl_preview_{name}_{fps}fps"
+    if not (folder / "annotations.json").is_file():
+        generate("kinetics", folder, SynthConfig(classes=6, clips_per_class=max(3, -(-count // 6)), seconds=9.0, fps=fps,
+                                                 size=(w, h), seed=7, event_fraction=(0.12, 0.2)), progress=False)
+    return sorted(folder.rglob("*.mp4"))[:count]
+
+
+def preview_calls(path: Path) -> dict:
+    """The five previews of one clip, as zero-argument calls."""
+    from helpers.rl.features import audio_envelope, clip_packet_energy, motion_energy, preview_thumbnails
+    from helpers.video import open_video
+    from helpers.video.audio import read_audio
+    from helpers.video.sampling import uniform_indices
+
+    with open_video(path) as reader:
+        meta = reader.metadata
+    n = int(meta.num_frames)
+    idx = uniform_indices(n, NUM_POSITIONS)
+    nxt = np.minimum(idx + MOTION_GAP, n - 1)
+    times = (idx / float(meta.fps)).astype(np.float64)
+    duration = float(meta.duration or n / float(meta.fps))
+
+    def motion_rgb() -> None:
+        with open_video(path) as reader:
+            wanted = np.unique(np.concatenate([idx, nxt]))
+            frames = reader.frames(wanted.tolist())
+        motion_energy(frames[np.searchsorted(wanted, idx)], frames[np.searchsorted(wanted, nxt)])
+
+    def motion_thumbnails() -> None:
+        with open_video(path) as reader:
+            motion_energy(*preview_thumbnails(reader, idx, nxt))
+
+    def packets() -> None:
+        with open_video(path) as reader:
+            clip_packet_energy(reader, idx)
+
+    def audio_resampled() -> None:
+        rate = 8000
+        wave, _ = read_audio(path, 0.0, duration, sample_rate=rate)
+        edges = np.concatenate([[0.0], (times[1:] + times[:-1]) / 2, [duration]])
+        bounds = np.clip(np.round(edges * rate).astype(np.int64), 0, wave.size)
+        np.array([np.sqrt(np.mean(wave[a:b] ** 2)) if b > a else 0.0 for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def audio_native() -> None:
+        audio_envelope(path, times, duration)
+
+    return {"motion_rgb": motion_rgb, "motion_thumbnails": motion_thumbnails, "packets": packets,
+            "audio_resampled": audio_resampled, "audio_native": audio_native}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from helpers.measure import measure_latency
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clips", type=int, default=12)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--out", type=Path, help="where the clips are generated (default: a temporary folder)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        summary: dict = {"benchmark": "rl_preview", "clips": args.clips, "runs": args.runs}
+        for name in SIZES:
+            per_clip: dict[str, list[float]] = {}
+            for path in clips(out, name, args.clips):
+                stats = measure_latency(preview_calls(path), {}, warmup=1, runs=args.runs)
+                for key, st in stats.items():
+                    per_clip.setdefault(key, []).append(st.median_ms)
+            ms = {key: round(float(np.median(v)), 2) for key, v in per_clip.items()}
+            print(json.dumps({"frame_size": name, "fps": SIZES[name][1], "median_ms": ms}), flush=True)
+            summary[f"{name}_motion_speedup"] = round(ms["motion_rgb"] / ms["motion_thumbnails"], 3)
+            summary[f"{name}_audio_speedup"] = round(ms["audio_resampled"] / ms["audio_native"], 3)
+            summary[f"{name}_median_ms"] = ms
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
