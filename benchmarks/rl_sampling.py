@@ -174,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifier", choices=("auto", "model", "head"), default="auto")
     p.add_argument("--cache", type=Path, help="cache folder (default: <data_dir>/cache/rl_sampling)")
     p.add_argument("--timing-runs", type=int, default=3, help="timed rounds per clip for the wall clock")
+    p.add_argument("--first-look", choices=("preview", "agent"), default="preview",
+                   help="the episode's first look: the preview's top candidate, or the agent's own (EnvConfig.first_look)")
+    p.add_argument("--whole-preview-summary", action="store_true",
+                   help="the Q-network's shared summary also reads the whole previews (DQNConfig.summary_sees_positions)")
     p.add_argument("--real-size-clips", type=int, default=24,
                    help="clips at HMDB51's frame size (320x240, 25 fps) the full-size wall clock is also timed on "
                         "(0: none)")
@@ -200,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                              checkpoint=args.checkpoint, seed=args.seed, episodes=args.episodes,
                              model_epochs=args.model_epochs, classifier=args.classifier,
                              env=EnvConfig(max_frames=8, target_frames=3, frame_cost=0.05, over_target_cost=0.05,
-                                           anytime_weight=1.0, first_look="preview"),
-                             dqn=DQNConfig(eps_decay_steps=2 * args.episodes, guided=0.5),
+                                           anytime_weight=1.0, first_look=args.first_look),
+                             dqn=DQNConfig(eps_decay_steps=2 * args.episodes, guided=0.5,
+                                           summary_sees_positions=args.whole_preview_summary),
                              progress=False)
         pipe = run_pipeline(cfg)
     except (FileNotFoundError, ValueError) as exc:
