@@ -9,7 +9,9 @@ cannot be opened at all raises ``VideoDecodeError`` like the video readers.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -22,34 +24,46 @@ def read_audio(
     """float32 mono waveform of ``[start_s, end_s)`` at ``sample_rate``, exactly
     ``round((end_s - start_s) * sample_rate)`` samples (zero-padded where the track
     is shorter), and whether the file has an audio track."""
-    import av
-
     path = Path(path)
     if end_s < start_s:
         raise ValueError(f"end_s {end_s} < start_s {start_s}")
     n = int(round((end_s - start_s) * sample_rate))
     out = np.zeros(n, np.float32)
+    errors = _av_errors()
+    with _opened_audio(path) as opened:
+        if opened is None:
+            return out, False
+        container, stream, origin = opened
+        if start_s > 0.5 and stream.time_base:
+            # audio packets are all keyframes: seek a bit before, trim below
+            target = int((origin + start_s - 0.25) / stream.time_base)
+            try:
+                container.seek(max(target, 0), stream=stream, backward=True)
+            except errors:
+                container.seek(0)
+        _decode_window(container, stream, origin, start_s, sample_rate, out)
+    return out, True
+
+
+@contextmanager
+def _opened_audio(path: Path) -> Iterator[tuple[Any, Any, float] | None]:
+    """``(container, its first audio stream, the timeline origin)``, or None for a file
+    without sound; PyAV's errors while it is open become :class:`VideoDecodeError`."""
+    import av
+
     _check_file(path)
     errors = _av_errors()
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.audio:
-                return out, False
+                yield None
+                return
             stream = container.streams.audio[0]
-            origin = _timeline_origin(container, stream)
-            if start_s > 0.5 and stream.time_base:
-                # audio packets are all keyframes: seek a bit before, trim below
-                target = int((origin + start_s - 0.25) / stream.time_base)
-                try:
-                    container.seek(max(target, 0), stream=stream, backward=True)
-                except errors:
-                    container.seek(0)
-            _decode_window(container, stream, origin, start_s, sample_rate, out)
+            yield container, stream, _timeline_origin(container, stream)
     except VideoDecodeError:
         raise
     except errors as exc:
         raise VideoDecodeError(path, f"audio: {type(exc).__name__}: {exc}") from exc
-    return out, True
 
 
 def _timeline_origin(container, stream) -> float:
@@ -64,7 +78,6 @@ def _decode_window(container, stream, origin: float, start_s: float, sample_rate
     """Decode, resample to mono float and copy the samples that fall in the window."""
     import av
 
-    errors = _av_errors()
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
     n = len(out)
     cursor: int | None = None  # window position of the next resampled sample
@@ -85,72 +98,59 @@ def _decode_window(container, stream, origin: float, start_s: float, sample_rate
                 return True
         return False
 
-    done = False
+    for frame in _audio_frames(container, stream):
+        if place(resampler.resample(frame)):
+            return
+    place(resampler.resample(None))
+
+
+def _audio_frames(container: Any, stream: Any) -> Iterator[Any]:
+    """The stream's decoded audio frames in order; a damaged packet leaves silence, not a
+    failed clip."""
+    errors = _av_errors()
     for packet in container.demux(stream):
         try:
             decoded = packet.decode()
         except errors:
-            continue  # a damaged audio packet leaves silence, not a failed clip
-        for frame in decoded:
-            if place(resampler.resample(frame)):
-                done = True
-                break
-        if done:
-            break
-    if not done:
-        place(resampler.resample(None))
+            continue
+        yield from decoded
 
 
 def window_rms(path: str | Path, edges: np.ndarray) -> tuple[np.ndarray, bool]:
-    """RMS (full scale 1) of the audio track (channels averaged) in each window ``[edges[i], edges[i+1])``
-    of seconds on the video timeline, and whether the file has an audio track (zeros
+    """RMS (full scale 1) of the audio track (channels averaged) in each window
+    ``[edges[i], edges[i+1])`` of seconds on the video timeline, and whether the file has an audio track (zeros
     and False without one). Read at the track's own sample rate: an energy needs no
     resampling, which costs more than decoding. Windows the track does not reach are 0."""
-    import av
-
     path = Path(path)
     edges = np.asarray(edges, np.float64)
     out = np.zeros(max(len(edges) - 1, 0), np.float32)
-    _check_file(path)
-    errors = _av_errors()
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                return out, False
-            stream = container.streams.audio[0]
-            origin = _timeline_origin(container, stream)
-            rate = int(stream.rate or stream.codec_context.sample_rate or 0)
-            channels = max(int(stream.codec_context.channels or 1), 1)
-            if rate <= 0 or len(out) == 0:
-                return out, True
-            wave = np.zeros(int(np.ceil(edges[-1] * rate)) + 1, np.float32)
-            cursor = 0
-            for packet in container.demux(stream):
-                try:
-                    decoded = packet.decode()
-                except errors:
-                    continue  # a damaged audio packet leaves silence, not a failed clip
-                for frame in decoded:
-                    data = frame.to_ndarray()
-                    if data.dtype.kind in "iu":  # integer samples (PCM): to full scale ±1
-                        info = np.iinfo(data.dtype)
-                        half = (int(info.max) - int(info.min) + 1) / 2
-                        data = (data.astype(np.float32) - (int(info.min) + half)) / half
-                    if channels > 1:  # planar (channels, n) or packed (1, n·channels)
-                        data = data.mean(0) if frame.format.is_planar else data.reshape(-1, channels).mean(1)
-                    data = data.reshape(-1)
-                    if frame.time is not None:
-                        cursor = int(round((frame.time - origin) * rate))
-                    lo, hi = max(cursor, 0), min(cursor + len(data), len(wave))
-                    if hi > lo:
-                        wave[lo:hi] = data[lo - cursor:hi - cursor]
-                    cursor += len(data)
-                if cursor >= len(wave):
-                    break
-    except VideoDecodeError:
-        raise
-    except errors as exc:
-        raise VideoDecodeError(path, f"audio: {type(exc).__name__}: {exc}") from exc
+    with _opened_audio(path) as opened:
+        if opened is None:
+            return out, False
+        container, stream, origin = opened
+        rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+        channels = max(int(stream.codec_context.channels or 1), 1)
+        if rate <= 0 or len(out) == 0:
+            return out, True
+        wave = np.zeros(int(np.ceil(edges[-1] * rate)) + 1, np.float32)
+        cursor = 0
+        for frame in _audio_frames(container, stream):
+            data = frame.to_ndarray()
+            if data.dtype.kind in "iu":  # integer samples (PCM): to full scale ±1
+                info = np.iinfo(data.dtype)
+                half = (int(info.max) - int(info.min) + 1) / 2
+                data = (data.astype(np.float32) - (int(info.min) + half)) / half
+            if channels > 1:  # planar (channels, n) or packed (1, n·channels)
+                data = data.mean(0) if frame.format.is_planar else data.reshape(-1, channels).mean(1)
+            data = data.reshape(-1)
+            if frame.time is not None:
+                cursor = int(round((frame.time - origin) * rate))
+            lo, hi = max(cursor, 0), min(cursor + len(data), len(wave))
+            if hi > lo:
+                wave[lo:hi] = data[lo - cursor:hi - cursor]
+            cursor += len(data)
+            if cursor >= len(wave):
+                break
     bounds = np.clip(np.round(edges * rate).astype(np.int64), 0, len(wave))
     count = bounds[1:] - bounds[:-1]
     filled = count > 0
