@@ -8,7 +8,8 @@ per clip, interleaved (1 warm-up, ``--runs`` rounds, median per clip, median ove
                         at the stored size + :func:`~helpers.rl.features.motion_energy`
                         on them (how the motion preview was computed before thumbnails);
 * ``motion_thumbnails`` open + :func:`~helpers.rl.features.preview_thumbnails` (grey
-                        48×36, no RGB frame) + ``motion_energy`` (what the sampler runs);
+                        48×36, no RGB frame) + ``motion_energy``: the sampler's own
+                        ``CandidateClip.motion``;
 * ``packets``           open + the packet preview (demuxing only);
 * ``audio_resampled``   the audio read at 8 kHz mono through FFmpeg's resampler, then the
                         RMS per candidate window (how the envelope was read before);
@@ -52,7 +53,8 @@ def clips(out: Path, name: str, count: int) -> list[Path]:
 
 def preview_calls(path: Path) -> dict:
     """The five previews of one clip, as zero-argument calls."""
-    from helpers.rl.features import audio_envelope, clip_packet_energy, motion_energy, preview_thumbnails
+    from helpers.inference.rl_sampler import open_candidates
+    from helpers.rl.features import audio_envelope, clip_packet_energy, motion_energy
     from helpers.video import open_video
     from helpers.video.audio import read_audio
     from helpers.video.sampling import uniform_indices
@@ -72,8 +74,8 @@ def preview_calls(path: Path) -> dict:
         motion_energy(frames[np.searchsorted(wanted, idx)], frames[np.searchsorted(wanted, nxt)])
 
     def motion_thumbnails() -> None:
-        with open_video(path) as reader:
-            motion_energy(*preview_thumbnails(reader, idx, nxt))
+        with open_candidates(path, NUM_POSITIONS, MOTION_GAP) as clip:
+            clip.motion()
 
     def packets() -> None:
         with open_video(path) as reader:

@@ -267,10 +267,13 @@ class RLFrameSampler:
             budget = min(int(choice.budget or 1), n)
             audio_only = choice.heuristic == "audio" or (choice.heuristic == "heuristic" and meta.has_audio)
             quiet = np.zeros(n, np.float32)
+            order: list[int] | None = None  # the agent's and the motion heuristic's need the previews first
             if choice.heuristic == "uniform":  # needs no preview
                 fs = self._feature_set(clip, quiet, False, quiet)
+                order = [int(p) for p in uniform_positions(n, budget)]
             elif audio_only:  # needs the sound only
                 fs = self._feature_set(clip, *clip.sound(), quiet)
+                order = [int(p) for p in energy_positions(fs.audio_env[0], budget)]  # all quiet: uniform
             else:
                 fs = self._feature_set(clip, *clip.sound(), clip.motion())
 
@@ -281,14 +284,10 @@ class RLFrameSampler:
                 fs.features = encode(np.arange(n))[None]
             looks = EncodeOnLook(self.classifier, fs, encode)
             env = FrameSamplingEnv(fs, looks, self.env_config, self.projection)
-            if choice.heuristic == "uniform":
-                order = [int(p) for p in uniform_positions(n, budget)]
-            elif audio_only:
-                order = [int(p) for p in energy_positions(fs.audio_env[0], budget)]  # all quiet: uniform
-            elif choice.heuristic is None:
+            if order is None and choice.heuristic is None:
                 with torch.no_grad():
                     order, _ = run_policy(self.agent, env, 0, max_frames=choice.budget, answer=answer)
-            else:
+            elif order is None:
                 order = [int(p) for p in sampler_positions(choice.heuristic, fs, budget)[0]]
             probs = np.asarray(env.subset_probs(0, order), np.float64) if answer and order else None
             picked = sorted(order)
@@ -351,8 +350,11 @@ class CandidateClip:
         if todo:
             for f, frame in zip(todo, self.reader.frames(todo, size=size)):
                 self._decoded[(f, size)] = frame
-        pick = lambda frames: np.stack([self._decoded[(int(f), size)] for f in frames])  # noqa: E731
-        return pick(chosen), pick(self.partners[positions]) if partners else None
+
+        def stacked(frame_indices: np.ndarray) -> np.ndarray:
+            return np.stack([self._decoded[(int(f), size)] for f in frame_indices])
+
+        return stacked(chosen), stacked(self.partners[positions]) if partners else None
 
 
 @contextmanager

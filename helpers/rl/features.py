@@ -335,7 +335,7 @@ def extract_features(model: torch.nn.Module | None, data_dir: str | Path, split:
             decoded = reader.frames(list(range(int(wanted.max()) + 1)),
                                     size=None if encoder == "flow" else tuple(resize))
             motion.append(motion_energy(*preview_thumbnails(reader, idx, nxt)))
-        frames, after = decoded[idx], decoded[np.minimum(idx + motion_gap, len(decoded) - 1)]
+        frames, after = decoded[idx], decoded[nxt]
         if encoder == "model":
             feats.append(model.vision(transform(frames).unsqueeze(0))[0].float().numpy())
         elif encoder == "flow":

@@ -56,9 +56,9 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
     when not timed), ``rl_frames`` (the frames the sampler picked, mean over the clips)
     and the settings."""
     from helpers.inference.predict import predict_video
-    from helpers.inference.rl_sampler import on_frames
+    from helpers.inference.rl_sampler import on_frames, open_candidates
     from helpers.measure import measure_latency
-    from helpers.rl.features import clip_packet_energy, motion_energy, preview_thumbnails
+    from helpers.rl.features import clip_packet_energy
     from helpers.video import open_video
     from helpers.video.sampling import uniform_indices
 
@@ -74,10 +74,8 @@ def measure_wall_clock(paths: Sequence[str | Path], predictor: Any, *, num_posit
             clip_packet_energy(reader, uniform_indices(int(reader.metadata.num_frames), num_positions))
 
     def decode_preview(path: str) -> None:
-        with open_video(path) as reader:
-            n = int(reader.metadata.num_frames)
-            idx = uniform_indices(n, num_positions)
-            motion_energy(*preview_thumbnails(reader, idx, np.minimum(idx + motion_gap, n - 1)))
+        with open_candidates(path, num_positions, motion_gap) as clip:
+            clip.motion()
 
     def packets_e2e(path: str) -> None:
         frames = packet_frames(path, num_positions, int(packets_k))

@@ -118,9 +118,10 @@ def _audio_frames(container: Any, stream: Any) -> Iterator[Any]:
 
 def window_rms(path: str | Path, edges: np.ndarray) -> tuple[np.ndarray, bool]:
     """RMS (full scale 1) of the audio track (channels averaged) in each window
-    ``[edges[i], edges[i+1])`` of seconds on the video timeline, and whether the file has an audio track (zeros
-    and False without one). Read at the track's own sample rate: an energy needs no
-    resampling, which costs more than decoding. Windows the track does not reach are 0."""
+    ``[edges[i], edges[i+1])`` of seconds on the video timeline, and whether the file has
+    an audio track (zeros and False without one). Read at the track's own sample rate: an
+    energy needs no resampling, which costs more than decoding. Windows the track does
+    not reach are 0."""
     path = Path(path)
     edges = np.asarray(edges, np.float64)
     out = np.zeros(max(len(edges) - 1, 0), np.float32)

@@ -168,7 +168,7 @@ class VideoReader(ABC):
         if idx.size and idx.min() < 0:
             raise ValueError(f"negative frame index {int(idx.min())} for {self.path}")
         if size is not None:
-            size = type(size)((int(size[0]), int(size[1]))) if isinstance(size, GreySize) else (int(size[0]), int(size[1]))
+            size = (GreySize if isinstance(size, GreySize) else tuple)(int(v) for v in size)
             if len(size) != 2 or size[0] <= 0 or size[1] <= 0:
                 raise ValueError(f"size must be positive (H, W), got {size}")
         out_h, out_w = size or (self.metadata.height, self.metadata.width)
@@ -607,9 +607,7 @@ class PyAVReader(VideoReader):
         if isinstance(size, GreySize):  # luma only, scaled by FFmpeg (rows padded to line_size)
             out = self._reformatter.reformat(frame, width=size[1], height=size[0], format="gray",
                                              interpolation="AREA", threads=threads)
-            plane = out.planes[0]
-            rows = np.frombuffer(plane, np.uint8, count=out.height * plane.line_size).reshape(out.height, -1)
-            return rows[:, :out.width].copy()
+            return _plane(out, out.planes[0]).copy()
         if size is None or size == (frame.height, frame.width):
             return self._reformatter.reformat(frame, format="rgb24", threads=threads).to_ndarray()
         out = self._reformatter.reformat(
@@ -795,12 +793,17 @@ def _in_dataloader_worker() -> bool:
 def _interleave_gbrp(frame: Any) -> np.ndarray:
     """(H, W, 3) RGB array from a planar gbrp ``av.VideoFrame`` (planes G, B, R,
     rows padded to ``line_size``)."""
-    h, w = frame.height, frame.width
-    out = np.empty((h, w, 3), np.uint8)
+    out = np.empty((frame.height, frame.width, 3), np.uint8)
     for channel, plane in zip((1, 2, 0), frame.planes):
-        rows = np.frombuffer(plane, np.uint8, count=h * plane.line_size).reshape(h, plane.line_size)
-        out[..., channel] = rows[:, :w]
+        out[..., channel] = _plane(frame, plane)
     return out
+
+
+def _plane(frame: Any, plane: Any) -> np.ndarray:
+    """(H, W) uint8 view of one 8-bit plane of an ``av.VideoFrame`` (rows padded to
+    ``line_size``)."""
+    h = frame.height
+    return np.frombuffer(plane, np.uint8, count=h * plane.line_size).reshape(h, plane.line_size)[:, :frame.width]
 
 
 # ------------------------------------------------------------------------- OpenCV
