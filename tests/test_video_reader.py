@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from helpers.video import OpenCVReader, PyAVReader, VideoDecodeError, open_video
+from helpers.video import OpenCVReader, PyAVReader, VideoDecodeError, VideoReader, open_video
 from helpers.video import probe as probe_cli
 from video_factory import KINDS, MAIN_KINDS, Kind, corrupt, frame_pattern, full_decode, identify, make_video, truncate
 
@@ -101,6 +101,38 @@ def test_thumbnails_are_the_grey_frames_scaled_down(videos, references, backend)
     for got, want in zip(thumbs, [46, 0, 17, 17]):  # each the nearest of all frames' thumbnails, and close to it
         assert int(np.argmin(np.abs(grey.astype(int) - got).mean(axis=(1, 2)))) == want
         assert np.abs(grey[want].astype(int) - got).mean() < 4
+
+
+def test_thumbnails_of_a_dct_codec_are_decoded_at_reduced_size(videos, references):
+    """MPEG-4 Part 2 (HMDB51's codec) can decode at 1/2…1/8 size: thumbnails come from a
+    second decoder at the smallest size that covers them, and frames() stay full size."""
+    import cv2
+
+    idx = [46, 0, 17, 17, 30]
+    with PyAVReader(videos["avi-mpeg4"]) as reader:
+        thumbs = reader.thumbnails(idx, size=(12, 16))
+        assert reader._thumbnailer is not None and reader._thumbnailer._lowres == 2  # 64×48 → 16×12
+        sizes = []
+        convert = reader._thumbnailer._convert
+        reader._thumbnailer._convert = lambda frame, size: sizes.append((frame.height, frame.width)) or convert(frame, size)
+        np.testing.assert_array_equal(reader.thumbnails(idx, size=(12, 16)), thumbs)
+        assert set(sizes) == {(12, 16)}  # decoded at a quarter of the frame size
+        np.testing.assert_array_equal(identify(reader.frames(idx), references["avi-mpeg4"]), idx)
+        assert reader.frames([5]).shape == (1, 48, 64, 3)
+        assert reader._thumbnail_options((24, 32)) == {"lowres": "1"} and reader._thumbnail_options((25, 32)) == {}
+        assert reader._thumbnailer._thumbnail_options((12, 16)) == {}  # already reduced
+    grey = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (16, 12), interpolation=cv2.INTER_AREA)
+                     for f in references["avi-mpeg4"][idx]])
+    assert np.abs(grey.astype(int) - thumbs).mean() < 4
+
+
+@pytest.mark.parametrize("kind", ["mp4-h264", "webm-vp9"])
+def test_thumbnails_of_other_codecs_come_from_the_frames_decoder(videos, kind):
+    """Codecs without reduced-size decoding open no second decoder for thumbnails."""
+    with PyAVReader(videos[kind]) as reader:
+        assert reader._thumbnail_options((12, 16)) == {}
+        assert reader.thumbnails([46, 0], size=(12, 16)).shape == (2, 12, 16)
+        assert reader._thumbnailer is None
 
 
 def _count_decoded(reader: PyAVReader) -> list[int]:
@@ -230,7 +262,7 @@ def test_read_split_between_two_decoders_equals_serial_read(videos, references, 
     the same frames as one decoder, also on a truncated and a corrupted copy."""
     from helpers.video import reader as reader_module
 
-    monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+    monkeypatch.setattr(reader_module, "PARALLEL_MIN_PIXELS", 0)
     ref = references[kind]
     rng = np.random.default_rng(11)
     draws = [rng.integers(0, 48, 12), np.array([40, 3, 3, 47, 0, 0, 21, 20]), np.arange(0, 48, 5)]
@@ -259,7 +291,7 @@ def test_read_split_between_two_decoders_equals_serial_read(videos, references, 
 def test_second_decoder_that_cannot_open_leaves_the_read_to_the_first(videos, references, monkeypatch):
     from helpers.video import reader as reader_module
 
-    monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+    monkeypatch.setattr(reader_module, "PARALLEL_MIN_PIXELS", 0)
     idx = np.array([2, 26, 27, 47])
     with PyAVReader(videos["avi-mpeg4"], parallel=True) as reader:
         def refuse():
@@ -276,9 +308,18 @@ def test_read_is_split_between_seek_groups_by_decoding_cost(videos, monkeypatch)
         reader._build_index()
         targets = [2, 26, 27, 47]  # groups [2] 3 frames, [26, 27] 4 frames, [47] 12 frames (keyframes every 12)
         assert reader._parallel_split(targets) == 0  # 19 frames: a second decoder does not pay
-        monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+        monkeypatch.setattr(reader_module, "PARALLEL_MIN_PIXELS", 0)
         assert reader._parallel_split(targets) == 3  # 7 | 12 is closer than 3 | 16
         assert reader._parallel_split([5, 6, 7]) == 0  # one group: nothing to split
+        monkeypatch.setattr(reader_module, "PARALLEL_MIN_PIXELS", 19 * 64 * 48)  # the read's decoded pixels
+        assert reader._parallel_split(targets) == 3
+        monkeypatch.setattr(reader_module, "PARALLEL_MIN_PIXELS", 19 * 64 * 48 + 1)
+        assert reader._parallel_split(targets) == 0
+    with PyAVReader(videos["avi-mpeg4"], parallel=True, codec_options={"lowres": "1"}) as reader:  # 32×24 frames
+        reader._build_index()
+        assert reader._parallel_split(targets) == 0
+        monkeypatch.setattr(reader_module, "PARALLEL_MIN_PIXELS", 19 * 32 * 24)
+        assert reader._parallel_split(targets) == 3
     with PyAVReader(videos["mpg-mpeg2"], parallel=True) as reader:
         reader._build_index()
         assert reader._parallel_split([2, 26, 27, 47]) == 0  # not seekable
@@ -287,7 +328,7 @@ def test_read_is_split_between_seek_groups_by_decoding_cost(videos, monkeypatch)
 def test_second_decoder_only_on_an_idle_core(videos, monkeypatch):
     from helpers.video import reader as reader_module
 
-    monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+    monkeypatch.setattr(reader_module, "PARALLEL_MIN_PIXELS", 0)
     monkeypatch.setattr(reader_module.os, "cpu_count", lambda: 2)
     for load, used in ((0.4, True), (1.5, True), (1.6, False), (7.0, False)):
         monkeypatch.setattr(reader_module.os, "getloadavg", lambda load=load: (load, load, load))
@@ -308,7 +349,7 @@ def test_no_second_decoder_inside_dataloader_workers(videos, monkeypatch):
     monkeypatch.setattr(reader_module, "_spare_core", lambda: True)
     monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())  # what a worker sees
     assert reader_module._in_dataloader_worker()
-    monkeypatch.setattr(reader_module, "PARALLEL_MIN_FRAMES", 0)
+    monkeypatch.setattr(reader_module, "PARALLEL_MIN_PIXELS", 0)
     monkeypatch.setattr(reader_module, "_in_dataloader_worker", lambda: True)
     with PyAVReader(videos["avi-mpeg4"]) as reader:
         reader.frames([2, 26, 47])

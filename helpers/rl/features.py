@@ -374,7 +374,7 @@ def cache_key(checkpoint: str | Path | None, data_dir: str | Path, split: str, n
     size = "" if encoder == "flow" else f"|{tuple(resize)}|{crop}"  # flow reads frames at their stored size
     clips = clip_limit()
     limit = "" if clips is None else f"|first {clips}"  # a budgeted run's few clips are not the split
-    digest = hashlib.sha1(f"v6|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"v7|{stamp}|{Path(data_dir).resolve()}|{num_positions}|{encoder}{size}{limit}".encode()).hexdigest()[:12]
     return f"rl_features_{split}_{digest}.npz"
 
 

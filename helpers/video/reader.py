@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,9 +61,17 @@ DEFAULT_MAX_DECODE_ERRORS = 32
 INDEX_MAX_BYTES = 1 << 30
 UNSEEKABLE_FORMATS = frozenset({"mpeg", "mpegts", "mpegvideo", "h264", "hevc", "m4v", "mjpeg"})
 FRAME_THREADS_MIN_PIXELS = 640 * 480
-# Frames to decode (keyframe to target, summed over seek groups) from which a read is
-# split between two decoders: below it, opening the second one (about 1 ms) does not pay.
-PARALLEL_MIN_FRAMES = 48
+# Pixels to decode (frames from keyframe to target, summed over seek groups, times the
+# decoded frame size) from which a read is split between two decoders: 48 frames at
+# HMDB51's 320×240. Below it, opening the second decoder and handing the GIL between two
+# threads at every packet cost more than they save (a pass over a 96×72 clip is faster
+# serial). Figures in benchmarks/RESULTS.md.
+PARALLEL_MIN_PIXELS = 48 * 320 * 240
+# Decoders that can decode at 1/2, 1/4 or 1/8 of the coded size (FFmpeg's ``lowres``):
+# the DCT codecs of HMDB51's generation (its clips are MPEG-4 Part 2) and JPEG. Checked
+# by decoding each at lowres; H.264, HEVC and VP9 cannot.
+LOWRES_CODECS = frozenset({"mpeg4", "mpeg2video", "mpeg1video", "mjpeg", "msmpeg4", "msmpeg4v2", "wmv1", "wmv2",
+                           "flv", "h263"})
 BACKENDS = ("pyav", "opencv")
 # Order "auto" tries; the first is the faster one by benchmarks/decode.py.
 AUTO_ORDER = ("pyav", "opencv")
@@ -261,6 +269,7 @@ class PyAVReader(VideoReader):
         max_decode_errors: int = DEFAULT_MAX_DECODE_ERRORS,
         thread_type: str | None = None,
         parallel: bool | None = None,
+        codec_options: Mapping[str, str] | None = None,
     ) -> None:
         import av
         from av.video.reformatter import VideoReformatter
@@ -269,8 +278,11 @@ class PyAVReader(VideoReader):
         self._errors = _av_errors()
         self._container = None
         self._helper: PyAVReader | None = None  # second decoder for parallel reads (_decode)
+        self._thumbnailer: PyAVReader | None = None  # decoder at reduced size for thumbnails()
+        self._codec_options = dict(codec_options or {})  # FFmpeg decoder options, e.g. lowres
+        self._lowres = int(self._codec_options.get("lowres", 0))
         self._helper_args = {"max_pixels": max_pixels, "timeout_s": timeout_s, "max_decode_errors": max_decode_errors,
-                             "thread_type": thread_type, "parallel": False}
+                             "thread_type": thread_type, "parallel": False, "codec_options": codec_options}
         self._parallel = parallel
         _check_file(path)
         try:
@@ -281,6 +293,8 @@ class PyAVReader(VideoReader):
             if self._stream.codec_context is None:  # FFmpeg knows the container, not the codec
                 raise VideoDecodeError(path, "unsupported codec: this FFmpeg build has no decoder for its video stream")
             self._choose_threads(thread_type)
+            if self._codec_options:
+                self._stream.codec_context.options = dict(self._codec_options)
             self._time_base = float(self._stream.time_base) if self._stream.time_base else 1 / 90000
             start = self._stream.start_time
             self._start_pts = int(start) if start is not None else 0
@@ -469,6 +483,8 @@ class PyAVReader(VideoReader):
             self._stream = self._container.streams.video[0]
             self._stream.thread_type = thread_type
             self._stream.codec_context.thread_count = thread_count
+            if self._codec_options:
+                self._stream.codec_context.options = dict(self._codec_options)
         self._at_start = True
 
     def _frame_index(self, pts: int | None, fallback: int) -> int:
@@ -703,7 +719,9 @@ class PyAVReader(VideoReader):
             else:
                 costs[-1] += target - targets[pos - 1]
         total = sum(costs)
-        if len(starts) < 2 or total < PARALLEL_MIN_FRAMES:
+        scale = 1 << self._lowres
+        pixels = -(-self.metadata.width // scale) * -(-self.metadata.height // scale)
+        if len(starts) < 2 or total * pixels < PARALLEL_MIN_PIXELS:
             return 0
         before = np.cumsum(costs)[:-1]  # cost of the first part when split before group i + 1
         best = int(np.argmin(np.abs(total - 2 * before)))
@@ -712,13 +730,47 @@ class PyAVReader(VideoReader):
     def _get_helper(self) -> PyAVReader:
         """The second decoder: the same file opened again, sharing the listing."""
         if self._helper is None:
-            helper = PyAVReader(self.path, **self._helper_args)
-            helper._index, helper._index_built = self._index, True
-            helper._rank = self._rank
-            helper._can_drain = self._can_drain
-            self._helper = helper
+            self._helper = self._sibling(**self._helper_args)
         self._helper._can_drain = self._can_drain
         return self._helper
+
+    def _sibling(self, **args: Any) -> PyAVReader:
+        """The same file opened again with ``args``, sharing this reader's packet listing."""
+        self._build_index()
+        sibling = PyAVReader(self.path, **args)
+        sibling._index, sibling._index_built = self._index, True
+        if self._index is not None:
+            sibling._rank = self._rank
+        sibling._can_drain = self._can_drain
+        return sibling
+
+    def thumbnails(self, indices: Sequence[int] | np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """As :meth:`VideoReader.thumbnails`; where the codec can decode at reduced size
+        (:meth:`_thumbnail_options`), by a second decoder that does (this one keeps decoding
+        full frames for :meth:`frames`). Such thumbnails differ from fully decoded ones by
+        under one grey level on average (``tests/test_video_reader.py``); figures in
+        ``benchmarks/RESULTS.md``."""
+        options = self._thumbnail_options(size)
+        if not options:
+            return super().thumbnails(indices, size)
+        if self._thumbnailer is None or self._thumbnailer._codec_options != options:
+            if self._thumbnailer is not None:
+                self._thumbnailer.close()
+            self._thumbnailer = self._sibling(**{**self._helper_args, "parallel": self._parallel,
+                                                 "codec_options": options})
+        return VideoReader.thumbnails(self._thumbnailer, indices, size)
+
+    def _thumbnail_options(self, size: tuple[int, int]) -> dict[str, str]:
+        """FFmpeg decoder options for thumbnails of ``size`` (H, W): ``lowres`` (codecs of
+        :data:`LOWRES_CODECS`), the largest of 1…3 whose decoded frame (each side divided
+        by 2**lowres, rounded up) still covers ``size``. Empty for other codecs, or for a
+        decoder that was opened with options of its own."""
+        if self._codec_options or self._stream.codec_context.name not in LOWRES_CODECS:
+            return {}
+        height, width = (int(v) for v in size)
+        fits = [f for f in (1, 2, 3)
+                if -(-self.metadata.width >> f) >= width and -(-self.metadata.height >> f) >= height]
+        return {"lowres": str(max(fits))} if fits else {}
 
     def _decode_serial(
         self, targets: list[int], size: tuple[int, int] | None, deadline: float
@@ -761,9 +813,10 @@ class PyAVReader(VideoReader):
         return got
 
     def close(self) -> None:
-        if self._helper is not None:
-            self._helper.close()
-            self._helper = None
+        for sibling in (self._helper, self._thumbnailer):
+            if sibling is not None:
+                sibling.close()
+        self._helper = self._thumbnailer = None
         if self._container is not None:
             self._container.close()
             self._container = None
