@@ -33,7 +33,9 @@ agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
 ``helpers.rl.wallclock.wall_clock_figures``) with the benchmark's trained smoke model, and
 the same prefixed ``full_model_`` with the full-size architecture (random weights: a
 time, not an accuracy), and with that model on clips at HMDB51's frame size
-(``real_size_``: 320×240 at 25 fps, where decoding costs what it costs on real video).
+(``real_size_``: 320×240 at 25 fps, where decoding costs what it costs on real video;
+``real_size_silent_``: the same H.264 clips without sound; ``real_size_hmdb51_``: the
+same frames as HMDB51 stores its clips, silent MPEG-4 Part 2 AVI).
 
 ``--event-fraction LO,HI`` sets the share of each generated clip the event fills (the
 dataset's folder, and so its run cache, carries it); ``1,1`` makes trimmed clips, the
@@ -136,21 +138,24 @@ def full_size_predictor(pipe):
 
 
 def real_size_wall_clock(pipe, sampler, cache: Path, args) -> dict:
-    """``real_size_wall_clock_speedup`` and ``real_size_silent_wall_clock_speedup``: the
-    full-size model, uniform sampling at k* against the saved sampler, timed as
-    :func:`helpers.rl.wallclock.measure_wall_clock` does on :func:`real_size_clips` (with
-    their sound, and without). A time, not an accuracy: the sampler was trained on the
-    small clips, so what it picks there is not what it would pick on its own data."""
+    """``real_size_wall_clock_speedup``, ``real_size_silent_wall_clock_speedup`` and
+    ``real_size_hmdb51_wall_clock_speedup``: the full-size model, uniform sampling at k*
+    against the saved sampler, timed as :func:`helpers.rl.wallclock.measure_wall_clock`
+    does on :func:`real_size_clips` (H.264 with their sound, the same without it, and the
+    same frames as HMDB51 stores its clips: silent MPEG-4 Part 2 AVI). A time, not an
+    accuracy: the sampler was trained on the small clips, so what it picks there is not
+    what it would pick on its own data."""
     from helpers.rl.evaluate import frames_saved_ratio
-    from helpers.rl.wallclock import measure_wall_clock, silent_copies
+    from helpers.rl.wallclock import hmdb51_copies, measure_wall_clock, silent_copies
 
     ef = args.event_fraction or DEFAULT_EVENT_FRACTION
     folder, clips = real_size_clips(cache / "data", args.seed, args.real_size_clips, ef)
     silent = silent_copies(clips, folder.with_name(folder.name + "_silent"))
+    hmdb51 = hmdb51_copies(clips, folder.with_name(folder.name + "_hmdb51_avi"))
     k_star = frames_saved_ratio(pipe.uniform_all, []).uniform_frames
     predictor = full_size_predictor(pipe)
     out = {"real_size_frame_size": list(REAL_SIZE), "real_size_fps": REAL_FPS}
-    for prefix, paths in (("real_size_", clips), ("real_size_silent_", silent)):
+    for prefix, paths in (("real_size_", clips), ("real_size_silent_", silent), ("real_size_hmdb51_", hmdb51)):
         timed = measure_wall_clock(paths, predictor, num_positions=pipe.test.num_positions, uniform_k=k_star,
                                    sampler=sampler, runs=args.timing_runs)
         emit({"wall_clock_ms": {k: round(v, 2) for k, v in timed["median_ms"].items()}, "clips": prefix + "clips",

@@ -168,3 +168,31 @@ def test_predict_decoded_answers_like_predict_video_on_the_same_frames(tmp_path,
     assert reused.sampler == again.sampler == "picks" and reused.label == again.label
     with pytest.raises(ValueError, match="2 frames for 3 frame indices"):
         predict_decoded(path, frames[:2], picks, meta, on_picks)
+
+
+def test_hmdb51_copies_hold_the_same_frames_as_silent_xvid_avi_made_once(tmp_path):
+    import av
+
+    from helpers.rl.wallclock import hmdb51_copies
+    from helpers.synth.encode import write_video
+    from helpers.video import open_video
+
+    rng = np.random.default_rng(1)
+    frames = np.repeat(rng.integers(0, 255, (1, 48, 64, 3), dtype=np.uint8), 30, axis=0)
+    frames[10:20, 8:24, 8:24] = 255  # a white square in frames 10..19
+    audio = (0.3 * np.sin(np.linspace(0, 400, 48000))).astype(np.float32)
+    src = write_video(tmp_path / "clip.mp4", frames, 10, audio=audio)
+
+    (copy,) = hmdb51_copies([src], tmp_path / "hmdb51")
+    assert copy == tmp_path / "hmdb51" / "0000_clip.avi"
+    with av.open(str(copy)) as container:
+        assert not container.streams.audio
+        video = container.streams.video[0]
+        assert (video.codec_context.name, video.codec_tag) == ("mpeg4", "XVID")
+    with open_video(src) as a, open_video(copy) as b:
+        assert b.metadata.num_frames == a.metadata.num_frames == 30 and b.metadata.fps == pytest.approx(10)
+        orig, again = a.frames(range(30)).astype(float), b.frames(range(30)).astype(float)
+    assert np.abs(orig - again).mean() < 8  # the same pictures, re-encoded
+    assert again[15, 12:20, 12:20].mean() > 200 and again[5, 12:20, 12:20].mean() < 200  # the square where it was
+    stamp = copy.stat().st_mtime_ns
+    assert hmdb51_copies([src], tmp_path / "hmdb51") == [copy] and copy.stat().st_mtime_ns == stamp
