@@ -60,3 +60,61 @@ def test_subset_val_accuracy_averages_uniform_budgets():
     acc = subset_val_accuracy(ToyClassifier(3), fs, budgets=(1, 2, 4, 8))
     chance = np.mean(fs.labels == 0)  # the uniform prior's argmax is class 0
     assert acc == pytest.approx((1 + chance + chance + 1) / 4)
+
+
+class MemorisingClassifier:
+    """Knows the label of every frame of the clips it was fitted on (by exact feature
+    match), from any frame; the uniform prior for frames it has never seen."""
+
+    def __init__(self, fs) -> None:
+        self.num_classes = len(fs.classes)
+        self.fitted_on = set(fs.paths)
+        self.known = {f.tobytes(): int(y) for clip, y in zip(fs.features, fs.labels) for f in clip}
+
+    def predict_proba(self, features, times, mask):
+        probs = np.full((len(features), self.num_classes), 1.0 / self.num_classes)
+        for row, (clip, seen) in enumerate(zip(features, np.asarray(mask, bool))):
+            labels = [self.known[f.tobytes()] for f in clip[seen] if f.tobytes() in self.known]
+            if labels:
+                probs[row] = 0.05
+                probs[row, labels[0]] = 0.9
+        return probs
+
+
+def test_stratified_folds_deal_every_class_evenly_and_repeat_with_the_seed():
+    from helpers.rl.classifier import stratified_folds
+
+    labels = np.repeat([0, 1, 2], [10, 7, 3])
+    folds = stratified_folds(labels, 3, seed=4)
+    for c in range(3):
+        counts = np.bincount(folds[labels == c], minlength=3)
+        assert counts.sum() == (labels == c).sum() and counts.max() - counts.min() <= 1
+    assert sorted(np.bincount(folds)) == [6, 7, 7]
+    np.testing.assert_array_equal(folds, stratified_folds(labels, 3, seed=4))
+    assert not np.array_equal(folds, stratified_folds(labels, 3, seed=5))
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        stratified_folds(labels, 1)
+
+
+def test_out_of_fold_answers_come_from_a_classifier_that_never_saw_the_clip():
+    from helpers.rl.classifier import OutOfFoldClassifier, fit_out_of_fold
+    from helpers.rl.env import EnvConfig, FrameSamplingEnv
+
+    fs = make_toy_features(num_clips=30, num_positions=8, num_classes=3, informative=5, seed=2)
+    oof = fit_out_of_fold(fs, MemorisingClassifier, k=3, seed=0)
+    assert len(oof.heads) == 3 and oof.num_classes == 3 and sorted(np.bincount(oof.folds)) == [10, 10, 10]
+    for clip in range(fs.num_clips):
+        head = oof.for_clip(clip)
+        assert fs.paths[clip] not in head.fitted_on and len(head.fitted_on) == 20
+    # a noise frame (position 0): the memorising classifier fitted on all clips is right
+    # from it, the training clip's out-of-fold answer knows nothing (the uniform prior,
+    # whose argmax is class 0: a clip of another class)
+    clip = int(np.flatnonzero(fs.labels != 0)[0])
+    cfg = EnvConfig(use_audio=False)
+    for classifier, right in ((MemorisingClassifier(fs), 1.0), (oof, 0.0)):
+        env = FrameSamplingEnv(fs, classifier, cfg)
+        env.reset(options={"clip": clip})
+        _, _, _, _, info = env.step(0)
+        assert info["correct"] == right
+    with pytest.raises(ValueError, match="3 heads"):
+        OutOfFoldClassifier(oof.heads, np.array([0, 1, 3]))

@@ -193,3 +193,46 @@ def finetune_model_head(model: nn.Module, fs, *, epochs: int = 30, batch_size: i
                                    val=val, evaluate=clf, desc="model head")
     head.eval()
     return clf
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Fold number (0…k-1) of each clip: every class's clips shuffled and dealt in turn,
+    the deal going on from class to class, so each fold holds about 1/k of every class and
+    of all clips."""
+    if k < 2:
+        raise ValueError(f"out-of-fold answers need at least 2 folds, got {k}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(labels), np.int64)
+    dealt = 0
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        folds[idx] = (dealt + np.arange(len(idx))) % k
+        dealt += len(idx)
+    return folds
+
+
+class OutOfFoldClassifier:
+    """Answers each training clip with a classifier fitted without it (``heads[f]`` was
+    fitted on the clips outside fold ``f``). What the agent trains against: a classifier
+    answers the clips it was fitted on from almost any frame (it has memorised them), so
+    an agent trained on those answers learns that any frame will do; out of fold, the
+    answers are like those on clips it has never seen. Figures in ``benchmarks/RESULTS.md``."""
+
+    def __init__(self, heads: list[SubsetClassifier], folds: np.ndarray) -> None:
+        folds = np.asarray(folds, np.int64)
+        if len(heads) < 2 or folds.min() < 0 or folds.max() >= len(heads):
+            raise ValueError(f"{len(heads)} heads for folds {sorted(set(folds.tolist()))}")
+        self.heads, self.folds = list(heads), folds
+        self.num_classes = int(heads[0].num_classes)
+
+    def for_clip(self, clip: int) -> SubsetClassifier:
+        """The classifier that answers training clip ``clip``: one that never saw it."""
+        return self.heads[int(self.folds[clip])]
+
+
+def fit_out_of_fold(fs, fit, k: int = 3, seed: int = 0) -> OutOfFoldClassifier:
+    """``k`` classifiers, each ``fit(fs.subset(clips outside one fold))``, folds from
+    :func:`stratified_folds`."""
+    folds = stratified_folds(fs.labels, k, seed)
+    return OutOfFoldClassifier([fit(fs.subset(np.flatnonzero(folds != f))) for f in range(k)], folds)

@@ -37,13 +37,16 @@ a silent clip gives, so one agent learns to sample clips with sound and silent o
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 from helpers.rl.features import FeatureSet
 from helpers.rl.subsets import SubsetClassifier
+
+if TYPE_CHECKING:
+    from helpers.rl.classifier import OutOfFoldClassifier
 
 
 OBS_LIMIT = 10.0  # the projected-feature summary is clipped to ±10 (whitened, so rarely hit)
@@ -97,12 +100,13 @@ def fit_projection(fs: FeatureSet, dims: int = 16) -> np.ndarray:
 
 class FrameSamplingEnv(gym.Env):
     """See the module docstring. ``projection`` comes from :func:`fit_projection` on
-    the training split (the same one for train and test environments)."""
+    the training split (the same one for train and test environments). ``classifier``
+    may answer each clip with its own (an out-of-fold classifier, for training)."""
 
     metadata = {"render_modes": []}
 
-    def __init__(self, features: FeatureSet, classifier: SubsetClassifier, config: EnvConfig | None = None,
-                 projection: np.ndarray | None = None) -> None:
+    def __init__(self, features: FeatureSet, classifier: SubsetClassifier | OutOfFoldClassifier,
+                 config: EnvConfig | None = None, projection: np.ndarray | None = None) -> None:
         super().__init__()
         self.fs = features
         self.classifier = classifier
@@ -148,9 +152,16 @@ class FrameSamplingEnv(gym.Env):
         if hit is None:
             mask = np.zeros((1, self.n), bool)
             mask[0, list(positions)] = True
-            hit = self.classifier.predict_proba(self.fs.features[clip][None], self.fs.times[clip][None], mask)[0]
+            hit = self._classifier_for(clip).predict_proba(self.fs.features[clip][None], self.fs.times[clip][None],
+                                                           mask)[0]
             self._cache[key] = hit
         return hit
+
+    def _classifier_for(self, clip: int) -> SubsetClassifier:
+        """The classifier answering ``clip``: per clip for an out-of-fold classifier
+        (:class:`~helpers.rl.classifier.OutOfFoldClassifier`, training only), else the one."""
+        for_clip = getattr(self.classifier, "for_clip", None)
+        return self.classifier if for_clip is None else for_clip(clip)
 
     def _correct(self, probs: np.ndarray) -> float:
         return float(bool(self.looked) and int(np.argmax(probs)) == int(self.fs.labels[self.clip]))

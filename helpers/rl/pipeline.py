@@ -60,6 +60,10 @@ class PipelineConfig:
     # agent meets each setting about as often as the other, so neither starves of episodes
     audio_dropout: float = 0.5
     progress: bool = True
+    # the agent trains against out-of-fold answers (each training clip answered by a
+    # classifier fitted without it, helpers.rl.classifier.OutOfFoldClassifier) when ≥ 2;
+    # 0: against the classifier fitted on all training clips
+    agent_folds: int = 0
     # torch threads for everything after the model (features, head, agent): the networks
     # are tiny, and extra threads only add synchronisation (slower on a busy machine).
     # None: leave torch's setting alone.
@@ -339,6 +343,28 @@ def build_classifier(cfg: PipelineConfig, model, checkpoint) -> tuple[Any, Featu
     return best[1], best[2], best[3], notes
 
 
+def agent_classifier(cfg: PipelineConfig, classifier, train: FeatureSet, model=None, checkpoint=None):
+    """What the agent trains against: ``classifier`` itself, or with ``cfg.agent_folds`` ≥ 2
+    an :class:`~helpers.rl.classifier.OutOfFoldClassifier` of the same kind, each fold's
+    fitted like ``classifier`` (same epochs, best validation epoch kept) on the other folds."""
+    from helpers.rl.classifier import (FeatureHead, ModelHeadClassifier, finetune_model_head, fit_out_of_fold,
+                                       train_feature_head)
+
+    if cfg.agent_folds < 2:
+        return classifier
+    val = validation_features(cfg, model, checkpoint, str(train.meta.get("encoder", "model")))
+    common = dict(epochs=cfg.head_epochs, seed=cfg.seed, progress=False, val=val)
+    if isinstance(classifier, FeatureHead):
+        def fit(fs):
+            return train_feature_head(fs, **common)
+    elif isinstance(classifier, ModelHeadClassifier):
+        def fit(fs):
+            return finetune_model_head(model, fs, **common)
+    else:
+        raise TypeError(f"no out-of-fold fitting for {type(classifier).__name__}")
+    return fit_out_of_fold(train, fit, cfg.agent_folds, cfg.seed)
+
+
 def training_env_config(cfg: PipelineConfig) -> EnvConfig:
     """The environment the agent trains in: ``cfg.env`` with ``cfg.audio_dropout`` when it
     is also evaluated silent (``no_audio``), so the one agent learns both settings; without
@@ -403,7 +429,12 @@ def _run(cfg: PipelineConfig, model, checkpoint: Path | None) -> RLPipeline:
     timings["features_classifier_s"] = time.perf_counter() - t
     projection = fit_projection(train, cfg.projection_dims)
     t = time.perf_counter()
-    env, agent, trainer = train_agent(train, classifier, training_env_config(cfg), cfg.dqn, projection,
+    answers = agent_classifier(cfg, classifier, train, model, checkpoint)
+    if answers is not classifier:
+        timings["out_of_fold_s"] = time.perf_counter() - t
+        notes.append(f"the agent trains against out-of-fold answers ({cfg.agent_folds} folds)")
+    t = time.perf_counter()
+    env, agent, trainer = train_agent(train, answers, training_env_config(cfg), cfg.dqn, projection,
                                       cfg.episodes, cfg.seed, cfg.progress, cfg.positional_q)
     timings["agent_train_s"] = time.perf_counter() - t
     sound_cfg, silent_cfg = evaluation_env_configs(cfg)
