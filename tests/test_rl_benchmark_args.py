@@ -26,6 +26,8 @@ def test_event_fraction_parses_and_names_the_dataset_folder(bench):
     full = bench.dataset_name(0, (1.0, 1.0))
     assert default != full and "1.00-1.00" in full and "0.12-0.20" in default
     assert bench.dataset_name(0, (1, 1)) == full  # one folder however the fraction is written
+    bigger = bench.dataset_name(0, (1, 1), clips_per_class=100)
+    assert bigger != full and "100pc" in bigger and bench.dataset_name(0, (1, 1), bench.CLIPS_PER_CLASS) == full
 
 
 def test_summary_fraction_comes_from_the_generated_manifest(bench, tmp_path):
