@@ -196,3 +196,24 @@ def test_hmdb51_copies_hold_the_same_frames_as_silent_xvid_avi_made_once(tmp_pat
     assert again[15, 12:20, 12:20].mean() > 200 and again[5, 12:20, 12:20].mean() < 200  # the square where it was
     stamp = copy.stat().st_mtime_ns
     assert hmdb51_copies([src], tmp_path / "hmdb51") == [copy] and copy.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_the_untrained_preview_sampler_picks_the_moving_frames_of_a_silent_clip(tmp_path, predictor, decoded_frames,
+                                                                                 thumbnail_reads, suffix):
+    from helpers.inference.predict import predict_video
+    from helpers.inference.rl_sampler import preview_sampler
+    from helpers.rl.wallclock import measure_wall_clock
+
+    path = _clip_moving_in(tmp_path, 40, 65, suffix=suffix)
+    sampler = preview_sampler(predictor.class_names, budget=2, num_positions=16)
+    result = predict_video(path, model=predictor, sampler=sampler)
+    picks = sorted(set(result.frame_indices))
+    assert len(picks) == 2 and all(40 <= f < 66 for f in picks)  # a pick's partner (f + 2) moves too
+    assert "preview_heuristic" in result.sampler and "heuristic" in result.sampler
+    # one thumbnail pass over the 16 candidates and their partners, then the two picks decoded once
+    assert len(thumbnail_reads) == 1 and decoded_frames == [picks]
+    out = measure_wall_clock([path], predictor, num_positions=16, uniform_k=4, sampler=sampler, warmup=0, runs=1)
+    assert out["rl_frames"] == 2 and out["rl_speedup"] > 0
+    with pytest.raises(ValueError, match="budget 17"):
+        preview_sampler(predictor.class_names, budget=17, num_positions=16)

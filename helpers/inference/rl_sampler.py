@@ -187,9 +187,12 @@ class RLFrameSampler:
     path: Path | None = None
     name: str = "rl_sampler"
     comparison: dict[str, Any] | None = None  # held-out agent vs heuristic per setting (choose_sampler)
+    fixed: SamplerChoice | None = None  # this choice for every clip (preview_sampler: no agent)
 
     def choice(self, has_audio: bool) -> SamplerChoice:
         """Which sampler :meth:`pick` uses for a clip with (or without) sound, and why."""
+        if self.fixed is not None:
+            return self.fixed
         return choose_sampler(self.comparison, has_audio, self.env_config.max_frames)
 
     def candidates(self, video: str | Path) -> tuple[Any, np.ndarray]:
@@ -400,6 +403,26 @@ def on_frames(predictor: Any, frames: Any, name: str) -> Any:
         p.sampler = lambda n, t: clip_indices(list(pick(n)), t)
     p.sampler_name = name
     return p
+
+
+def preview_sampler(classes: list[str], budget: int = 1, num_positions: int = 32,
+                    motion_gap: int = 2) -> RLFrameSampler:
+    """A sampler with nothing trained: each clip's ``budget`` frames are the preview
+    heuristic's top candidates (audio energy where the clip has sound, motion energy on
+    grey thumbnails where it is silent; SCSampler's idea without learning), which is what
+    a saved sampler runs where its agent scored below that heuristic. ``classes``: the
+    model's, for the pick's record. Times that path on any machine without notebook 05's
+    file (``benchmarks/gpu_check.py``)."""
+    from helpers.rl.env import EnvConfig
+
+    if budget < 1 or budget > num_positions:
+        raise ValueError(f"budget {budget}: pick 1…{num_positions} of the {num_positions} candidates")
+    why = f"the preview heuristic's top {budget} of {num_positions} candidates, nothing trained"
+    return RLFrameSampler(agent=None, classifier=None, projection=None, env_config=EnvConfig(max_frames=budget),
+                          encoder="flow", num_positions=int(num_positions), classes=list(classes),
+                          motion_gap=int(motion_gap), feature_dim=0, name="preview_heuristic",
+                          fixed=SamplerChoice("heuristic: audio or motion energy", why, heuristic="heuristic",
+                                              budget=int(budget)))
 
 
 def predict_on_picks(video: str | Path, predictor: Any, pick: RLPick, top_k: int = 5, name: str = "rl") -> Any:
