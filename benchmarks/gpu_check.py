@@ -7,6 +7,10 @@
   every loss was finite (``amp_ok``: both dtypes, both models);
 * inference: ``helpers.inference.predict_video`` latency under fp16 autocast on a
   generated 10-s 320×240 clip with sound (decode included), per model;
+* frame sampling: the multi-modal model's ``predict_video`` on 5 uniform frames against
+  the preview heuristic's one frame (``helpers.inference.rl_sampler.preview_sampler``), on
+  that clip, a silent copy and a silent copy in HMDB51's codec: whether the preview's
+  decoding pass still pays when the model's frames are cheap;
 * two GPUs (``torch.cuda.device_count() >= 2``): the MoE model trained in two processes
   with ``accelerate launch`` and :func:`helpers.training.distributed.make_accelerator`
   (DDP), clips/s over both.
@@ -23,7 +27,7 @@ runs the same logic at smoke sizes on the CPU (a check of the script, not a meas
 One JSON line per measurement; the last line is the summary::
 
     {"benchmark": "gpu_check", "device", "moe_train_clips_per_s", "multimodal_train_clips_per_s",
-     "peak_mem_gb", "amp_ok", "predict_ms", "ddp_clips_per_s", ...}
+     "peak_mem_gb", "amp_ok", "predict_ms", "sampling_speedup", "ddp_clips_per_s", ...}
 
 Sized for ~5 minutes on one H200. Run: ``python benchmarks/gpu_check.py [--steps 5]``.
 """
@@ -184,17 +188,23 @@ def make_clip(folder: Path, seconds: float = 10.0, size: tuple[int, int] = (320,
     return write_video(folder / "clip.mp4", clip.frames, clip.fps, audio=clip.audio, sample_rate=clip.sample_rate)
 
 
-def measure_predict(model_name: str, clip: Path, device: torch.device, *, runs: int, tiny: bool) -> dict[str, Any]:
-    """Median ``predict_video`` time (open, decode, preprocess, forward) under fp16
-    autocast on CUDA (fp32 on the CPU), after one warm-up call."""
-    from helpers.inference import predict_video, predictor_from_model
+def inference_predictor(model_name: str, device: torch.device, tiny: bool) -> Any:
+    """The model as ``predict_video`` runs it: fp16 autocast on CUDA, fp32 on the CPU."""
+    from helpers.inference import predictor_from_model
 
     config = train_config(model_name, 1, "off", tiny, 1)
     model = build(model_name, config).eval()
     wrapped = Fp16Autocast(model) if device.type == "cuda" else model
-    predictor = predictor_from_model(wrapped, [f"class_{i}" for i in range(NUM_CLASSES)],
-                                     num_frames=config.num_frames, resize=config.resize, crop=config.crop,
-                                     device=str(device), name=model_name)
+    return predictor_from_model(wrapped, [f"class_{i}" for i in range(NUM_CLASSES)], num_frames=config.num_frames,
+                                resize=config.resize, crop=config.crop, device=str(device), name=model_name)
+
+
+def measure_predict(model_name: str, clip: Path, device: torch.device, *, runs: int, tiny: bool) -> dict[str, Any]:
+    """Median ``predict_video`` time (open, decode, preprocess, forward) under fp16
+    autocast on CUDA (fp32 on the CPU), after one warm-up call."""
+    from helpers.inference import predict_video
+
+    predictor = inference_predictor(model_name, device, tiny)
     predict_video(clip, predictor, keep_frames=False)
     results = [predict_video(clip, predictor, keep_frames=False) for _ in range(runs)]
     return {"benchmark": "gpu_check", "part": "predict", "model": model_name,
@@ -202,6 +212,35 @@ def measure_predict(model_name: str, clip: Path, device: torch.device, *, runs: 
             "predict_ms": round(statistics.median(r.total_ms for r in results), 1),
             "model_ms": round(statistics.median(r.model_ms for r in results), 1),
             "decode_ms": round(statistics.median(r.decode_ms for r in results), 1), "runs": runs}
+
+
+def measure_sampling(clip: Path, device: torch.device, *, runs: int, tiny: bool, workdir: Path,
+                     uniform_k: int = 5) -> list[dict[str, Any]]:
+    """Whether picking frames pays in time where the model is cheap: ``predict_video`` of
+    the multi-modal model on ``uniform_k`` uniform frames (k* of ``rl_sampling.py``'s CPU
+    run) against the preview heuristic's one frame (``preview_sampler``: what notebook 05's
+    saved sampler runs where its agent is not better), on the clip with sound (audio
+    energy), a silent copy (motion energy on grey thumbnails of every frame) and a silent
+    copy in HMDB51's codec (MPEG-4 Part 2 AVI). One row per clip: median ms of
+    ``runs`` interleaved rounds after a warm-up (``helpers.rl.wallclock.measure_wall_clock``)."""
+    from helpers.inference.rl_sampler import preview_sampler
+    from helpers.rl.wallclock import hmdb51_copies, measure_wall_clock, silent_copies
+
+    predictor = inference_predictor("multimodal", device, tiny)
+    sampler = preview_sampler(predictor.class_names, budget=1)
+    clips = {"sound_h264": clip, "silent_h264": silent_copies([clip], workdir / "silent")[0],
+             "silent_hmdb51_codec": hmdb51_copies([clip], workdir / "hmdb51")[0]}
+    rows = []
+    for name, path in clips.items():
+        out = measure_wall_clock([path], predictor, num_positions=sampler.num_positions, uniform_k=uniform_k,
+                                 sampler=sampler, warmup=1, runs=runs)
+        ms = out["median_ms"]
+        rows.append({"benchmark": "gpu_check", "part": "sampling", "model": "multimodal", "clip": name,
+                     "uniform_k": uniform_k, "uniform_ms": round(ms["uniform_e2e"], 1),
+                     "sampler_ms": round(ms["rl_e2e"], 1), "sampler_frames": out["rl_frames"],
+                     "motion_preview_ms": round(ms["decode_preview"], 1), "speedup": round(out["rl_speedup"], 3),
+                     "runs": runs})
+    return rows
 
 
 def ddp_worker(out: str, batch_size: int, amp: str, steps: int, warmup: int, tiny: bool) -> None:
@@ -241,7 +280,8 @@ def run_ddp(batch_size: int, amp: str, steps: int, warmup: int, tiny: bool, cpu:
 
 def summary(rows: Sequence[dict[str, Any]], device: str, notes: dict[str, Any]) -> dict[str, Any]:
     """The last line: clips/s by dtype and batch size per model, peak GB per model and
-    batch size (the larger of the two dtypes), amp_ok, predict_video ms per model."""
+    batch size (the larger of the two dtypes), amp_ok, predict_video ms per model, the
+    sampler's speedup over uniform frames per clip."""
     train = [r for r in rows if r["part"] == "train"]
     clips: dict[str, dict[str, dict[str, float]]] = {"moe": {}, "multimodal": {}}
     peak: dict[str, dict[str, float]] = {"moe": {}, "multimodal": {}}
@@ -260,6 +300,7 @@ def summary(rows: Sequence[dict[str, Any]], device: str, notes: dict[str, Any]) 
         "moe_train_clips_per_s": clips["moe"], "multimodal_train_clips_per_s": clips["multimodal"],
         "peak_mem_gb": peak, "amp_ok": amp_ok,
         "predict_ms": {r["model"]: r["predict_ms"] for r in rows if r["part"] == "predict"},
+        "sampling_speedup": {r["clip"]: r["speedup"] for r in rows if r["part"] == "sampling"},
         "ddp_clips_per_s": (ddp or {}).get("clips_per_s"), "ddp_processes": (ddp or {}).get("processes"),
         **notes,
     }
@@ -323,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
             row = measure_predict(model_name, clip, device, runs=1 if args.tiny else args.runs, tiny=args.tiny)
             print(json.dumps(row), flush=True)
             rows.append(row)
+        if "multimodal" in models:
+            for row in measure_sampling(clip, device, runs=1 if args.tiny else args.runs, tiny=args.tiny,
+                                        workdir=workdir):
+                print(json.dumps(row), flush=True)
+                rows.append(row)
         two = (args.ddp == "on") or (args.ddp == "auto" and not cpu and torch.cuda.device_count() >= 2)
         if two and (cpu or torch.cuda.device_count() >= 2):
             amp = "off" if cpu else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")

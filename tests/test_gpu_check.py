@@ -87,3 +87,19 @@ def test_tiny_cpu_run_goes_through_every_part():
     assert last["benchmark"] == "gpu_check" and last["predict_ms"]["moe"] > 0
     assert last["amp_ok"] is False, "no AMP on the CPU"
     assert last["ddp_clips_per_s"] == lines[2]["clips_per_s"]
+
+
+def test_sampling_rows_time_uniform_frames_against_the_preview_heuristics_one(tmp_path):
+    """Smoke multi-modal model on the CPU: one row per clip (with sound, silent, silent in
+    HMDB51's codec), each the one-frame sampler against 5 uniform frames; the summary
+    keys them by clip."""
+    gc = _load()
+    clip = gc.make_clip(tmp_path, seconds=2.0, size=(160, 120))
+    rows = gc.measure_sampling(clip, gc.torch.device("cpu"), runs=1, tiny=True, workdir=tmp_path)
+    assert [r["clip"] for r in rows] == ["sound_h264", "silent_h264", "silent_hmdb51_codec"]
+    for r in rows:
+        assert r["sampler_frames"] == 1 and r["uniform_k"] == 5 and r["uniform_ms"] > 0 and r["sampler_ms"] > 0
+        assert r["speedup"] == pytest.approx(r["uniform_ms"] / r["sampler_ms"], rel=0.05)
+    assert (tmp_path / "hmdb51").is_dir() and (tmp_path / "silent").is_dir()
+    s = gc.summary(rows, "cpu", {})
+    assert s["sampling_speedup"] == {r["clip"]: r["speedup"] for r in rows}
