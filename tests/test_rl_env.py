@@ -158,3 +158,24 @@ def test_preview_action_is_the_heuristics_next_look(toy):
     assert heard.reset(options={"clip": 0})[1]["preview_action"] == 2  # sound shown: the audio peak
     muted = FrameSamplingEnv(loud, ToyClassifier(3), EnvConfig(max_frames=4, use_audio=False))
     assert muted.reset(options={"clip": 0})[1]["preview_action"] == 5
+
+
+def test_in_preview_order_the_agent_may_only_take_the_previews_next_look_or_stop(toy):
+    from helpers.rl.agent import DQNAgent, DQNConfig
+    from helpers.rl.trainer import run_policy
+
+    env = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(max_frames=4, look_order="preview"))
+    _, info = env.reset(options={"clip": 0})
+    order = [int(p) for p in np.argsort(-toy.motion_env[0], kind="stable")]
+    for look in range(4):
+        assert np.flatnonzero(info["action_mask"]).tolist() == sorted([order[look], env.stop_action])
+        _, _, done, _, info = env.step(order[look])
+    assert done and info["looked"] == order[:4]
+    # any agent (here an untrained one) looks in the heuristic's order, wherever it stops
+    agent = DQNAgent(env.observation_space.shape[0], env.action_space.n, DQNConfig(seed=0))
+    for clip in range(toy.num_clips):
+        picks, _ = run_policy(agent, env, clip)
+        ranked = [int(p) for p in np.argsort(-toy.motion_env[clip], kind="stable")]
+        assert picks == ranked[:len(picks)]
+    with pytest.raises(ValueError, match="look_order"):
+        EnvConfig(look_order="random")

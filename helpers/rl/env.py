@@ -28,7 +28,10 @@ With ``first_look="preview"`` every episode opens with the preview heuristic's l
 candidate at the top of the preview it shows: :meth:`FrameSamplingEnv.forced_action`, which
 the trainer and :func:`~helpers.rl.trainer.run_policy` take before asking the agent): the
 preview is paid for already, so its best guess is the first frame, and the agent learns
-where to look next and when to stop.
+where to look next and when to stop. With ``look_order="preview"`` every look is the
+preview's next candidate (the action mask allows that one and STOP): the agent then
+learns only how many of the heuristic's frames a clip needs, AdaFrame's stopping without
+its choice of frames.
 
 With ``audio_dropout`` > 0 (training only) each episode hides the audio preview with
 that probability, drawn at reset from the env's seeded RNG: the observation is then what
@@ -73,6 +76,9 @@ class EnvConfig:
     # heuristic's (the top of the preview the episode shows), the agent takes the rest and
     # decides when to stop, so one frame is never worse than the heuristic's one frame
     first_look: str = "agent"
+    # "agent": each look any candidate not looked at yet; "preview": always the preview's
+    # next candidate (the heuristic's order), so the agent learns only when to stop
+    look_order: str = "agent"
 
     def __post_init__(self) -> None:
         if self.max_frames < 1 or self.target_frames < 1:
@@ -81,6 +87,8 @@ class EnvConfig:
             raise ValueError(f"audio_dropout must be in [0, 1], got {self.audio_dropout}")
         if self.first_look not in ("agent", "preview"):
             raise ValueError(f"first_look must be 'agent' or 'preview', got {self.first_look!r}")
+        if self.look_order not in ("agent", "preview"):
+            raise ValueError(f"look_order must be 'agent' or 'preview', got {self.look_order!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,7 +199,14 @@ class FrameSamplingEnv(gym.Env):
         return np.concatenate(parts).astype(np.float32)
 
     def action_mask(self) -> np.ndarray:
-        """True for actions that are new looks, and for STOP."""
+        """True for actions that are new looks (``look_order="preview"``: only the
+        preview's next candidate), and for STOP."""
+        if self.config.look_order == "preview":
+            m = np.zeros(self.n + 1, bool)
+            if len(self.looked) < self.n:
+                m[self.preview_action()] = True
+            m[self.stop_action] = True
+            return m
         m = np.ones(self.n + 1, bool)
         m[self.looked] = False
         return m
