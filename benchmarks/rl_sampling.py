@@ -46,8 +46,8 @@ dataset (100: 90 test clips, so one clip moves an accuracy by 1.1 points, not 4.
 
 Variants of the agent's training, for comparison (defaults are the kept settings):
 ``--agent-folds K`` (the agent trains against out-of-fold answers), ``--frame-cost``,
-``--gain-weight``, ``--first-look agent``, ``--look-order preview`` (the agent only decides
-when to stop, looking in the preview's order), ``--whole-preview-summary``.
+``--gain-weight``, ``--first-look agent``, ``--look-order preview|spread`` (the agent only
+decides when to stop, looking in the preview's order or spreading its looks), ``--whole-preview-summary``.
 
 Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]
 [--event-fraction 0.12,0.20] [--clips-per-class 30]``.
@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="reward weight of the rise in the true class's probability per look (EnvConfig.gain_weight)")
     p.add_argument("--first-look", choices=("preview", "agent"), default="preview",
                    help="the episode's first look: the preview's top candidate, or the agent's own (EnvConfig.first_look)")
-    p.add_argument("--look-order", choices=("agent", "preview"), default="agent",
-                   help="each look: any candidate the agent picks, or the preview's next (EnvConfig.look_order)")
+    p.add_argument("--look-order", choices=("agent", "preview", "spread"), default="agent",
+                   help="each look: any candidate the agent picks, the preview's next, or the one farthest from "
+                        "the looks so far (EnvConfig.look_order)")
     p.add_argument("--whole-preview-summary", action="store_true",
                    help="the Q-network's shared summary also reads the whole previews (DQNConfig.summary_sees_positions)")
     p.add_argument("--real-size-clips", type=int, default=24,

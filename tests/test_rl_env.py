@@ -179,3 +179,20 @@ def test_in_preview_order_the_agent_may_only_take_the_previews_next_look_or_stop
         assert picks == ranked[:len(picks)]
     with pytest.raises(ValueError, match="look_order"):
         EnvConfig(look_order="random")
+
+
+def test_spread_order_looks_farthest_from_every_look_so_far(toy):
+    env = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(max_frames=8, look_order="spread"))
+    _, info = env.reset(options={"clip": 0})
+    seen = []
+    for _ in range(8):
+        allowed = np.flatnonzero(info["action_mask"][:-1]).tolist()
+        assert len(allowed) == 1 and info["action_mask"][env.stop_action]
+        seen.append(allowed[0])
+        _, _, done, _, info = env.step(allowed[0])
+    # 8 candidates: the middle, then the gaps halved (earliest of equals), every one once
+    assert seen[:4] == [3, 1, 5, 0] and sorted(seen) == list(range(8)) and done
+    # a first look taken elsewhere (the preview's) is spread around
+    env.reset(options={"clip": 0})
+    env.step(7)
+    assert env.spread_action() == 3

@@ -29,9 +29,10 @@ candidate at the top of the preview it shows: :meth:`FrameSamplingEnv.forced_act
 the trainer and :func:`~helpers.rl.trainer.run_policy` take before asking the agent): the
 preview is paid for already, so its best guess is the first frame, and the agent learns
 where to look next and when to stop. With ``look_order="preview"`` every look is the
-preview's next candidate (the action mask allows that one and STOP): the agent then
-learns only how many of the heuristic's frames a clip needs, AdaFrame's stopping without
-its choice of frames.
+preview's next candidate (the action mask allows that one and STOP), with ``"spread"``
+the candidate farthest from the looks so far (a first look from the preview stays): the
+agent then learns only how many frames a clip needs, AdaFrame's stopping without its
+choice of frames.
 
 With ``audio_dropout`` > 0 (training only) each episode hides the audio preview with
 that probability, drawn at reset from the env's seeded RNG: the observation is then what
@@ -77,7 +78,9 @@ class EnvConfig:
     # decides when to stop, so one frame is never worse than the heuristic's one frame
     first_look: str = "agent"
     # "agent": each look any candidate not looked at yet; "preview": always the preview's
-    # next candidate (the heuristic's order), so the agent learns only when to stop
+    # next candidate (the heuristic's order), "spread": the candidate farthest from every
+    # look so far (after k looks about uniform sampling's k); in both the agent learns only
+    # when to stop
     look_order: str = "agent"
 
     def __post_init__(self) -> None:
@@ -87,8 +90,8 @@ class EnvConfig:
             raise ValueError(f"audio_dropout must be in [0, 1], got {self.audio_dropout}")
         if self.first_look not in ("agent", "preview"):
             raise ValueError(f"first_look must be 'agent' or 'preview', got {self.first_look!r}")
-        if self.look_order not in ("agent", "preview"):
-            raise ValueError(f"look_order must be 'agent' or 'preview', got {self.look_order!r}")
+        if self.look_order not in ("agent", "preview", "spread"):
+            raise ValueError(f"look_order must be 'agent', 'preview' or 'spread', got {self.look_order!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,17 +202,25 @@ class FrameSamplingEnv(gym.Env):
         return np.concatenate(parts).astype(np.float32)
 
     def action_mask(self) -> np.ndarray:
-        """True for actions that are new looks (``look_order="preview"``: only the
-        preview's next candidate), and for STOP."""
-        if self.config.look_order == "preview":
+        """True for actions that are new looks (with a ``look_order``, only the one it
+        allows next), and for STOP."""
+        if self.config.look_order != "agent":
             m = np.zeros(self.n + 1, bool)
             if len(self.looked) < self.n:
-                m[self.preview_action()] = True
+                m[self.preview_action() if self.config.look_order == "preview" else self.spread_action()] = True
             m[self.stop_action] = True
             return m
         m = np.ones(self.n + 1, bool)
         m[self.looked] = False
         return m
+
+    def spread_action(self) -> int:
+        """The candidate farthest from every look so far and from the clip's two ends (the
+        earliest of equals): the middle first, then the quarters, …"""
+        anchors = np.array([-1, self.n, *self.looked])
+        gap = np.abs(np.arange(self.n)[:, None] - anchors[None]).min(1)
+        gap[self.looked] = -1
+        return int(np.argmax(gap))
 
     def preview(self) -> np.ndarray:
         """(N,) the preview this episode shows: the audio envelope where the clip's sound
