@@ -47,7 +47,8 @@ dataset (100: 90 test clips, so one clip moves an accuracy by 1.1 points, not 4.
 Variants of the agent's training, for comparison (defaults are the kept settings):
 ``--agent-folds K`` (the agent trains against out-of-fold answers), ``--frame-cost``,
 ``--gain-weight``, ``--first-look agent``, ``--look-order preview|spread`` (the agent only
-decides when to stop, looking in the preview's order or spreading its looks), ``--whole-preview-summary``.
+decides when to stop, looking in the preview's order or spreading its looks),
+``--look-order preview_or_spread`` (each look one of those two, the agent choosing), ``--whole-preview-summary``.
 
 Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]
 [--event-fraction 0.12,0.20] [--clips-per-class 30]``.
@@ -177,6 +178,8 @@ def real_size_wall_clock(pipe, sampler, cache: Path, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from helpers.rl.env import LOOK_ORDERS
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, help="a dataset made by `helpers synth` (kinetics layout)")
     p.add_argument("--checkpoint", type=Path, help="a trained multimodal checkpoint (default: train a smoke model)")
@@ -198,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="reward weight of the rise in the true class's probability per look (EnvConfig.gain_weight)")
     p.add_argument("--first-look", choices=("preview", "agent"), default="preview",
                    help="the episode's first look: the preview's top candidate, or the agent's own (EnvConfig.first_look)")
-    p.add_argument("--look-order", choices=("agent", "preview", "spread"), default="agent",
-                   help="each look: any candidate the agent picks, the preview's next, or the one farthest from "
-                        "the looks so far (EnvConfig.look_order)")
+    p.add_argument("--look-order", choices=LOOK_ORDERS, default="agent",
+                   help="each look: any candidate the agent picks, the preview's next, the one farthest from "
+                        "the looks so far, or either of those two (EnvConfig.look_order)")
     p.add_argument("--whole-preview-summary", action="store_true",
                    help="the Q-network's shared summary also reads the whole previews (DQNConfig.summary_sees_positions)")
     p.add_argument("--real-size-clips", type=int, default=24,

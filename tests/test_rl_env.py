@@ -196,3 +196,11 @@ def test_spread_order_looks_farthest_from_every_look_so_far(toy):
     env.reset(options={"clip": 0})
     env.step(7)
     assert env.spread_action() == 3
+
+
+def test_preview_or_spread_offers_both_next_looks_and_stop(toy):
+    env = FrameSamplingEnv(toy, ToyClassifier(3), EnvConfig(max_frames=4, look_order="preview_or_spread"))
+    _, info = env.reset(options={"clip": 0})
+    assert np.flatnonzero(info["action_mask"]).tolist() == sorted({env.preview_action(), 3, env.stop_action})
+    _, _, _, _, info = env.step(3)  # spread: the middle
+    assert np.flatnonzero(info["action_mask"]).tolist() == sorted({env.preview_action(), 1, env.stop_action})

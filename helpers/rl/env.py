@@ -32,7 +32,8 @@ where to look next and when to stop. With ``look_order="preview"`` every look is
 preview's next candidate (the action mask allows that one and STOP), with ``"spread"``
 the candidate farthest from the looks so far (a first look from the preview stays): the
 agent then learns only how many frames a clip needs, AdaFrame's stopping without its
-choice of frames.
+choice of frames. With ``"preview_or_spread"`` each look is one of those two, the agent
+choosing: follow the preview where it has found something, spread where it is flat.
 
 With ``audio_dropout`` > 0 (training only) each episode hides the audio preview with
 that probability, drawn at reset from the env's seeded RNG: the observation is then what
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from helpers.rl.classifier import OutOfFoldClassifier
 
 
+LOOK_ORDERS = ("agent", "preview", "spread", "preview_or_spread")  # EnvConfig.look_order
 OBS_LIMIT = 10.0  # the projected-feature summary is clipped to ±10 (whitened, so rarely hit)
 
 
@@ -80,7 +82,7 @@ class EnvConfig:
     # "agent": each look any candidate not looked at yet; "preview": always the preview's
     # next candidate (the heuristic's order), "spread": the candidate farthest from every
     # look so far (after k looks about uniform sampling's k); in both the agent learns only
-    # when to stop
+    # when to stop; "preview_or_spread": either of those two, the agent choosing which
     look_order: str = "agent"
 
     def __post_init__(self) -> None:
@@ -90,8 +92,8 @@ class EnvConfig:
             raise ValueError(f"audio_dropout must be in [0, 1], got {self.audio_dropout}")
         if self.first_look not in ("agent", "preview"):
             raise ValueError(f"first_look must be 'agent' or 'preview', got {self.first_look!r}")
-        if self.look_order not in ("agent", "preview", "spread"):
-            raise ValueError(f"look_order must be 'agent', 'preview' or 'spread', got {self.look_order!r}")
+        if self.look_order not in LOOK_ORDERS:
+            raise ValueError(f"look_order must be one of {LOOK_ORDERS}, got {self.look_order!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,10 +206,14 @@ class FrameSamplingEnv(gym.Env):
     def action_mask(self) -> np.ndarray:
         """True for actions that are new looks (with a ``look_order``, only the one it
         allows next), and for STOP."""
-        if self.config.look_order != "agent":
+        order = self.config.look_order
+        if order != "agent":
             m = np.zeros(self.n + 1, bool)
             if len(self.looked) < self.n:
-                m[self.preview_action() if self.config.look_order == "preview" else self.spread_action()] = True
+                if order in ("preview", "preview_or_spread"):
+                    m[self.preview_action()] = True
+                if order in ("spread", "preview_or_spread"):
+                    m[self.spread_action()] = True
             m[self.stop_action] = True
             return m
         m = np.ones(self.n + 1, bool)
