@@ -199,34 +199,33 @@ def inference_predictor(model_name: str, device: torch.device, tiny: bool) -> An
                                 resize=config.resize, crop=config.crop, device=str(device), name=model_name)
 
 
-def measure_predict(model_name: str, clip: Path, device: torch.device, *, runs: int, tiny: bool) -> dict[str, Any]:
-    """Median ``predict_video`` time (open, decode, preprocess, forward) under fp16
-    autocast on CUDA (fp32 on the CPU), after one warm-up call."""
+def measure_predict(model_name: str, predictor: Any, clip: Path, *, runs: int) -> dict[str, Any]:
+    """Median ``predict_video`` time (open, decode, preprocess, forward) of
+    :func:`inference_predictor`'s ``predictor``, after one warm-up call."""
     from helpers.inference import predict_video
 
-    predictor = inference_predictor(model_name, device, tiny)
     predict_video(clip, predictor, keep_frames=False)
     results = [predict_video(clip, predictor, keep_frames=False) for _ in range(runs)]
     return {"benchmark": "gpu_check", "part": "predict", "model": model_name,
-            "precision": "fp16-autocast" if device.type == "cuda" else "fp32",
+            "precision": "fp16-autocast" if predictor.device.startswith("cuda") else "fp32",
             "predict_ms": round(statistics.median(r.total_ms for r in results), 1),
             "model_ms": round(statistics.median(r.model_ms for r in results), 1),
             "decode_ms": round(statistics.median(r.decode_ms for r in results), 1), "runs": runs}
 
 
-def measure_sampling(clip: Path, device: torch.device, *, runs: int, tiny: bool, workdir: Path,
+def measure_sampling(predictor: Any, clip: Path, *, runs: int, workdir: Path,
                      uniform_k: int = 5) -> list[dict[str, Any]]:
-    """Whether picking frames pays in time where the model is cheap: ``predict_video`` of
-    the multi-modal model on ``uniform_k`` uniform frames (k* of ``rl_sampling.py``'s CPU
-    run) against the preview heuristic's one frame (``preview_sampler``: what notebook 05's
-    saved sampler runs where its agent is not better), on the clip with sound (audio
-    energy), a silent copy (motion energy on grey thumbnails of every frame) and a silent
-    copy in HMDB51's codec (MPEG-4 Part 2 AVI). One row per clip: median ms of
-    ``runs`` interleaved rounds after a warm-up (``helpers.rl.wallclock.measure_wall_clock``)."""
+    """Whether picking frames pays in time where the model is cheap: ``predict_video`` of the
+    multi-modal model (:func:`inference_predictor`'s ``predictor``) on ``uniform_k``
+    uniform frames (k* of ``rl_sampling.py``'s CPU run) against the preview heuristic's
+    one frame (``preview_sampler``: what notebook 05's saved sampler runs where its
+    agent is not better), on the clip with sound (audio energy), a silent copy (motion
+    energy on grey thumbnails of every frame) and a silent copy in HMDB51's codec
+    (MPEG-4 Part 2 AVI). One row per clip: median ms of ``runs`` interleaved rounds
+    after a warm-up (``helpers.rl.wallclock.measure_wall_clock``)."""
     from helpers.inference.rl_sampler import preview_sampler
     from helpers.rl.wallclock import hmdb51_copies, measure_wall_clock, silent_copies
 
-    predictor = inference_predictor("multimodal", device, tiny)
     sampler = preview_sampler(predictor.class_names, budget=1)
     clips = {"sound_h264": clip, "silent_h264": silent_copies([clip], workdir / "silent")[0],
              "silent_hmdb51_codec": hmdb51_copies([clip], workdir / "hmdb51")[0]}
@@ -361,14 +360,14 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
         clip = make_clip(workdir, seconds=3.0 if args.tiny else 10.0, size=(160, 120) if args.tiny else (320, 240))
         for model_name in models:
-            row = measure_predict(model_name, clip, device, runs=1 if args.tiny else args.runs, tiny=args.tiny)
+            predictor = inference_predictor(model_name, device, args.tiny)
+            row = measure_predict(model_name, predictor, clip, runs=1 if args.tiny else args.runs)
             print(json.dumps(row), flush=True)
             rows.append(row)
-        if "multimodal" in models:
-            for row in measure_sampling(clip, device, runs=1 if args.tiny else args.runs, tiny=args.tiny,
-                                        workdir=workdir):
-                print(json.dumps(row), flush=True)
-                rows.append(row)
+            if model_name == "multimodal":  # the same model, built once
+                for row in measure_sampling(predictor, clip, runs=1 if args.tiny else args.runs, workdir=workdir):
+                    print(json.dumps(row), flush=True)
+                    rows.append(row)
         two = (args.ddp == "on") or (args.ddp == "auto" and not cpu and torch.cuda.device_count() >= 2)
         if two and (cpu or torch.cuda.device_count() >= 2):
             amp = "off" if cpu else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")

@@ -48,7 +48,8 @@ Variants of the agent's training, for comparison (defaults are the kept settings
 ``--agent-folds K`` (the agent trains against out-of-fold answers), ``--frame-cost``,
 ``--gain-weight``, ``--first-look agent``, ``--look-order preview|spread`` (the agent only
 decides when to stop, looking in the preview's order or spreading its looks),
-``--look-order preview_or_spread`` (each look one of those two, the agent choosing), ``--whole-preview-summary``.
+``--look-order preview_or_spread`` (each look one of those two, the agent choosing),
+``--whole-preview-summary``.
 
 Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]
 [--event-fraction 0.12,0.20] [--clips-per-class 30]``.

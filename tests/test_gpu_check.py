@@ -95,7 +95,8 @@ def test_sampling_rows_time_uniform_frames_against_the_preview_heuristics_one(tm
     keys them by clip."""
     gc = _load()
     clip = gc.make_clip(tmp_path, seconds=2.0, size=(160, 120))
-    rows = gc.measure_sampling(clip, gc.torch.device("cpu"), runs=1, tiny=True, workdir=tmp_path)
+    predictor = gc.inference_predictor("multimodal", gc.torch.device("cpu"), tiny=True)
+    rows = gc.measure_sampling(predictor, clip, runs=1, workdir=tmp_path)
     assert [r["clip"] for r in rows] == ["sound_h264", "silent_h264", "silent_hmdb51_codec"]
     for r in rows:
         assert r["sampler_frames"] == 1 and r["uniform_k"] == 5 and r["uniform_ms"] > 0 and r["sampler_ms"] > 0
