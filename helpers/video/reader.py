@@ -40,6 +40,7 @@ Documented behaviour for awkward input (the same for both backends):
 """
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import sys
@@ -422,6 +423,7 @@ class PyAVReader(VideoReader):
     def _set_index(self, pts: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._index = (pts, keys)
         self._rank = {int(ts): i for i, ts in enumerate(pts.tolist())}
+        self._key_list = keys.tolist()  # bisect on a list: asked once per target, far cheaper than numpy here
         return self._index
 
     def _index_from_entries(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -571,9 +573,8 @@ class PyAVReader(VideoReader):
     def _keyframe_before(self, target: int) -> int | None:
         if self._index is None:
             return None
-        keys = self._index[1]
-        i = int(np.searchsorted(keys, target, side="right")) - 1
-        return int(keys[max(i, 0)])
+        keys = self._key_list
+        return keys[max(bisect.bisect_right(keys, target) - 1, 0)]
 
     def _seek(self, target: int, attempt: int) -> int:
         """Seek so that decoding starts at or before ``target``; returns the index the
@@ -740,7 +741,7 @@ class PyAVReader(VideoReader):
         sibling = PyAVReader(self.path, **args)
         sibling._index, sibling._index_built = self._index, True
         if self._index is not None:
-            sibling._rank = self._rank
+            sibling._rank, sibling._key_list = self._rank, self._key_list
         sibling._can_drain = self._can_drain
         return sibling
 
