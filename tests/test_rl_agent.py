@@ -71,6 +71,21 @@ def test_cap_results_of_the_trained_agent(trained):
     assert caps[4]["accuracy"] == evaluate_agent(agent, env)["accuracy"]  # cap = the env's budget: the free run
 
 
+def test_exact_caps_make_the_agent_look_at_exactly_c_frames(trained):
+    """The trained toy agent stops after the informative frame; with ``exact`` STOP is
+    masked until the cap, so every episode has c frames, the informative one still first."""
+    fs, env, agent, _, _ = trained
+    free = cap_results(agent, env, (2, 4))
+    exact = cap_results(agent, env, (1, 2, 4), exact=True)
+    assert np.mean(free[4]["frames"]) <= 1.5
+    for c in (1, 2, 4):
+        assert exact[c]["frames"] == [c] * fs.num_clips
+        assert all(len(set(p)) == c for p in exact[c]["picks"])
+    assert sum(p[0] == 5 for p in exact[4]["picks"]) == sum(p[0] == 5 for p in free[4]["picks"])
+    with pytest.raises(ValueError, match="needs max_frames"):
+        run_policy(agent, env, 0, exact=True)
+
+
 def test_save_load_gives_the_same_actions(trained, tmp_path):
     _, env, agent, trainer, _ = trained
     path = trainer.save(tmp_path / "agent.pt")
@@ -183,6 +198,18 @@ def test_pipeline_summary_reports_both_previews_with_and_without_the_silent_pref
     notes = pipe.summary_notes()
     assert any("silent_frames_saved_ratio is null" in n for n in notes)
     assert not any(n.startswith("with sound") for n in notes)
+
+
+def test_equal_frames_runs_the_agent_at_exactly_each_cap_against_the_heuristic(trained, tmp_path):
+    pipe = toy_pipeline(trained, tmp_path)
+    equal = pipe.equal_frames()
+    # the toy agent looks at the informative frame first, so it is right at every exact budget,
+    # as motion energy (peaking there) is: a margin of 0 with sound and silent
+    assert equal["agent_equal_frames"] == equal["silent_agent_equal_frames"] == {1: 1.0, 2: 1.0, 4: 1.0, 8: 1.0}
+    assert pipe.curves["motion"] == {1: 1.0, 2: 1.0, 4: 1.0, 8: 1.0}
+    assert equal["agent_vs_heuristic_min_equal_frames"] == equal["silent_agent_vs_heuristic_min_equal_frames"] == 0.0
+    pipe.curves["motion"][2] = 1.125  # were motion energy 12.5 points better at 2 frames
+    assert pipe.equal_frames()["silent_agent_vs_heuristic_min_equal_frames"] == -12.5
 
 
 def test_the_heuristic_comparison_holds_the_summary_figures_per_setting(trained, tmp_path):
@@ -322,3 +349,29 @@ def test_first_look_preview_takes_the_heuristics_top_frame_then_the_agents_looks
     assert first == [5] * 5  # each training episode's first transition: the preview's look
     with pytest.raises(ValueError, match="first_look"):
         EnvConfig(first_look="middle")
+
+
+def test_the_preview_prior_makes_the_untrained_agent_the_preview_heuristic():
+    """With ``prior_weight`` the untrained greedy look is the top of the preview the
+    episode shows: the audio envelope on clips with sound, the motion preview on silent
+    ones (the toy's motion peaks at frame 5, its audio elsewhere)."""
+    fs = make_toy_features(num_clips=12, num_positions=8, informative=5, seed=3)
+    rng = np.random.default_rng(0)
+    fs = replace(fs, audio_env=rng.random((12, 8)).astype(np.float32), has_audio=np.arange(12) % 2 == 0)
+    env = FrameSamplingEnv(fs, ToyClassifier(3), EnvConfig(max_frames=4))
+    first = {}
+    for weight in (0.0, 10.0):
+        agent = DQNAgent(env.obs_dim, int(env.action_space.n),
+                         DQNConfig(hidden=16, seed=0, position_slices=env.position_slices, prior_weight=weight))
+        first[weight] = []
+        for clip in range(12):
+            obs, info = env.reset(options={"clip": clip})
+            first[weight].append((agent.act(obs, info["action_mask"]), info["preview_action"]))
+    assert all(look == preview for look, preview in first[10.0])
+    assert {preview for _, preview in first[10.0][1::2]} == {5}  # silent clips: the motion peak
+    assert len({preview for _, preview in first[10.0][::2]}) > 1  # with sound: where each clip is loudest
+    assert sum(look == preview for look, preview in first[0.0]) < 12  # without the prior it is not the heuristic
+    with pytest.raises(ValueError, match="position slices"):
+        DQNAgent(10, 9, DQNConfig(position_slices=((0, 8),), prior_weight=1.0))
+    with pytest.raises(ValueError, match="needs position_slices"):
+        DQNAgent(10, 9, DQNConfig(prior_weight=1.0))

@@ -49,6 +49,11 @@ class DQNConfig:
     # shape names the clip, and the agent learns clip by clip). False: each position's
     # values reach only its own look's Q-value (agents saved before this option: True)
     summary_sees_positions: bool = False
+    # with position_slices: added to each look's Q-value, this weight times the preview the
+    # episode shows at that position (the audio envelope where the has-audio flag is set,
+    # else the motion preview). At 0 the network starts from nothing; above 0 its untrained
+    # greedy looks are the preview heuristic's, and training learns a correction to them
+    prior_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,10 +82,15 @@ class PositionalQNetwork(nn.Module):
     ``summary_sees_positions`` False: the summary reads only the values that are not per
     position (the classifier's answer, the budget, the seen features, the has-audio flag),
     so where to look is decided from each position's own preview and what was seen so
-    far, not from the whole preview's shape."""
+    far, not from the whole preview's shape.
+
+    ``prior_weight`` > 0 adds that weight times the preview the episode shows to each
+    look's Q-value: ``slices`` are then the env's (looked-at mask, audio envelope, motion
+    preview), the has-audio flag right after the audio envelope
+    (:attr:`~helpers.rl.env.FrameSamplingEnv.position_slices`)."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: int, slices,
-                 summary_sees_positions: bool = True) -> None:
+                 summary_sees_positions: bool = True, prior_weight: float = 0.0) -> None:
         super().__init__()
         self.n = n_actions - 1
         self.slices = [tuple(int(v) for v in s) for s in slices]
@@ -97,6 +107,15 @@ class PositionalQNetwork(nn.Module):
         self.look = nn.Sequential(nn.Linear(hidden + local, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.stop = nn.Linear(hidden, 1)
         self.register_buffer("where", torch.eye(self.n), persistent=False)  # one-hot position
+        self.prior_weight = float(prior_weight)
+        if self.prior_weight and len(self.slices) < 3:
+            raise ValueError("prior_weight needs the (looked-at, audio, motion) position slices")
+
+    def prior(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, N) the preview each observation shows: audio where its flag is set, else motion."""
+        (_, _), (audio_a, audio_b), (motion_a, motion_b) = self.slices[:3]
+        flag = obs[:, audio_b:audio_b + 1]
+        return flag * obs[:, audio_a:audio_b] + (1 - flag) * obs[:, motion_a:motion_b]
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         h = self.body(obs[:, self.summary_inputs])
@@ -107,12 +126,18 @@ class PositionalQNetwork(nn.Module):
             local += [v, torch.cat([pad, v[:, :-1]], 1), torch.cat([v[:, 1:], pad], 1)]
         z = torch.cat([h[:, None].expand(-1, self.n, -1), torch.stack(local, -1),
                        self.where.expand(obs.shape[0], -1, -1)], -1)
-        return torch.cat([self.look(z)[..., 0], self.stop(h)], 1)
+        look = self.look(z)[..., 0]
+        if self.prior_weight:
+            look = look + self.prior_weight * self.prior(obs)
+        return torch.cat([look, self.stop(h)], 1)
 
 
 def build_q_network(obs_dim: int, n_actions: int, cfg: DQNConfig) -> nn.Module:
+    if cfg.prior_weight and not cfg.position_slices:
+        raise ValueError("prior_weight needs position_slices (the positional Q-network reads the previews)")
     if cfg.position_slices:
-        return PositionalQNetwork(obs_dim, n_actions, cfg.hidden, cfg.position_slices, cfg.summary_sees_positions)
+        return PositionalQNetwork(obs_dim, n_actions, cfg.hidden, cfg.position_slices, cfg.summary_sees_positions,
+                                  cfg.prior_weight)
     return QNetwork(obs_dim, n_actions, cfg.hidden)
 
 
