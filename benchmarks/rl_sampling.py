@@ -8,7 +8,8 @@ cached per-candidate features (the model's frame encoder, and optical flow), the
 classifier chosen on the validation split (the model's temporal head fitted on frame
 subsets, or a small head on the flow; see ``helpers.rl.pipeline``), one agent (trained
 with the audio preview hidden in half its episodes; its first look is the preview's top
-candidate, it chooses the rest and when to stop); then every sampler at budgets 1, 2,
+candidate, it chooses the rest and when to stop, each look's Q-value starting from the
+preview: ``--prior-weight``); then every sampler at budgets 1, 2,
 4, 8, 16, 32 on the test split (``packets``: ranked by the packet preview, which decodes
 nothing), and the agent with and without the audio preview (``dqn_audio``,
 ``dqn_no_audio``), free-running and under forced frame caps 1, 2, 4, 8. Then the wall
@@ -27,7 +28,9 @@ energy): ``best_uniform_accuracy`` U*, ``frames_saved_ratio`` k*/c* (null when t
 agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
 ``agent_accuracy``, ``agent_mean_frames``, ``curves`` and
 ``wall_clock_speedup_estimate`` (the agent's cost-model estimate, not a timing; see
-``helpers.rl.evaluate.sampling_figures`` and ``helpers.rl.pipeline``); then the timed
+``helpers.rl.evaluate.sampling_figures`` and ``helpers.rl.pipeline``),
+``agent_equal_frames`` and ``agent_vs_heuristic_min_equal_frames`` (the agent made to
+look at exactly c frames at each cap, its stop left out: ``RLPipeline.equal_frames``); then the timed
 ``wall_clock_speedup`` and ``silent_wall_clock_speedup`` of the RL sampler,
 ``packets_wall_clock_speedup`` and ``preview_cost_ratio`` (see
 ``helpers.rl.wallclock.wall_clock_figures``) with the benchmark's trained smoke model, and
@@ -49,7 +52,8 @@ Variants of the agent's training, for comparison (defaults are the kept settings
 ``--gain-weight``, ``--first-look agent``, ``--look-order preview|spread`` (the agent only
 decides when to stop, looking in the preview's order or spreading its looks),
 ``--look-order preview_or_spread`` (each look one of those two, the agent choosing),
-``--whole-preview-summary``.
+``--whole-preview-summary``, ``--prior-weight 0`` (the Q-network starts from nothing
+instead of from the preview heuristic).
 
 Run: ``python benchmarks/rl_sampling.py [--data DIR] [--checkpoint PTH] [--seed 0]
 [--event-fraction 0.12,0.20] [--clips-per-class 30]``.
@@ -207,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                         "the looks so far, or either of those two (EnvConfig.look_order)")
     p.add_argument("--whole-preview-summary", action="store_true",
                    help="the Q-network's shared summary also reads the whole previews (DQNConfig.summary_sees_positions)")
+    p.add_argument("--prior-weight", type=float, default=1.0,
+                   help="weight of the shown preview added to each look's Q-value: the untrained agent is the "
+                        "heuristic, training corrects it (DQNConfig.prior_weight)")
     p.add_argument("--real-size-clips", type=int, default=24,
                    help="clips at HMDB51's frame size (320x240, 25 fps) the full-size wall clock is also timed on "
                         "(0: none)")
@@ -238,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                                            anytime_weight=1.0, first_look=args.first_look,
                                            look_order=args.look_order),
                              dqn=DQNConfig(eps_decay_steps=2 * args.episodes, guided=0.5,
-                                           summary_sees_positions=args.whole_preview_summary),
+                                           summary_sees_positions=args.whole_preview_summary,
+                                           prior_weight=args.prior_weight),
                              progress=False)
         pipe = run_pipeline(cfg)
     except (FileNotFoundError, ValueError) as exc:
@@ -266,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         emit({"sampler_choice": setting, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()
                                             if k != "caps"}})
     emit({"wall_clock_per_video": {k: round(v, 5) for k, v in wall_clock_per_video(pipe).items()}})
-    summary = {"event_fraction": dataset_event_fraction(data), **pipe.summary()}
+    equal = pipe.equal_frames()  # the agent made to look at exactly c frames at each cap
+    emit({"agent_equal_frames": equal})
+    summary = {"event_fraction": dataset_event_fraction(data), **pipe.summary(), **equal}
     for note in pipe.summary_notes():
         emit({"note": note})
     if pipe.checkpoint is None:

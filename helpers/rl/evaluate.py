@@ -43,13 +43,15 @@ def accuracy_curves(fs: FeatureSet, classifier: SubsetClassifier, budgets: Seque
     return out
 
 
-def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv, max_frames: int | None = None) -> dict[str, Any]:
+def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv, max_frames: int | None = None,
+                   exact: bool = False) -> dict[str, Any]:
     """Greedy episode on every clip of ``env``: accuracy, mean frames, picks (in order).
-    ``max_frames``: a forced cap on the frames of each episode (see :func:`run_policy`)."""
+    ``max_frames``: a forced cap on the frames of each episode, with ``exact`` exactly
+    that many frames (see :func:`run_policy`)."""
     picks, correct, frames = [], [], []
     start = time.perf_counter()
     for clip in range(env.fs.num_clips):
-        looked, info = run_policy(agent, env, clip, max_frames=max_frames)
+        looked, info = run_policy(agent, env, clip, max_frames=max_frames, exact=exact)
         picks.append(looked)
         correct.append(info["correct"])
         frames.append(info["frames_used"])
@@ -57,10 +59,13 @@ def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv, max_frames: int | Non
             "frames": frames, "seconds_per_clip": (time.perf_counter() - start) / max(1, env.fs.num_clips)}
 
 
-def cap_results(agent: DQNAgent, env: FrameSamplingEnv, caps: Sequence[int] = CAPS) -> dict[int, dict[str, Any]]:
+def cap_results(agent: DQNAgent, env: FrameSamplingEnv, caps: Sequence[int] = CAPS,
+                exact: bool = False) -> dict[int, dict[str, Any]]:
     """``{c: evaluate_agent(..., max_frames=c)}``: the agent's accuracy when it may look at
-    no more than ``c`` frames, A(c), comparable with any sampler's accuracy at budget c."""
-    return {int(c): evaluate_agent(agent, env, max_frames=int(c)) for c in caps}
+    no more than ``c`` frames, A(c), comparable with any sampler's accuracy at budget c.
+    ``exact``: when it must look at exactly ``c`` (its own stop left out), so that only
+    which frames it picks differs from a sampler at the same budget."""
+    return {int(c): evaluate_agent(agent, env, max_frames=int(c), exact=exact) for c in caps}
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ import numpy as np
 
 from helpers.rl.agent import DQNAgent, DQNConfig
 from helpers.rl.env import EnvConfig, FrameSamplingEnv, fit_projection
-from helpers.rl.evaluate import (BUDGETS, CAPS, TOLERANCE, FramesSaved, accuracy_curves, cap_results,
-                                 evaluate_agent, sampling_figures, smallest_budget_reaching)
+from helpers.rl.evaluate import (BUDGETS, CAPS, TOLERANCE, FramesSaved, accuracy_curves, agent_vs_heuristic_min,
+                                 cap_results, evaluate_agent, sampling_figures, smallest_budget_reaching)
 from helpers.rl.features import FeatureSet, cached_features, is_degenerate
 from helpers.rl.trainer import RLHistory, RLTrainer
 
@@ -78,13 +78,15 @@ def notebook_config(data_dir: Path, cache_dir: Path, checkpoint: Path | None, *,
     beyond ``target_frames`` cost 0.03 more each, the agent is paid for being right after
     every look (``anytime_weight``), its first look is the preview's top candidate
     (``first_look``), half its exploratory looks follow the preview heuristic
-    (``guided``), epsilon decays over two thirds of the episodes' steps."""
+    (``guided``), each look's Q-value starts from the preview it shows (``prior_weight``
+    1: the untrained agent is the preview heuristic, training learns a correction), epsilon
+    decays over two thirds of the episodes' steps."""
     return PipelineConfig(
         data_dir=data_dir, cache_dir=cache_dir, checkpoint=checkpoint, seed=seed, num_positions=num_positions,
         episodes=episodes, head_epochs=head_epochs, classifier="auto" if has_model else "head",
         env=EnvConfig(max_frames=max_frames, target_frames=target_frames, frame_cost=frame_cost, over_target_cost=0.03,
                       anytime_weight=1.0, first_look="preview"),
-        dqn=DQNConfig(eps_decay_steps=2 * episodes, guided=0.5),
+        dqn=DQNConfig(eps_decay_steps=2 * episodes, guided=0.5, prior_weight=1.0),
     )
 
 
@@ -180,6 +182,26 @@ class RLPipeline:
             if not prefix:
                 best_k = max(self.uniform_all, key=lambda k: (self.uniform_all[k], -k))
                 out.update(uniform16_accuracy=self.uniform_all.get(16, float("nan")), best_uniform_k=int(best_k))
+        return rounded(out)
+
+    def equal_frames(self) -> dict[str, Any]:
+        """The agent on the test clips made to look at exactly c frames at every cap
+        (:func:`cap_results` with ``exact``), ``agent_equal_frames`` {c: accuracy}, and
+        ``agent_vs_heuristic_min_equal_frames``: min over c of that minus H(c), in points;
+        with sound and, where the silent evaluation ran, prefixed ``silent_``. Beside
+        ``agent_vs_heuristic_min`` (the agent may stop before the cap), it separates which
+        frames the agent picks from when it stops. Rounded like :meth:`summary`."""
+        sound_cfg, silent_cfg = evaluation_env_configs(self.config)
+        out: dict[str, Any] = {}
+        for prefix, env_cfg in (("", sound_cfg), ("silent_", silent_cfg)):
+            if env_cfg is None:
+                continue
+            env = FrameSamplingEnv(self.test, self.classifier, env_cfg, self.test_env.projection)
+            accuracy = {int(c): float(r["accuracy"])
+                        for c, r in cap_results(self.agent, env, self.config.caps, exact=True).items()}
+            out[prefix + "agent_equal_frames"] = accuracy
+            out[prefix + "agent_vs_heuristic_min_equal_frames"] = agent_vs_heuristic_min(
+                accuracy, self.curves.get(HELD_TO[prefix], {}))
         return rounded(out)
 
     def summary_notes(self) -> list[str]:

@@ -88,7 +88,8 @@ class RLTrainer:
 
 
 def run_policy(agent: DQNAgent, env: FrameSamplingEnv, clip: int,
-               max_frames: int | None = None, answer: bool = True) -> tuple[list[int], dict[str, Any]]:
+               max_frames: int | None = None, answer: bool = True,
+               exact: bool = False) -> tuple[list[int], dict[str, Any]]:
     """The agent's greedy picks on one clip (in the order taken) and the final info (the
     env's :meth:`~helpers.rl.env.FrameSamplingEnv.forced_action`, a first look that is
     the preview's, comes before the agent's own).
@@ -98,6 +99,11 @@ def run_policy(agent: DQNAgent, env: FrameSamplingEnv, clip: int,
     frames). The agent is not told the cap (its observation is the env's as usual), so
     the run measures what its first ``max_frames`` picks are worth.
 
+    ``exact=True`` (with ``max_frames``): STOP is masked until the cap is reached, so the
+    agent looks at exactly ``max_frames`` frames (its best next looks by its own
+    Q-values): which frames it picks at the budget a fixed sampler has, apart from when
+    it would stop.
+
     ``answer=False``: the look that reaches the cap (``max_frames`` or the env's own) is
     taken without stepping the env, so the classifier is not asked about it; nothing
     after it needs that answer. The picks are the same; ``info`` is then the one
@@ -105,12 +111,18 @@ def run_policy(agent: DQNAgent, env: FrameSamplingEnv, clip: int,
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be ≥ 1, got {max_frames}")
     cap = env.config.max_frames if max_frames is None else min(int(max_frames), env.config.max_frames)
+    if exact and max_frames is None:
+        raise ValueError("exact=True needs max_frames")
     obs, info = env.reset(options={"clip": clip})
     done = False
     while not done:
         a = env.forced_action(info)
         if a is None:
-            a = agent.act(obs, info["action_mask"], explore=False)
+            mask = info["action_mask"]
+            if exact and info["frames_used"] < cap and mask[:env.stop_action].any():
+                mask = mask.copy()
+                mask[env.stop_action] = False
+            a = agent.act(obs, mask, explore=False)
         if not answer and a != env.stop_action and info["frames_used"] + 1 >= cap:
             return list(info["looked"]) + [int(a)], info
         obs, _, term, trunc, info = env.step(a)
