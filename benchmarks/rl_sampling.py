@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                                             if k != "caps"}})
     emit({"wall_clock_per_video": {k: round(v, 5) for k, v in wall_clock_per_video(pipe).items()}})
     equal = pipe.equal_frames()  # the agent made to look at exactly c frames at each cap
-    emit({"agent_equal_frames": equal})
+    emit({"exactly_c_frames": equal})
     summary = {"event_fraction": dataset_event_fraction(data), **pipe.summary(), **equal}
     for note in pipe.summary_notes():
         emit({"note": note})

@@ -191,12 +191,12 @@ class RLPipeline:
         with sound and, where the silent evaluation ran, prefixed ``silent_``. Beside
         ``agent_vs_heuristic_min`` (the agent may stop before the cap), it separates which
         frames the agent picks from when it stops. Rounded like :meth:`summary`."""
-        sound_cfg, silent_cfg = evaluation_env_configs(self.config)
+        _, silent_cfg = evaluation_env_configs(self.config)
+        envs = [("", self.test_env)]  # with sound: the env the test figures came from (its answers cached)
+        if silent_cfg is not None:
+            envs.append(("silent_", FrameSamplingEnv(self.test, self.classifier, silent_cfg, self.test_env.projection)))
         out: dict[str, Any] = {}
-        for prefix, env_cfg in (("", sound_cfg), ("silent_", silent_cfg)):
-            if env_cfg is None:
-                continue
-            env = FrameSamplingEnv(self.test, self.classifier, env_cfg, self.test_env.projection)
+        for prefix, env in envs:
             accuracy = {int(c): float(r["accuracy"])
                         for c, r in cap_results(self.agent, env, self.config.caps, exact=True).items()}
             out[prefix + "agent_equal_frames"] = accuracy
