@@ -22,6 +22,13 @@ interleaved (1 warm-up, ``--runs`` rounds, median per clip, median over clips):
                         no resampling: what the sampler runs).
 
 The silent HMDB51-format clips time the three motion previews and the packets only.
+
+What each preview is worth is measured on the same clips: ``event_hits``, the share of
+a preview's top 1 / 2 / 4 candidates inside the clip's event
+(:func:`helpers.rl.evaluate.top_in_event`), for ``motion`` (the thumbnails' motion
+energy), ``packets``, ``audio`` (clips with sound) and ``uniform`` (no preview). The
+event fills 12–20 % of each clip, so uniform picks land in it about that often.
+
 Prints one JSON line per clip set, the last line a summary with the ratios
 ``motion_speedup`` (motion_rgb / motion_thumbnails), ``lowres_speedup``
 (motion_full_decode / motion_thumbnails) and ``audio_speedup`` (audio_resampled /
@@ -57,6 +64,38 @@ def clips(out: Path, name: str, count: int) -> list[Path]:
         generate("kinetics", folder, SynthConfig(classes=6, clips_per_class=max(3, -(-count // 6)), seconds=9.0, fps=fps,
                                                  size=(w, h), seed=7, event_fraction=(0.12, 0.2)), progress=False)
     return sorted(folder.rglob("*.mp4"))[:count]
+
+
+def clip_events(paths: list[Path]) -> list[tuple[int, int]]:
+    """Each generated clip's event window ``(start, end)`` in frames, from its folder's
+    ``annotations.json``."""
+    from helpers.datasets.kinetics import read_annotations
+
+    windows: dict[Path, tuple[int, int]] = {}
+    for root in {p.parents[1] for p in paths}:  # <dataset>/<class>/<clip>.mp4
+        for row in read_annotations(root / "annotations.json"):
+            windows[(root / row["video_path"]).resolve()] = (int(row["event_start"]), int(row["event_end"]))
+    return [windows[p.resolve()] for p in paths]
+
+
+def event_hits(paths: list[Path], events: list[tuple[int, int]], sound: bool, ks: tuple[int, ...] = (1, 2, 4)) -> dict:
+    """``{preview: {k: share}}``: the share of each preview's top ``k`` candidates inside
+    the event, mean over the clips (the previews as the sampler computes them)."""
+    from helpers.inference.rl_sampler import open_candidates
+    from helpers.rl.evaluate import top_in_event
+    from helpers.rl.features import clip_packet_energy
+
+    shares: dict[str, dict[int, list[float]]] = {}
+    for path, event in zip(paths, events):
+        with open_candidates(path, NUM_POSITIONS, MOTION_GAP) as clip:
+            previews = {"motion": clip.motion(), "packets": clip_packet_energy(clip.reader, clip.indices),
+                        "uniform": np.zeros(NUM_POSITIONS, np.float32)}
+            if sound:
+                previews["audio"] = clip.sound()[0]
+            for name, envelope in previews.items():
+                for k in ks:
+                    shares.setdefault(name, {}).setdefault(k, []).append(top_in_event(clip.indices, envelope, event, k))
+    return {name: {k: round(float(np.mean(v)), 3) for k, v in per_k.items()} for name, per_k in shares.items()}
 
 
 def preview_calls(path: Path, sound: bool = True) -> dict:
@@ -127,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         summary: dict = {"benchmark": "rl_preview", "clips": args.clips, "runs": args.runs}
         sets = {name: clips(out, name, args.clips) for name in SIZES}
         sets[HMDB51_SET] = hmdb51_copies(sets["320x240"], out / "rl_preview_320x240_hmdb51_avi")
+        events = {name: clip_events(sets[name]) for name in SIZES}
+        events[HMDB51_SET] = events["320x240"]  # the same clips, re-encoded in order
         for name, paths in sets.items():
+            hits = event_hits(paths, events[name], sound=name != HMDB51_SET)
+            print(json.dumps({"clips": name, "event_hits": hits}), flush=True)
+            summary[f"{name}_event_hits"] = hits
             per_clip: dict[str, list[float]] = {}
             for path in paths:
                 stats = measure_latency(preview_calls(path, sound=name != HMDB51_SET), {}, warmup=1, runs=args.runs)

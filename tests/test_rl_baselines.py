@@ -139,3 +139,14 @@ def test_event_hit_rate_counts_the_top_candidates_inside_the_event():
     assert event_hit_rate(fs, flat, k=2) == 0.5
     fs.events[:] = -1
     assert np.isnan(event_hit_rate(fs, fs.motion_env))
+
+
+def test_top_in_event_reads_frame_indices_not_positions():
+    from helpers.rl.evaluate import top_in_event
+
+    frames = np.array([0, 30, 60, 90, 120])  # five candidates of a 150-frame clip
+    env = np.array([0.1, 0.9, 0.8, 0.0, 0.2])
+    assert top_in_event(frames, env, (25, 65), k=1) == 1.0  # frame 30
+    assert top_in_event(frames, env, (25, 65), k=3) == pytest.approx(2 / 3)  # 30, 60 in; 120 out
+    assert top_in_event(frames, env, (60, 61), k=2) == 0.5  # the window is half-open: 60 in, 30 out
+    assert top_in_event(frames, env, (61, 90), k=5) == 0.0

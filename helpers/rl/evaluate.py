@@ -103,19 +103,22 @@ def frames_saved_ratio(uniform_curve: Mapping[int, float], agent_points: Sequenc
     return FramesSaved(float(best), int(k_star), c_star, index, float(k_star / max(c_star, 1e-9)))
 
 
+def top_in_event(frame_indices: np.ndarray, envelope: np.ndarray, event: Sequence[int], k: int = 1) -> float:
+    """Share of one clip's top-``k`` candidates of ``envelope`` (N,) — ranked as
+    :func:`~helpers.rl.baselines.energy_positions` ranks it — whose video frame index
+    (``frame_indices``, N) lies in ``event``, its half-open ``(start, end)`` frame window."""
+    picks = np.asarray(frame_indices)[energy_positions(np.asarray(envelope), k)]
+    return float(np.mean((picks >= int(event[0])) & (picks < int(event[1]))))
+
+
 def event_hit_rate(fs: FeatureSet, envelope: np.ndarray, k: int = 1) -> float:
-    """Share of the top-``k`` candidates of ``envelope`` (M, N) — a preview, ranked as
-    :func:`~helpers.rl.baselines.energy_positions` ranks it — that lie inside their clip's
-    event, over the clips whose event is known (NaN when none is): how well a preview
-    finds the action before any classifier sees a frame."""
+    """:func:`top_in_event` of ``envelope`` (M, N), a preview, averaged over the clips
+    whose event is known (NaN when none is): how well a preview finds the action before
+    any classifier sees a frame."""
     known = np.flatnonzero(fs.events[:, 0] >= 0)
     if not len(known):
         return float("nan")
-    hits = []
-    for i in known:
-        picks = fs.frame_indices[i, energy_positions(np.asarray(envelope[i]), k)]
-        hits.append(np.mean((picks >= fs.events[i, 0]) & (picks < fs.events[i, 1])))
-    return float(np.mean(hits))
+    return float(np.mean([top_in_event(fs.frame_indices[i], envelope[i], fs.events[i], k) for i in known]))
 
 
 def smallest_budget_reaching(curve: Mapping[int, float], target: float) -> int | None:
