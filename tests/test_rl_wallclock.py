@@ -217,3 +217,33 @@ def test_the_untrained_preview_sampler_picks_the_moving_frames_of_a_silent_clip(
     assert out["rl_frames"] == 2 and out["rl_speedup"] > 0
     with pytest.raises(ValueError, match="budget 17"):
         preview_sampler(predictor.class_names, budget=17, num_positions=16)
+
+
+def test_hmdb51_codec_dataset_reencodes_every_clip_and_keeps_the_annotations(tmp_path):
+    from pathlib import Path
+
+    import av
+
+    from helpers.rl.features import split_records
+    from helpers.rl.wallclock import hmdb51_codec_dataset
+    from helpers.synth import SynthConfig, generate
+    from helpers.video import open_video
+
+    src = tmp_path / "synth"
+    generate("kinetics", src, SynthConfig(classes=2, clips_per_class=3, seconds=2.0, fps=8, size=(48, 32), seed=3),
+             progress=False, workers=1)
+    out = hmdb51_codec_dataset(src, tmp_path / "avi")
+    for split in ("train", "test"):
+        before, classes = split_records(src, split)
+        after, classes_after = split_records(out, split)
+        assert classes_after == classes and len(after) == len(before) > 0
+        for a, b in zip(before, after):
+            assert (b["label"], b["event"]) == (a["label"], a["event"])  # same clip, same event window
+            mp4, avi = Path(a["path"]), Path(b["path"])
+            assert avi.suffix == ".avi" and avi.relative_to(out).with_suffix(".mp4") == mp4.relative_to(src)
+            with av.open(str(avi)) as container:
+                assert not container.streams.audio and container.streams.video[0].codec_context.name == "mpeg4"
+            with open_video(mp4) as was, open_video(avi) as now:
+                assert now.metadata.num_frames == was.metadata.num_frames == 16 and not now.metadata.has_audio
+    stamp = (out / "annotations.json").stat().st_mtime_ns
+    assert hmdb51_codec_dataset(src, tmp_path / "avi") == out and (out / "annotations.json").stat().st_mtime_ns == stamp

@@ -15,6 +15,7 @@ grey thumbnails of every candidate and its motion partner) are timed alongside.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -122,23 +123,53 @@ def silent_copies(paths: Sequence[str | Path], folder: str | Path) -> list[Path]
 
 
 def hmdb51_copies(paths: Sequence[str | Path], folder: str | Path) -> list[Path]:
-    """Each clip re-encoded as HMDB51 stores its clips (MPEG-4 Part 2 with the XVID tag in
-    AVI, no audio track; :func:`helpers.synth.encode.write_video`) in ``folder``, made
-    once. Why: decoding cost depends on the codec (at 320×240 a pass over an H.264 clip
-    costs about three times one over the same frames in MPEG-4 Part 2), so the silent
-    sampler's wall clock on the dataset it is for is timed on that codec."""
-    from helpers.synth.encode import write_video
-    from helpers.video import open_video
-
+    """Each clip re-encoded as HMDB51 stores its clips (:func:`reencode_as_hmdb51`) in
+    ``folder``, made once. Why: decoding cost depends on the codec (at 320×240 a pass over
+    an H.264 clip costs about three times one over the same frames in MPEG-4 Part 2), so
+    the silent sampler's wall clock on the dataset it is for is timed on that codec."""
     out = []
     for i, path in enumerate(map(Path, paths)):
         dst = Path(folder) / f"{i:04d}_{path.stem}.avi"
-        if not dst.is_file():
-            with open_video(path) as reader:
-                frames = reader.frames(range(reader.metadata.num_frames))
-                fps = reader.metadata.fps
-            write_video(dst, frames, fps)
-        out.append(dst)
+        out.append(dst if dst.is_file() else reencode_as_hmdb51(path, dst))
+    return out
+
+
+def reencode_as_hmdb51(src: str | Path, dst: str | Path) -> Path:
+    """``src``'s frames written to ``dst`` as HMDB51 stores its clips: MPEG-4 Part 2 with
+    the XVID tag in AVI, no audio track (:func:`helpers.synth.encode.write_video`)."""
+    from helpers.synth.encode import write_video
+    from helpers.video import open_video
+
+    with open_video(src) as reader:
+        frames = reader.frames(range(reader.metadata.num_frames))
+        fps = reader.metadata.fps
+    return write_video(Path(dst), frames, fps)
+
+
+def hmdb51_codec_dataset(data_dir: str | Path, out: str | Path) -> Path:
+    """A copy of the kinetics-layout dataset ``data_dir`` whose clips are re-encoded as
+    HMDB51 stores its clips (:func:`reencode_as_hmdb51`: silent MPEG-4 Part 2 AVI), the
+    annotations the same but for the file names; made once (the annotation file is
+    written last, so a half-made copy is finished on the next call). What a preview finds
+    depends on the codec (the packet sizes of H.264 and of MPEG-4 Part 2 say different
+    things about motion), so samplers are also scored on the codec of the data they are for."""
+    from helpers.atomic import atomic_write_text
+    from helpers.datasets.kinetics import read_annotations
+
+    data_dir, out = Path(data_dir), Path(out)
+    ann = out / "annotations.json"
+    if ann.is_file():
+        return out
+    rows = read_annotations(data_dir / "annotations.json")
+    for row in rows:
+        avi = str(Path(row["video_path"]).with_suffix(".avi"))
+        if not (out / avi).is_file():
+            reencode_as_hmdb51(data_dir / row["video_path"], out / avi)
+        row["video_path"] = avi
+    manifest = data_dir / "synth_manifest.json"
+    if manifest.is_file():
+        atomic_write_text(out / manifest.name, manifest.read_text())
+    atomic_write_text(ann, json.dumps(rows, indent=1))
     return out
 
 
