@@ -25,8 +25,10 @@ Prints JSON lines (notes, timings, accuracy per sampler per budget, the agents, 
 clock per video), the last one the figures of ``RLPipeline.summary`` with sound and
 again prefixed ``silent_`` (the same agent with the audio preview off, held to motion
 energy): ``best_uniform_accuracy`` U*, ``frames_saved_ratio`` k*/c* (null when the
-agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points),
-``agent_accuracy``, ``agent_mean_frames``, ``curves`` and
+agent never comes within a point of U*), ``agent_vs_heuristic_min`` (points) with
+``agent_vs_heuristic_worst_cap`` and ``agent_vs_heuristic_interval`` (a 95 % bootstrap
+interval of that cap's margin over the test clips: is the gap more than which clips were
+drawn?), ``agent_accuracy``, ``agent_mean_frames``, ``curves`` and
 ``wall_clock_speedup_estimate`` (the agent's cost-model estimate, not a timing; see
 ``helpers.rl.evaluate.sampling_figures`` and ``helpers.rl.pipeline``),
 ``agent_equal_frames`` and ``agent_vs_heuristic_min_equal_frames`` (the agent made to

@@ -190,6 +190,12 @@ def test_pipeline_summary_reports_both_previews_with_and_without_the_silent_pref
     assert summary["silent_frames_saved_ratio"] is None and summary["silent_agent_budget_star"] is None
     prior = float(np.mean(fs.labels == 0))  # its accuracy at every cap: the prior's argmax
     assert summary["silent_agent_vs_heuristic_min"] == round(100 * (prior - 1.0), 4)
+    # the worst cap and its interval: the agent equals the heuristic on every clip (no spread); the
+    # never-stopping policy is below it at every cap alike (the first, cap 1, is reported)
+    assert summary["agent_vs_heuristic_interval"] == [0.0, 0.0]
+    assert summary["silent_agent_vs_heuristic_worst_cap"] == 1
+    low, high = summary["silent_agent_vs_heuristic_interval"]
+    assert low < 100 * (prior - 1.0) < high < 0
     assert set(summary["curves"]) == {"uniform", "random", "heuristic", "oracle", "agent_caps"}
     assert summary["silent_curves"]["agent_caps"] == {"1": round(prior, 4), "2": round(prior, 4),
                                                       "4": round(prior, 4)}

@@ -150,3 +150,40 @@ def test_top_in_event_reads_frame_indices_not_positions():
     assert top_in_event(frames, env, (25, 65), k=3) == pytest.approx(2 / 3)  # 30, 60 in; 120 out
     assert top_in_event(frames, env, (60, 61), k=2) == 0.5  # the window is half-open: 60 in, 30 out
     assert top_in_event(frames, env, (61, 90), k=5) == 0.0
+
+
+def test_paired_interval_is_the_bootstrap_spread_of_the_accuracy_difference():
+    from helpers.rl.evaluate import paired_interval
+
+    same = [True] * 30 + [False] * 30
+    assert paired_interval(same, same) == (0.0, 0.0)  # the same answers: no difference on any draw
+    assert paired_interval([True] * 40, [False] * 40) == (100.0, 100.0)
+    # two clips out of 90 apart, the rest agreeing: the point estimate is 2.2 points, and the
+    # interval reaches 0 (no clip on which they differ, in some draws) but never below it
+    a = [True] * 70 + [True, True] + [False] * 18
+    b = [True] * 70 + [False, False] + [False] * 18
+    low, high = paired_interval(a, b, draws=4000, seed=1)
+    assert low == 0.0 and 2.2 < high <= 100 * 6 / 90
+    # disagreeing both ways: the interval straddles 0
+    low, high = paired_interval([True, False] * 20, [False, True] * 20)
+    assert low < 0 < high and low == pytest.approx(-high, abs=8)
+    with pytest.raises(ValueError, match="same clips"):
+        paired_interval([True, False], [True])
+
+
+def test_worst_cap_margin_finds_the_cap_of_the_minimum_and_its_interval():
+    from helpers.rl.evaluate import agent_vs_heuristic_min, worst_cap_margin
+    from rl_toy import ToyClassifier, make_toy_features
+
+    fs = make_toy_features(num_clips=40, num_positions=8, informative=5)
+    clf = ToyClassifier()  # the motion preview peaks on the informative frame: motion energy is always right
+    caps = {1: {"correct": [True] * 20 + [False] * 20, "accuracy": 0.5},
+            2: {"correct": [True] * 30 + [False] * 10, "accuracy": 0.75},
+            4: {"correct": [True] * 40, "accuracy": 1.0}}
+    worst = worst_cap_margin(caps, fs, clf, "motion")
+    assert worst["cap"] == 1 and worst["margin"] == pytest.approx(-50.0)
+    assert worst["margin"] == agent_vs_heuristic_min({c: r["accuracy"] for c, r in caps.items()},
+                                                     {1: 1.0, 2: 1.0, 4: 1.0})
+    low, high = worst["interval"]
+    assert -70 < low < -50 < high < -30  # 20 of 40 clips wrong: about ±15 points
+    assert worst_cap_margin({}, fs, clf, "motion") is None

@@ -14,7 +14,7 @@ from helpers.rl.agent import DQNAgent
 from helpers.rl.baselines import SAMPLERS, energy_positions, oracle_orders, sampler_positions
 from helpers.rl.env import FrameSamplingEnv
 from helpers.rl.features import FeatureSet
-from helpers.rl.subsets import SubsetClassifier, positions_accuracy
+from helpers.rl.subsets import SubsetClassifier, positions_accuracy, positions_correct
 from helpers.rl.trainer import run_policy
 
 BUDGETS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
@@ -45,7 +45,8 @@ def accuracy_curves(fs: FeatureSet, classifier: SubsetClassifier, budgets: Seque
 
 def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv, max_frames: int | None = None,
                    exact: bool = False) -> dict[str, Any]:
-    """Greedy episode on every clip of ``env``: accuracy, mean frames, picks (in order).
+    """Greedy episode on every clip of ``env``: accuracy, mean frames, picks (in order),
+    frames and whether the answer was right, per clip.
     ``max_frames``: a forced cap on the frames of each episode, with ``exact`` exactly
     that many frames (see :func:`run_policy`)."""
     picks, correct, frames = [], [], []
@@ -56,7 +57,7 @@ def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv, max_frames: int | Non
         correct.append(info["correct"])
         frames.append(info["frames_used"])
     return {"accuracy": float(np.mean(correct)), "mean_frames": float(np.mean(frames)), "picks": picks,
-            "frames": frames, "seconds_per_clip": (time.perf_counter() - start) / max(1, env.fs.num_clips)}
+            "frames": frames, "correct": [bool(c) for c in correct], "seconds_per_clip": (time.perf_counter() - start) / max(1, env.fs.num_clips)}
 
 
 def cap_results(agent: DQNAgent, env: FrameSamplingEnv, caps: Sequence[int] = CAPS,
@@ -136,6 +137,39 @@ def agent_vs_heuristic_min(agent_caps: Mapping[int, float], heuristic: Mapping[i
     if not common:
         return None
     return float(min(100.0 * (agent_caps[c] - heuristic[c]) for c in common))
+
+
+def paired_interval(a_correct: Sequence[bool], b_correct: Sequence[bool], level: float = 0.95, draws: int = 4000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval (percentile, over clips drawn with replacement, the same clips
+    for both) of accuracy ``a`` minus accuracy ``b``, in points: how far the difference of
+    two samplers on the same clips could move with other clips like these. On 90 clips one
+    clip is 1.1 points, so a gap of two clips is often inside it."""
+    a, b = np.asarray(a_correct, np.float64), np.asarray(b_correct, np.float64)
+    if a.shape != b.shape or not a.size:
+        raise ValueError(f"need two per-clip results of the same clips, got {a.shape} and {b.shape}")
+    rng = np.random.default_rng(seed)
+    means = (a - b)[rng.integers(0, a.size, (int(draws), a.size))].mean(1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(100.0 * low), float(100.0 * high)
+
+
+def worst_cap_margin(caps: Mapping[int, Mapping[str, Any]], fs: FeatureSet, classifier: SubsetClassifier,
+                     heuristic: str, level: float = 0.95) -> dict[str, Any] | None:
+    """The cap where the agent is furthest below the preview heuristic (``caps``:
+    :func:`cap_results` on ``fs``; ``heuristic``: a :func:`sampler_positions` name) and how
+    sure that margin is: ``{"cap", "margin"`` (points, as :func:`agent_vs_heuristic_min`
+    reads it), ``"interval"`` (:func:`paired_interval` on the same clips)``}``; None without caps."""
+    if not caps:
+        return None
+    per_cap = {}
+    for c, result in sorted(caps.items()):
+        right = positions_correct(fs, classifier, sampler_positions(heuristic, fs, int(c)))
+        per_cap[int(c)] = (np.asarray(result["correct"], bool), right)
+    cap = min(per_cap, key=lambda c: (per_cap[c][0].mean() - per_cap[c][1].mean(), c))
+    agent, held = per_cap[cap]
+    return {"cap": cap, "margin": float(100.0 * (agent.mean() - held.mean())),
+            "interval": list(paired_interval(agent, held, level))}
 
 
 def sampling_figures(uniform_all: Mapping[int, float], curves: Mapping[str, Mapping[int, float]],

@@ -31,7 +31,8 @@ import numpy as np
 from helpers.rl.agent import DQNAgent, DQNConfig
 from helpers.rl.env import EnvConfig, FrameSamplingEnv, fit_projection
 from helpers.rl.evaluate import (BUDGETS, CAPS, TOLERANCE, FramesSaved, accuracy_curves, agent_vs_heuristic_min,
-                                 cap_results, evaluate_agent, sampling_figures, smallest_budget_reaching)
+                                 cap_results, evaluate_agent, sampling_figures, smallest_budget_reaching,
+                                 worst_cap_margin)
 from helpers.rl.features import FeatureSet, cached_features, is_degenerate
 from helpers.rl.trainer import RLHistory, RLTrainer
 
@@ -174,10 +175,17 @@ class RLPipeline:
         4 digits): :func:`sampling_figures`' keys with sound and again prefixed ``silent_``,
         each with ``wall_clock_speedup_estimate`` (:func:`wall_clock_per_video`'s cost
         model for uniform at k* against the agent at c*, not a timing of predict_video),
+        ``agent_vs_heuristic_worst_cap`` and ``agent_vs_heuristic_interval`` (the cap of
+        ``agent_vs_heuristic_min`` and a 95 % bootstrap interval of its margin over the
+        test clips, in points: :func:`~helpers.rl.evaluate.worst_cap_margin`),
         and ``uniform16_accuracy``, ``best_uniform_k`` (the budget of U*)."""
         out: dict[str, Any] = {"benchmark": "rl_sampling"}
         for prefix, figures, saved, results in self._sides():
             figures["wall_clock_speedup_estimate"] = self._speedup_estimate(saved, results)
+            worst = worst_cap_margin(self.no_audio_caps if prefix else self.agent_caps, self.test, self.classifier,
+                                     HELD_TO[prefix])
+            if worst is not None:  # the worst cap's margin, with the interval other clips like these could give
+                figures.update(agent_vs_heuristic_worst_cap=worst["cap"], agent_vs_heuristic_interval=worst["interval"])
             out.update({prefix + k: v for k, v in figures.items()})
             if not prefix:
                 best_k = max(self.uniform_all, key=lambda k: (self.uniform_all[k], -k))

@@ -17,9 +17,14 @@ class SubsetClassifier(Protocol):
     def predict_proba(self, features: np.ndarray, times: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
 
-def positions_accuracy(fs: FeatureSet, classifier: SubsetClassifier, positions: np.ndarray) -> float:
-    """Top-1 accuracy when clip ``i`` is classified from ``positions[i]`` (M, k)."""
+def positions_correct(fs: FeatureSet, classifier: SubsetClassifier, positions: np.ndarray) -> np.ndarray:
+    """(M,) bool: whether clip ``i`` is classified right from ``positions[i]`` (M, k)."""
     mask = np.zeros((fs.num_clips, fs.num_positions), bool)
     np.put_along_axis(mask, positions, True, axis=1)
     probs = classifier.predict_proba(fs.features, fs.times, mask)
-    return float(np.mean(probs.argmax(1) == fs.labels))
+    return probs.argmax(1) == fs.labels
+
+
+def positions_accuracy(fs: FeatureSet, classifier: SubsetClassifier, positions: np.ndarray) -> float:
+    """Top-1 accuracy when clip ``i`` is classified from ``positions[i]`` (M, k)."""
+    return float(np.mean(positions_correct(fs, classifier, positions)))
