@@ -187,3 +187,4 @@ def test_worst_cap_margin_finds_the_cap_of_the_minimum_and_its_interval():
     low, high = worst["interval"]
     assert -70 < low < -50 < high < -30  # 20 of 40 clips wrong: about ±15 points
     assert worst_cap_margin({}, fs, clf, "motion") is None
+    assert worst_cap_margin({16: caps[4]}, fs, clf, "motion") is None  # past the 8 candidates: no heuristic there

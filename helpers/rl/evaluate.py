@@ -160,6 +160,7 @@ def worst_cap_margin(caps: Mapping[int, Mapping[str, Any]], fs: FeatureSet, clas
     :func:`cap_results` on ``fs``; ``heuristic``: a :func:`sampler_positions` name) and how
     sure that margin is: ``{"cap", "margin"`` (points, as :func:`agent_vs_heuristic_min`
     reads it), ``"interval"`` (:func:`paired_interval` on the same clips)``}``; None without caps."""
+    caps = {c: r for c, r in caps.items() if int(c) <= fs.num_positions}  # the heuristic's budgets stop at N
     if not caps:
         return None
     per_cap = {}
