@@ -32,7 +32,7 @@ def test_eval_set_is_fresh_generated_clips_with_the_teachers_classes(tmp_path):
 
 
 def test_qat_gives_an_int8_model_that_matches_fp32(tmp_path):
-    from helpers.compression.quantization import load_quantized, quantize_qat_fx, save_quantized
+    from helpers.compression.quantization import cpu_has_vnni, load_quantized, quantize_qat_fx, save_quantized
     from helpers.models import ActionMoEConfig, ActionMoEDynamicModel
 
     torch.manual_seed(0)
@@ -48,8 +48,10 @@ def test_qat_gives_an_int8_model_that_matches_fp32(tmp_path):
         ref, got = model(x).logits, q(x)
     assert got.shape == ref.shape == (6, 3)
     # a tiny learning rate barely moves the weights: the int8 model still computes the fp32 function
-    # (measured: max error 0.053 for |logits| ≤ 0.90; post-training int8 of this model: 0.115)
-    assert float((ref - got).abs().max()) <= 0.1 * float(ref.abs().max()) + 0.02
+    # (measured: max error 0.053 for |logits| ≤ 0.90; post-training int8 of this model: 0.115). A CPU
+    # without VNNI gets 7-bit activations (reduce_range), twice the step: measured 0.135 there
+    share = 0.1 if cpu_has_vnni() else 0.2
+    assert float((ref - got).abs().max()) <= share * float(ref.abs().max()) + 0.02
     loaded = load_quantized(save_quantized(q, tmp_path / "q.pt", x[:1]))
     with torch.no_grad():
         assert torch.allclose(loaded(x), got, atol=1e-5)
