@@ -57,7 +57,8 @@ def evaluate_agent(agent: DQNAgent, env: FrameSamplingEnv, max_frames: int | Non
         correct.append(info["correct"])
         frames.append(info["frames_used"])
     return {"accuracy": float(np.mean(correct)), "mean_frames": float(np.mean(frames)), "picks": picks,
-            "frames": frames, "correct": [bool(c) for c in correct], "seconds_per_clip": (time.perf_counter() - start) / max(1, env.fs.num_clips)}
+            "frames": frames, "correct": [bool(c) for c in correct],
+            "seconds_per_clip": (time.perf_counter() - start) / max(1, env.fs.num_clips)}
 
 
 def cap_results(agent: DQNAgent, env: FrameSamplingEnv, caps: Sequence[int] = CAPS,
