@@ -219,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prior-weight", type=float, default=1.0,
                    help="weight of the shown preview added to each look's Q-value: the untrained agent is the "
                         "heuristic, training corrects it (DQNConfig.prior_weight)")
+    p.add_argument("--advantage-limit", type=lambda v: None if v == "none" else float(v), default=None,
+                   help="how far the learned part may move a look's Q-value against the preview, or 'none' "
+                        "for no bound; 0 keeps the preview's order and learns only when to stop "
+                        "(DQNConfig.advantage_limit)")
     p.add_argument("--codec", choices=("h264", "hmdb51"), default="h264",
                    help="the clips as generated (H.264 with sound) or re-encoded as HMDB51 stores its clips "
                         "(silent MPEG-4 Part 2 AVI): every figure on that codec, the with-sound ones then silent too")
@@ -258,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                                            look_order=args.look_order),
                              dqn=DQNConfig(eps_decay_steps=2 * args.episodes, guided=0.5,
                                            summary_sees_positions=args.whole_preview_summary,
-                                           prior_weight=args.prior_weight),
+                                           prior_weight=args.prior_weight,
+                                           advantage_limit=args.advantage_limit),
                              progress=False)
         pipe = run_pipeline(cfg)
     except (FileNotFoundError, ValueError) as exc:

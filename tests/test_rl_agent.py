@@ -381,3 +381,27 @@ def test_the_preview_prior_makes_the_untrained_agent_the_preview_heuristic():
         DQNAgent(10, 9, DQNConfig(position_slices=((0, 8),), prior_weight=1.0))
     with pytest.raises(ValueError, match="needs position_slices"):
         DQNAgent(10, 9, DQNConfig(prior_weight=1.0))
+
+
+def test_the_advantage_limit_bounds_how_far_the_agent_reorders_the_preview():
+    """``advantage_limit`` 0: whatever the network's weights, every greedy look is the
+    best unseen candidate of the preview (the agent learns only when to stop); a limit L:
+    two looks' Q-values differ from the preview's difference by at most 2L."""
+    fs = make_toy_features(num_clips=6, num_positions=8, informative=5, seed=4)
+    env = FrameSamplingEnv(fs, ToyClassifier(3), EnvConfig(max_frames=4))
+    n = fs.num_positions
+    for limit in (0.0, 0.05):
+        agent = DQNAgent(env.obs_dim, n + 1, DQNConfig(hidden=16, seed=1, position_slices=env.position_slices,
+                                                        prior_weight=1.0, advantage_limit=limit))
+        with torch.no_grad():  # weights unlike an untrained network's: per-look values far apart
+            for p in agent.online.parameters():
+                p.copy_(0.3 * torch.randn_like(p))
+        for clip in range(fs.num_clips):
+            obs, _ = env.reset(options={"clip": clip})
+            learned = agent.q_values(obs)[:n] - fs.motion_env[clip]
+            assert np.ptp(learned) <= 2 * limit + 1e-5
+            if limit == 0.0:
+                picks, _ = run_policy(agent, env, clip, max_frames=4, exact=True)
+                assert picks == list(np.argsort(-fs.motion_env[clip], kind="stable")[:4])
+    with pytest.raises(ValueError, match="advantage_limit"):
+        DQNAgent(env.obs_dim, n + 1, DQNConfig(position_slices=env.position_slices, advantage_limit=0.1))

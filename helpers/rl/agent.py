@@ -54,6 +54,13 @@ class DQNConfig:
     # else the motion preview). At 0 the network starts from nothing; above 0 its untrained
     # greedy looks are the preview heuristic's, and training learns a correction to them
     prior_weight: float = 0.0
+    # with prior_weight: None lets the network's per-look values reorder the preview's
+    # candidates freely; a number bounds how far: each look's Q-value is then a value of
+    # looking on (shared by every candidate, from the summary) plus the prior plus at most
+    # this much either way (a tanh). 0 keeps the preview's order, so the agent learns only
+    # when to stop; on a preview that already finds the action the learned reordering
+    # is what can lose to the heuristic on unseen clips
+    advantage_limit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,10 +94,16 @@ class PositionalQNetwork(nn.Module):
     ``prior_weight`` > 0 adds that weight times the preview the episode shows to each
     look's Q-value: ``slices`` are then the env's (looked-at mask, audio envelope, motion
     preview), the has-audio flag right after the audio envelope
-    (:attr:`~helpers.rl.env.FrameSamplingEnv.position_slices`)."""
+    (:attr:`~helpers.rl.env.FrameSamplingEnv.position_slices`).
+
+    ``advantage_limit`` (with ``prior_weight``): look ``i``'s Q-value is
+    ``value(summary) + prior_weight · preview_i + limit · tanh(local_i)``, so the learned
+    part can move a candidate at most ``limit`` against the preview (0: the preview's order,
+    only the value of looking on against stopping is learned)."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: int, slices,
-                 summary_sees_positions: bool = True, prior_weight: float = 0.0) -> None:
+                 summary_sees_positions: bool = True, prior_weight: float = 0.0,
+                 advantage_limit: float | None = None) -> None:
         super().__init__()
         self.n = n_actions - 1
         self.slices = [tuple(int(v) for v in s) for s in slices]
@@ -110,6 +123,10 @@ class PositionalQNetwork(nn.Module):
         self.prior_weight = float(prior_weight)
         if self.prior_weight and len(self.slices) < 3:
             raise ValueError("prior_weight needs the (looked-at, audio, motion) position slices")
+        if advantage_limit is not None and (advantage_limit < 0 or not self.prior_weight):
+            raise ValueError(f"advantage_limit needs prior_weight > 0 and a limit ≥ 0, got {advantage_limit}")
+        self.advantage_limit = advantage_limit
+        self.look_value = nn.Linear(hidden, 1) if advantage_limit is not None else None
 
     def prior(self, obs: torch.Tensor) -> torch.Tensor:
         """(B, N) the preview each observation shows: audio where its flag is set, else motion."""
@@ -127,6 +144,8 @@ class PositionalQNetwork(nn.Module):
         z = torch.cat([h[:, None].expand(-1, self.n, -1), torch.stack(local, -1),
                        self.where.expand(obs.shape[0], -1, -1)], -1)
         look = self.look(z)[..., 0]
+        if self.look_value is not None:
+            look = self.look_value(h) + self.advantage_limit * torch.tanh(look)
         if self.prior_weight:
             look = look + self.prior_weight * self.prior(obs)
         return torch.cat([look, self.stop(h)], 1)
@@ -137,7 +156,7 @@ def build_q_network(obs_dim: int, n_actions: int, cfg: DQNConfig) -> nn.Module:
         raise ValueError("prior_weight needs position_slices (the positional Q-network reads the previews)")
     if cfg.position_slices:
         return PositionalQNetwork(obs_dim, n_actions, cfg.hidden, cfg.position_slices, cfg.summary_sees_positions,
-                                  cfg.prior_weight)
+                                  cfg.prior_weight, cfg.advantage_limit)
     return QNetwork(obs_dim, n_actions, cfg.hidden)
 
 
