@@ -383,7 +383,7 @@ def test_the_preview_prior_makes_the_untrained_agent_the_preview_heuristic():
         DQNAgent(10, 9, DQNConfig(prior_weight=1.0))
 
 
-def test_the_advantage_limit_bounds_how_far_the_agent_reorders_the_preview():
+def test_the_advantage_limit_bounds_how_far_the_agent_reorders_the_preview(tmp_path):
     """``advantage_limit`` 0: whatever the network's weights, every greedy look is the
     best unseen candidate of the preview (the agent learns only when to stop); a limit L:
     two looks' Q-values differ from the preview's difference by at most 2L."""
@@ -403,5 +403,8 @@ def test_the_advantage_limit_bounds_how_far_the_agent_reorders_the_preview():
             if limit == 0.0:
                 picks, _ = run_policy(agent, env, clip, max_frames=4, exact=True)
                 assert picks == list(np.argsort(-fs.motion_env[clip], kind="stable")[:4])
+        back = DQNAgent.load(agent.save(tmp_path / f"limit{limit}.pt"))  # the bound travels with the file
+        assert back.config.advantage_limit == limit
+        np.testing.assert_allclose(back.q_values(obs), agent.q_values(obs), rtol=1e-6)
     with pytest.raises(ValueError, match="advantage_limit"):
         DQNAgent(env.obs_dim, n + 1, DQNConfig(position_slices=env.position_slices, advantage_limit=0.1))
