@@ -379,7 +379,7 @@ def test_the_preview_prior_makes_the_untrained_agent_the_preview_heuristic():
     assert sum(look == preview for look, preview in first[0.0]) < 12  # without the prior it is not the heuristic
     with pytest.raises(ValueError, match="position slices"):
         DQNAgent(10, 9, DQNConfig(position_slices=((0, 8),), prior_weight=1.0))
-    with pytest.raises(ValueError, match="needs position_slices"):
+    with pytest.raises(ValueError, match="need position_slices"):
         DQNAgent(10, 9, DQNConfig(prior_weight=1.0))
 
 
@@ -408,3 +408,5 @@ def test_the_advantage_limit_bounds_how_far_the_agent_reorders_the_preview(tmp_p
         np.testing.assert_allclose(back.q_values(obs), agent.q_values(obs), rtol=1e-6)
     with pytest.raises(ValueError, match="advantage_limit"):
         DQNAgent(env.obs_dim, n + 1, DQNConfig(position_slices=env.position_slices, advantage_limit=0.1))
+    with pytest.raises(ValueError, match="need position_slices"):  # the plain MLP has no per-look values to bound
+        DQNAgent(env.obs_dim, n + 1, DQNConfig(advantage_limit=0.0))

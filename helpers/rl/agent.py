@@ -152,8 +152,9 @@ class PositionalQNetwork(nn.Module):
 
 
 def build_q_network(obs_dim: int, n_actions: int, cfg: DQNConfig) -> nn.Module:
-    if cfg.prior_weight and not cfg.position_slices:
-        raise ValueError("prior_weight needs position_slices (the positional Q-network reads the previews)")
+    if (cfg.prior_weight or cfg.advantage_limit is not None) and not cfg.position_slices:
+        raise ValueError("prior_weight and advantage_limit need position_slices (the positional Q-network reads "
+                         "the previews)")
     if cfg.position_slices:
         return PositionalQNetwork(obs_dim, n_actions, cfg.hidden, cfg.position_slices, cfg.summary_sees_positions,
                                   cfg.prior_weight, cfg.advantage_limit)
